@@ -1,0 +1,255 @@
+//! The reference's *key pair of sets*: a private set and its public half, one current key per
+//! algorithm in use, with rotation. Rotation adds a new key per algorithm and makes it current; the
+//! keys it replaces stay in both sets (to verify and decrypt what they made) until retired.
+
+use serde::{Deserialize, Serialize};
+
+use crate::alg::Algorithm;
+use crate::error::{JoseError, Result};
+use crate::jwk::Jwk;
+use crate::jwks::JwkSet;
+
+/// Where a key is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// Signs and encrypts new tokens.
+    Current,
+    /// Replaced by a newer key; still verifies and decrypts.
+    Previous,
+    /// No longer used nor published.
+    Retired,
+}
+
+/// One key of a ring, with its history.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RingKey {
+    pub key: Jwk,
+    pub state: KeyState,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// A private key set and its public half, with rotation history. Serializes to JSON for storage
+/// (private material included: the store seals it).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KeyRing {
+    keys: Vec<RingKey>,
+}
+
+impl KeyRing {
+    /// A ring with one new key for each of `algs`.
+    pub fn generate(algs: &[Algorithm], now: i64) -> Result<Self> {
+        let mut ring = KeyRing::default();
+        for alg in algs {
+            ring.keys.push(RingKey {
+                key: Jwk::generate(*alg)?,
+                state: KeyState::Current,
+                created_at: now,
+                retired_at: None,
+            });
+        }
+        Ok(ring)
+    }
+
+    /// A ring over keys made elsewhere (a PEM file, an X.509 certificate): all current, and not
+    /// rotatable when they carry a certificate.
+    pub fn from_keys(keys: Vec<Jwk>, now: i64) -> Self {
+        KeyRing {
+            keys: keys
+                .into_iter()
+                .map(|key| RingKey {
+                    key,
+                    state: KeyState::Current,
+                    created_at: now,
+                    retired_at: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds a new key for every algorithm that has a current key, makes it current, and moves the
+    /// replaced keys to `Previous`. Returns the new keys' ids.
+    pub fn rotate(&mut self, now: i64) -> Result<Vec<String>> {
+        if self
+            .keys
+            .iter()
+            .any(|k| k.state == KeyState::Current && k.key.x5c.is_some())
+        {
+            return Err(JoseError::InvalidKey(
+                "keys from an X.509 certificate cannot be rotated: install a new certificate"
+                    .into(),
+            ));
+        }
+        let mut fresh = Vec::new();
+        for entry in self
+            .keys
+            .iter_mut()
+            .filter(|k| k.state == KeyState::Current)
+        {
+            let alg: Algorithm = entry
+                .key
+                .alg
+                .as_deref()
+                .ok_or_else(|| {
+                    JoseError::InvalidKey("a key without \"alg\" cannot be rotated".into())
+                })?
+                .parse()?;
+            let new_key = match (alg, entry.key.kty(), entry.key.curve()) {
+                (_, "RSA", _) => {
+                    let bits = entry.key.rsa_bits().unwrap_or(2048).max(2048);
+                    Jwk::generate_rsa(bits, alg)?
+                }
+                (_, "EC", Some(curve)) => Jwk::generate_ec(curve, alg)?,
+                _ => Jwk::generate(alg)?,
+            };
+            entry.state = KeyState::Previous;
+            fresh.push(RingKey {
+                key: new_key,
+                state: KeyState::Current,
+                created_at: now,
+                retired_at: None,
+            });
+        }
+        let ids = fresh.iter().filter_map(|k| k.key.kid.clone()).collect();
+        // New keys go first: signing and encryption take the first fitting key.
+        fresh.append(&mut self.keys);
+        self.keys = fresh;
+        Ok(ids)
+    }
+
+    /// Retires the previous keys created before `before` (all of them with `i64::MAX`).
+    pub fn retire_previous(&mut self, before: i64, now: i64) -> usize {
+        let mut count = 0;
+        for entry in self
+            .keys
+            .iter_mut()
+            .filter(|k| k.state == KeyState::Previous && k.created_at < before)
+        {
+            entry.state = KeyState::Retired;
+            entry.retired_at = Some(now);
+            count += 1;
+        }
+        count
+    }
+
+    /// The usable private keys, current ones first.
+    pub fn private_set(&self) -> JwkSet {
+        let mut keys: Vec<&RingKey> = self
+            .keys
+            .iter()
+            .filter(|k| k.state != KeyState::Retired)
+            .collect();
+        keys.sort_by_key(|k| k.state != KeyState::Current);
+        JwkSet::new(keys.into_iter().map(|k| k.key.clone()).collect())
+    }
+
+    /// What the JWKS endpoint publishes: the public halves of every key not retired.
+    pub fn public_set(&self) -> JwkSet {
+        self.private_set().public()
+    }
+
+    pub fn current(&self, alg: &str) -> Option<&Jwk> {
+        self.keys
+            .iter()
+            .find(|k| k.state == KeyState::Current && k.key.alg.as_deref() == Some(alg))
+            .map(|k| &k.key)
+    }
+
+    pub fn keys(&self) -> &[RingKey] {
+        &self.keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alg::{EncAlg, KeyAlg, SigAlg};
+    use crate::jwt::{DecodeOptions, EncodeOptions, decode, encode};
+    use serde_json::json;
+
+    #[test]
+    fn rotation_keeps_old_keys_usable_until_retired() {
+        let algs = [
+            Algorithm::Sig(SigAlg::ES256),
+            Algorithm::Key(KeyAlg::EcdhEsA128Kw),
+        ];
+        let mut ring = KeyRing::generate(&algs, 100).unwrap();
+        let claims = json!({"sub": "alice"}).as_object().cloned().unwrap();
+        let signed = EncodeOptions {
+            sig_alg: Some(SigAlg::ES256),
+            ..Default::default()
+        };
+        let encrypted = EncodeOptions {
+            key_alg: Some(KeyAlg::EcdhEsA128Kw),
+            enc: Some(EncAlg::A128Gcm),
+            allow_unsigned: true,
+            ..Default::default()
+        };
+        let old_signed = encode(&claims, &signed, &ring.private_set(), None).unwrap();
+        let old_encrypted = encode(
+            &claims,
+            &encrypted,
+            &JwkSet::default(),
+            Some(&ring.public_set()),
+        )
+        .unwrap();
+        let old_kid = ring.current("ES256").unwrap().kid.clone();
+
+        let fresh = ring.rotate(200).unwrap();
+        assert_eq!(fresh.len(), 2);
+        assert_ne!(ring.current("ES256").unwrap().kid, old_kid);
+        assert_eq!(ring.public_set().len(), 4);
+        let lenient = DecodeOptions {
+            allow_unsigned: true,
+            ..Default::default()
+        };
+        assert!(
+            decode(
+                &old_signed,
+                &ring.private_set(),
+                &ring.public_set(),
+                &lenient
+            )
+            .is_ok()
+        );
+        assert!(
+            decode(
+                &old_encrypted,
+                &ring.private_set(),
+                &ring.public_set(),
+                &lenient
+            )
+            .is_ok()
+        );
+        let new_signed = encode(&claims, &signed, &ring.private_set(), None).unwrap();
+        let header = crate::jwt::insecure_peek_header(&new_signed).unwrap();
+        assert_eq!(header["kid"].as_str(), fresh.first().map(String::as_str));
+
+        assert_eq!(ring.retire_previous(i64::MAX, 300), 2);
+        assert_eq!(ring.public_set().len(), 2);
+        assert!(
+            decode(
+                &old_signed,
+                &ring.private_set(),
+                &ring.public_set(),
+                &lenient
+            )
+            .is_err()
+        );
+        assert!(
+            decode(
+                &old_encrypted,
+                &ring.private_set(),
+                &ring.public_set(),
+                &lenient
+            )
+            .is_err()
+        );
+
+        let stored = serde_json::to_string(&ring).unwrap();
+        let restored: KeyRing = serde_json::from_str(&stored).unwrap();
+        assert_eq!(restored.private_set(), ring.private_set());
+    }
+}
