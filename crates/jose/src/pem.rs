@@ -84,6 +84,34 @@ impl Jwk {
     }
 }
 
+impl Jwk {
+    /// A private key with its X.509 certificate (the reference's "X.509 credentials"): the key from
+    /// `key_pem`, carrying `x5c` and `x5t#S256` of the certificate in `cert_pem`, whose public key
+    /// must be this key's.
+    pub fn from_pem_with_certificate(
+        key_pem: &str,
+        cert_pem: &str,
+        password: Option<&[u8]>,
+    ) -> Result<Jwk> {
+        let mut key = Jwk::from_pem(key_pem, password)?;
+        let (label, cert_der) = pem_block(cert_pem)?;
+        if label != "CERTIFICATE" {
+            return Err(JoseError::Pem(format!(
+                "expected a CERTIFICATE, found \"{label}\""
+            )));
+        }
+        let cert = Jwk::from_certificate_der(&cert_der)?;
+        if cert.thumbprint() != key.thumbprint() {
+            return Err(JoseError::InvalidKey(
+                "the certificate is not for this key".into(),
+            ));
+        }
+        key.x5c = cert.x5c;
+        key.x5t_s256 = cert.x5t_s256;
+        Ok(key)
+    }
+}
+
 /// Splits the first PEM block into its label and decoded body.
 fn pem_block(pem: &str) -> Result<(String, Vec<u8>)> {
     let start = pem

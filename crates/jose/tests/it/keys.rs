@@ -151,6 +151,21 @@ fn certificates_give_x5c_and_x5t_s256() {
 }
 
 #[test]
+fn a_private_key_can_carry_its_certificate() {
+    let key = Jwk::from_pem_with_certificate(&data("rsa-pkcs8.pem"), &data("rsa-cert.pem"), None)
+        .unwrap();
+    assert!(key.is_private());
+    assert_eq!(key.x5c, pem("rsa-cert.pem").x5c);
+    assert!(
+        key.to_public().unwrap().x5t_s256.is_some(),
+        "the public half keeps x5c and x5t#S256"
+    );
+    let mismatch =
+        Jwk::from_pem_with_certificate(&data("ec-p256-pkcs8.pem"), &data("rsa-cert.pem"), None);
+    assert!(matches!(mismatch, Err(JoseError::InvalidKey(_))));
+}
+
+#[test]
 fn ec_and_ed25519_keys_load_from_pem() {
     let pkcs8 = pem("ec-p256-pkcs8.pem");
     assert_eq!(pkcs8, pem("ec-p256-sec1.pem"));

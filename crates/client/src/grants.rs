@@ -1,0 +1,1 @@
+//! Authorization code (with PKCE), implicit, password, client credentials, refresh and JWT bearer grants.

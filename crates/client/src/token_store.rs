@@ -1,0 +1,1 @@
+//! The token store trait: tokens kept per application and web session, removed when they expire.

@@ -1,0 +1,1 @@
+//! JWT validation with a cached JWKS, and introspection with a bounded cache.

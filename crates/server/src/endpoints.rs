@@ -1,0 +1,1 @@
+//! HTTP endpoints: authorize, token, userinfo, introspection, revocation, JWKS, registration, logout, discovery.

@@ -1,0 +1,1 @@
+//! Customization traits with default implementations: Authenticate, ValidateUser, SessionStore, TokenGenerator.

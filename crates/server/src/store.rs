@@ -1,0 +1,1 @@
+//! The storage traits the authorization server needs; ostiary-store implements them.
