@@ -118,9 +118,10 @@ pub(crate) struct VerifiedJws {
     pub alg: SigAlg,
 }
 
-/// Verifies a compact JWS split into `parts` with a key from `keys`. `allowed` restricts the
-/// algorithm. `alg: none` never gets here: the caller handles unsigned tokens explicitly.
+/// Verifies the compact JWS `token`, split into `parts`, with a key from `keys`. `allowed`
+/// restricts the algorithm. `alg: none` never gets here: the caller handles unsigned tokens.
 pub(crate) fn verify_parts(
+    token: &str,
     parts: &[&str],
     header: Header,
     keys: &JwkSet,
@@ -153,13 +154,13 @@ pub(crate) fn verify_parts(
         }
         None => b64_decode(payload_b64, "payload")?,
     };
-    let input_len = header_b64.len() + 1 + payload_b64.len();
     let verified = if detached_payload.is_some() {
         let input = format!("{header_b64}.{}", b64(&payload));
         verify_bytes(key, alg, input.as_bytes(), &signature)
     } else {
-        let joined = parts.join(".");
-        verify_bytes(key, alg, &joined.as_bytes()[..input_len], &signature)
+        // The signing input is the token up to the second dot.
+        let input = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
+        verify_bytes(key, alg, input, &signature)
     };
     verified?;
     Ok(VerifiedJws {
@@ -183,5 +184,5 @@ pub fn verify_detached(
     }
     let hdr = header::decode_header(parts[0])?;
     header::check_crit(&hdr, understood_crit)?;
-    Ok(verify_parts(&parts, hdr, keys, None, Some(payload))?.header)
+    Ok(verify_parts(token, &parts, hdr, keys, None, Some(payload))?.header)
 }

@@ -234,7 +234,7 @@ pub fn open(
     let first = header::decode_header(parts[0])?;
     header::check_crit(&first, &opts.understood_crit)?;
     if parts.len() == 3 {
-        let (payload, sigalg, header) = open_jws(&parts, first, remote_public, opts)?;
+        let (payload, sigalg, header) = open_jws(token, &parts, first, remote_public, opts)?;
         return Ok((
             payload,
             Security {
@@ -274,12 +274,13 @@ pub fn open(
     let inner_header = header::decode_header(inner_parts[0])?;
     header::check_crit(&inner_header, &opts.understood_crit)?;
     let (payload, sigalg, inner_header) =
-        open_jws(&inner_parts, inner_header, remote_public, opts)?;
+        open_jws(inner, &inner_parts, inner_header, remote_public, opts)?;
     security.sigalg = sigalg;
     Ok((payload, security, inner_header, Some(jwe.header)))
 }
 
 fn open_jws(
+    token: &str,
     parts: &[&str],
     header: Header,
     keys: &JwkSet,
@@ -298,7 +299,7 @@ fn open_jws(
         let payload = crate::encoding::b64_decode(parts[1], "payload")?;
         return Ok((payload, None, header));
     }
-    let verified = jws::verify_parts(parts, header, keys, opts.sig_algs.as_deref(), None)?;
+    let verified = jws::verify_parts(token, parts, header, keys, opts.sig_algs.as_deref(), None)?;
     Ok((verified.payload, Some(verified.alg), verified.header))
 }
 
