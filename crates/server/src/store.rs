@@ -1,1 +1,164 @@
-//! The storage traits the authorization server needs; ostiary-store implements them.
+//! The storage the authorization server needs, as narrow traits (research/aesthetics.md §3.8).
+//! `ostiary-store` implements them on SQLite and PostgreSQL. Tokens and codes are looked up by
+//! the SHA-256 of their value: the store never holds a usable token.
+
+use async_trait::async_trait;
+use ostiary_jose::KeyRing;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::{ClientDescription, ServerConfig, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The outcome of redeeming a single-use item (a code, a refresh token).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Taken<T> {
+    /// Redeemed now, by this call.
+    Fresh(T),
+    /// Redeemed before: a replay.
+    Already(T),
+    Missing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access",
+            TokenKind::Refresh => "refresh",
+        }
+    }
+}
+
+/// What the server remembers of a token it issued.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenRecord {
+    /// SHA-256 of the token, base64url.
+    pub hash: String,
+    pub kind: TokenKind,
+    pub client_id: String,
+    /// The user the token acts for; `None` for client_credentials tokens.
+    pub username: Option<String>,
+    pub scope: String,
+    /// Refresh tokens of one lineage share a family; a reused one revokes the whole family.
+    pub family: String,
+    /// The authorization code the token came from, if any (a replayed code revokes these).
+    pub grant_id: Option<String>,
+    pub jti: String,
+    pub audience: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+    /// Extra facts for introspection and userinfo (e.g. `auth_time`).
+    pub extra: Map<String, Value>,
+}
+
+/// An authorization code, as issued by /authorize.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeRecord {
+    pub hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub username: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub auth_time: i64,
+    pub grant_id: String,
+    pub expires_at: i64,
+    pub extra: Map<String, Value>,
+}
+
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    async fn server_config(&self) -> StoreResult<Option<ServerConfig>>;
+    async fn save_server_config(&self, config: &ServerConfig) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// The server's key ring (private keys included; the store seals it at rest).
+    async fn key_ring(&self) -> StoreResult<Option<KeyRing>>;
+    async fn save_key_ring(&self, ring: &KeyRing) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Saves a new client; `secret` is kept hashed for checking and sealed for client_secret_jwt.
+    async fn create_client(
+        &self,
+        client: &ClientDescription,
+        secret: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn client(&self, client_id: &str) -> StoreResult<Option<ClientDescription>>;
+    async fn clients(&self) -> StoreResult<Vec<ClientDescription>>;
+    /// Replaces a client's description (not its secret); false when there is no such client.
+    async fn update_client(&self, client: &ClientDescription) -> StoreResult<bool>;
+    async fn set_client_secret(
+        &self,
+        client_id: &str,
+        secret: &str,
+        expires_at: i64,
+    ) -> StoreResult<bool>;
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool>;
+    /// Compares `secret` with the stored one in constant time.
+    async fn check_client_secret(&self, client_id: &str, secret: &str) -> StoreResult<bool>;
+    /// The raw secret, unsealed: only for verifying client_secret_jwt assertions.
+    async fn client_secret(&self, client_id: &str) -> StoreResult<Option<String>>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn create_user(&self, user: &User, password_hash: &str) -> StoreResult<()>;
+    async fn user(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    async fn delete_user(&self, username: &str) -> StoreResult<bool>;
+    /// The argon2id PHC string.
+    async fn password_hash(&self, username: &str) -> StoreResult<Option<String>>;
+    async fn set_password_hash(&self, username: &str, hash: &str) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// Marks a refresh token used in one statement, so that of concurrent callers one wins.
+    async fn use_refresh_token(&self, hash: &str, now: i64) -> StoreResult<Taken<TokenRecord>>;
+    async fn revoke_token(&self, hash: &str) -> StoreResult<bool>;
+    /// Revokes every token of a refresh token family.
+    async fn revoke_family(&self, family: &str) -> StoreResult<u64>;
+    /// Revokes every token issued from one authorization code.
+    async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64>;
+    async fn revoke_user_tokens(&self, username: &str) -> StoreResult<u64>;
+    async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64>;
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
+    /// Redeems a code in one statement.
+    async fn take_code(&self, hash: &str, now: i64) -> StoreResult<Taken<CodeRecord>>;
+    /// Records a JWT `jti` until `expires_at`; false when it was seen before (a replay).
+    async fn consume_jti(&self, key: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
+    /// Deletes what expired before `now`; returns how many rows went.
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+}
+
+/// Everything the authorization server stores.
+pub trait ServerStore: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore {}
+impl<T: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore> ServerStore for T {}

@@ -1,0 +1,574 @@
+//! The configuration items the authorization server keeps: the server configuration (one per
+//! instance), client descriptions and users. Field names and defaults follow the reference's
+//! server configuration tabs (General, Scopes, Intervals, JWT Settings, Customization) and the
+//! RFC 7591 / OpenID Connect Dynamic Registration vocabulary for clients.
+
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_jose::{EncAlg, KeyAlg, SigAlg};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The issuer endpoint: `http(s)://host[:port][/prefix]/oauth2`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerEndpoint {
+    pub host: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub tls: bool,
+}
+
+impl Default for IssuerEndpoint {
+    fn default() -> Self {
+        IssuerEndpoint {
+            host: "127.0.0.1".into(),
+            port: Some(8080),
+            prefix: None,
+            tls: false,
+        }
+    }
+}
+
+impl IssuerEndpoint {
+    /// The issuer URL, without a trailing slash.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        let prefix = self
+            .prefix
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty());
+        match prefix {
+            Some(p) => format!("{scheme}://{}{port}/{p}/oauth2", self.host),
+            None => format!("{scheme}://{}{port}/oauth2", self.host),
+        }
+    }
+
+    /// The path the endpoints are served under (`/oauth2` or `/prefix/oauth2`).
+    pub fn path(&self) -> String {
+        match self
+            .prefix
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+        {
+            Some(p) => format!("/{p}/oauth2"),
+            None => "/oauth2".into(),
+        }
+    }
+
+    /// Reads an issuer URL (`http://127.0.0.1:8080/oauth2`, `https://id.example.com/auth/oauth2`).
+    pub fn from_url(url: &str) -> Option<Self> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else {
+            (false, url.strip_prefix("http://")?)
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let path = path.trim_end_matches('/');
+        let prefix = path.strip_suffix("oauth2")?.trim_end_matches('/');
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                (h.to_owned(), Some(p.parse().ok()?))
+            }
+            _ => (authority.to_owned(), None),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        Some(IssuerEndpoint {
+            host,
+            port,
+            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+            tls,
+        })
+    }
+}
+
+/// When the token endpoint returns a refresh token with an access token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshTokenPolicy {
+    /// Whenever the client may use the refresh_token grant.
+    #[default]
+    IfClientAllowsRefresh,
+    /// Only when the `offline_access` scope was granted.
+    IfOfflineAccess,
+    /// With every access token issued to a user (never for client_credentials).
+    Always,
+    Never,
+}
+
+/// Format of the access tokens the server issues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessTokenFormat {
+    /// A random handle, looked up at introspection.
+    #[default]
+    Opaque,
+    /// A JWT (RFC 9068 profile) signed, and optionally encrypted, per the JWT settings.
+    Jwt,
+}
+
+/// Dynamic client registration (issue 5): open, protected by an initial access token, or off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    Open,
+    Token,
+    #[default]
+    Off,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDescription {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Token lifetimes, in seconds (the reference's Intervals tab).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Intervals {
+    pub access_token: u64,
+    pub authorization_code: u64,
+    pub refresh_token: u64,
+    /// 0: sessions are not terminated automatically.
+    pub session: u64,
+    /// 0: client secrets do not expire.
+    pub client_secret: u64,
+}
+
+impl Default for Intervals {
+    fn default() -> Self {
+        Intervals {
+            access_token: 3600,
+            authorization_code: 60,
+            refresh_token: 86400,
+            session: 86400,
+            client_secret: 0,
+        }
+    }
+}
+
+/// Where the server's keys come from, and the algorithms its JWTs use (the JWT Settings tab).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtSettings {
+    /// `None`: generated key sets. `Some`: X.509 credentials (PEM files of a certificate and its key).
+    pub x509: Option<X509Credentials>,
+    /// Signing algorithm of JWTs the server makes (ID tokens, JWT access tokens).
+    pub signing_alg: Option<SigAlg>,
+    /// Key management and content encryption algorithms, to encrypt JWTs (both or neither).
+    pub key_alg: Option<KeyAlg>,
+    pub enc_alg: Option<EncAlg>,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        JwtSettings {
+            x509: None,
+            signing_alg: Some(SigAlg::RS256),
+            key_alg: None,
+            enc_alg: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct X509Credentials {
+    pub certificate_file: String,
+    pub private_key_file: String,
+}
+
+/// The Customization tab: which hooks the binary uses. Rust users replace hooks in code instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Customization {
+    /// A directory whose templates override the built-in login and consent pages.
+    pub templates_dir: Option<String>,
+}
+
+/// The server configuration: at most one per instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub issuer: IssuerEndpoint,
+    pub description: String,
+    /// Require `aud` in authorization requests.
+    pub audience_required: bool,
+    pub support_user_session: bool,
+    /// Let public clients use refresh tokens without a secret.
+    pub allow_public_client_refresh: bool,
+    pub enforce_pkce_public_clients: bool,
+    pub enforce_pkce_confidential_clients: bool,
+    pub frontchannel_logout: bool,
+    pub frontchannel_logout_sid: bool,
+    pub return_refresh_token: RefreshTokenPolicy,
+    pub grant_types: Vec<GrantType>,
+    pub service_documentation: Option<String>,
+    pub op_policy_uri: Option<String>,
+    pub op_tos_uri: Option<String>,
+    pub scopes: Vec<ScopeDescription>,
+    /// Ignore unsupported scopes instead of refusing the request.
+    pub allow_unsupported_scope: bool,
+    /// Scope used when neither the request nor the client gives one.
+    pub default_scope: String,
+    pub intervals: Intervals,
+    pub jwt: JwtSettings,
+    pub access_token_format: AccessTokenFormat,
+    pub customization: Customization,
+    pub registration: Registration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let scope = |name: &str, description: &str| ScopeDescription {
+            name: name.into(),
+            description: description.into(),
+        };
+        ServerConfig {
+            issuer: IssuerEndpoint::default(),
+            description: String::new(),
+            audience_required: false,
+            support_user_session: true,
+            allow_public_client_refresh: false,
+            enforce_pkce_public_clients: true,
+            enforce_pkce_confidential_clients: false,
+            frontchannel_logout: true,
+            frontchannel_logout_sid: true,
+            return_refresh_token: RefreshTokenPolicy::default(),
+            grant_types: vec![
+                GrantType::AuthorizationCode,
+                GrantType::Password,
+                GrantType::ClientCredentials,
+                GrantType::RefreshToken,
+                GrantType::JwtBearer,
+            ],
+            service_documentation: None,
+            op_policy_uri: None,
+            op_tos_uri: None,
+            scopes: vec![
+                scope("openid", "Sign you in"),
+                scope("profile", "Your name and profile"),
+                scope("email", "Your email address"),
+                scope("address", "Your postal address"),
+                scope("phone", "Your phone number"),
+                scope("offline_access", "Access while you are away"),
+            ],
+            allow_unsupported_scope: false,
+            default_scope: String::new(),
+            intervals: Intervals::default(),
+            jwt: JwtSettings::default(),
+            access_token_format: AccessTokenFormat::Opaque,
+            customization: Customization::default(),
+            registration: Registration::Off,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks what serde cannot: consistent algorithm pairs and a usable issuer.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.issuer.host.is_empty() || self.issuer.host.contains(['/', ' ', '?', '#']) {
+            return Err("issuer.host must be a host name or address".into());
+        }
+        if self.jwt.key_alg.is_some() != self.jwt.enc_alg.is_some() {
+            return Err("jwt.key_alg and jwt.enc_alg go together".into());
+        }
+        if self.grant_types.is_empty() {
+            return Err("grant_types needs at least one grant type".into());
+        }
+        if self.access_token_format == AccessTokenFormat::Jwt && self.jwt.signing_alg.is_none() {
+            return Err("JWT access tokens need jwt.signing_alg".into());
+        }
+        if let Some(bad) = self
+            .scopes
+            .iter()
+            .find(|s| ostiary_core::Scopes::parse(&s.name).is_none_or(|p| p.iter().count() != 1))
+        {
+            return Err(format!(
+                "scope name \"{}\" is not a single scope token",
+                bad.name
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn issuer_url(&self) -> String {
+        self.issuer.url()
+    }
+
+    pub fn supports_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s.name == scope)
+    }
+}
+
+/// The kind of a client description.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    Public,
+    #[default]
+    Confidential,
+    /// A resource server: authenticates to introspect, gets no tokens for itself beyond that.
+    Resource,
+}
+
+/// A client description: one per client or resource server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientDescription {
+    pub client_id: String,
+    pub client_type: ClientType,
+    /// The administrative name (the reference's Name); `client_name` is what users see.
+    pub name: String,
+    pub description: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub response_types: Vec<String>,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub token_endpoint_auth_signing_alg: Option<SigAlg>,
+    pub launch_url: Option<String>,
+    pub client_name: Option<String>,
+    pub logo_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
+    pub contacts: Vec<String>,
+    pub default_max_age: Option<u64>,
+    pub default_scope: Option<String>,
+    /// The client's public keys, inline (a JWK Set object).
+    pub jwks: Option<Value>,
+    pub jwks_uri: Option<String>,
+    pub id_token_signed_response_alg: Option<SigAlg>,
+    pub id_token_encrypted_response_alg: Option<KeyAlg>,
+    pub id_token_encrypted_response_enc: Option<EncAlg>,
+    pub userinfo_signed_response_alg: Option<SigAlg>,
+    pub userinfo_encrypted_response_alg: Option<KeyAlg>,
+    pub userinfo_encrypted_response_enc: Option<EncAlg>,
+    pub request_object_signing_alg: Option<SigAlg>,
+    pub frontchannel_logout_uri: Option<String>,
+    pub frontchannel_logout_session_required: bool,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Seconds since the epoch.
+    pub client_id_issued_at: i64,
+    /// 0: never.
+    pub client_secret_expires_at: i64,
+    /// Members this server does not interpret, kept as registered.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for ClientDescription {
+    fn default() -> Self {
+        ClientDescription {
+            client_id: String::new(),
+            client_type: ClientType::Confidential,
+            name: String::new(),
+            description: String::new(),
+            redirect_uris: Vec::new(),
+            grant_types: vec![GrantType::AuthorizationCode],
+            response_types: vec!["code".into()],
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            token_endpoint_auth_signing_alg: None,
+            launch_url: None,
+            client_name: None,
+            logo_uri: None,
+            client_uri: None,
+            policy_uri: None,
+            tos_uri: None,
+            contacts: Vec::new(),
+            default_max_age: None,
+            default_scope: None,
+            jwks: None,
+            jwks_uri: None,
+            id_token_signed_response_alg: None,
+            id_token_encrypted_response_alg: None,
+            id_token_encrypted_response_enc: None,
+            userinfo_signed_response_alg: None,
+            userinfo_encrypted_response_alg: None,
+            userinfo_encrypted_response_enc: None,
+            request_object_signing_alg: None,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
+            post_logout_redirect_uris: Vec::new(),
+            client_id_issued_at: 0,
+            client_secret_expires_at: 0,
+            extra: Map::new(),
+        }
+    }
+}
+
+impl ClientDescription {
+    /// Checks a description before it is saved: RFC 7591 §2 consistency rules.
+    pub fn validate(&self) -> Result<(), String> {
+        for uri in &self.redirect_uris {
+            let parsed = url_parts(uri)
+                .ok_or_else(|| format!("redirect URI \"{uri}\" is not an absolute URI"))?;
+            if uri.contains('#') {
+                return Err(format!("redirect URI \"{uri}\" has a fragment"));
+            }
+            let _ = parsed;
+        }
+        if self.client_type == ClientType::Public
+            && self.token_endpoint_auth_method != AuthMethod::None
+        {
+            return Err("a public client authenticates with \"none\"".into());
+        }
+        if self.client_type != ClientType::Public
+            && self.token_endpoint_auth_method == AuthMethod::None
+        {
+            return Err(
+                "a confidential client or resource server needs an authentication method".into(),
+            );
+        }
+        if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+            && self.jwks.is_none()
+            && self.jwks_uri.is_none()
+        {
+            return Err("private_key_jwt needs the client's jwks".into());
+        }
+        if let Some(jwks) = &self.jwks {
+            let set =
+                ostiary_jose::JwkSet::from_object(jwks.as_object().cloned().unwrap_or_default())
+                    .map_err(|e| format!("jwks: {e}"))?;
+            if set.keys.iter().any(|k| k.is_private()) {
+                return Err("jwks must hold public keys only".into());
+            }
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode)
+            && self.redirect_uris.is_empty()
+            && self.client_type != ClientType::Resource
+        {
+            return Err("the authorization_code grant needs at least one redirect URI".into());
+        }
+        Ok(())
+    }
+
+    /// The client's public keys, for private_key_jwt and JWT bearer assertions.
+    pub fn public_keys(&self) -> ostiary_jose::JwkSet {
+        self.jwks
+            .as_ref()
+            .and_then(Value::as_object)
+            .and_then(|o| ostiary_jose::JwkSet::from_object(o.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn is_confidential(&self) -> bool {
+        self.client_type != ClientType::Public
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.client_name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(if self.name.is_empty() {
+                &self.client_id
+            } else {
+                &self.name
+            })
+    }
+}
+
+/// `scheme://…` with a non-empty scheme: enough to tell an absolute URI from a relative one.
+fn url_parts(uri: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = uri.split_once(':')?;
+    let valid_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    (valid_scheme && !rest.is_empty()).then_some((scheme, rest))
+}
+
+/// A user of the built-in user validation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    /// Claims released by scope: `name`, `email`, `email_verified`, … (`sub` is the username).
+    #[serde(default)]
+    pub claims: Map<String, Value>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_urls_round_trip() {
+        for url in [
+            "http://127.0.0.1:8080/oauth2",
+            "https://id.example.com/oauth2",
+            "https://id.example.com:8443/auth/oauth2",
+        ] {
+            let endpoint = IssuerEndpoint::from_url(url).unwrap();
+            assert_eq!(endpoint.url(), url);
+        }
+        assert_eq!(
+            IssuerEndpoint::from_url("https://id.example.com/auth/oauth2")
+                .unwrap()
+                .path(),
+            "/auth/oauth2"
+        );
+        assert!(IssuerEndpoint::from_url("https://id.example.com/other").is_none());
+        assert!(IssuerEndpoint::from_url("ftp://x/oauth2").is_none());
+    }
+
+    #[test]
+    fn defaults_are_the_references() {
+        let config = ServerConfig::default();
+        assert_eq!(
+            config.intervals,
+            Intervals {
+                access_token: 3600,
+                authorization_code: 60,
+                refresh_token: 86400,
+                session: 86400,
+                client_secret: 0
+            }
+        );
+        assert!(config.validate().is_ok());
+        let toml_like: ServerConfig =
+            serde_json::from_str(r#"{"intervals":{"access_token":60}}"#).unwrap();
+        assert_eq!(toml_like.intervals.refresh_token, 86400);
+        assert!(serde_json::from_str::<ServerConfig>(r#"{"unknown_option":1}"#).is_err());
+    }
+
+    #[test]
+    fn client_descriptions_are_checked() {
+        let mut client = ClientDescription {
+            redirect_uris: vec!["https://app.example/cb".into()],
+            ..Default::default()
+        };
+        assert!(client.validate().is_ok());
+        client.redirect_uris = vec!["/relative".into()];
+        assert!(client.validate().is_err());
+        client.redirect_uris = vec!["https://app.example/cb#frag".into()];
+        assert!(client.validate().is_err());
+        let public = ClientDescription {
+            client_type: ClientType::Public,
+            grant_types: vec![],
+            ..Default::default()
+        };
+        assert!(
+            public.validate().is_err(),
+            "public clients use auth method none"
+        );
+    }
+}

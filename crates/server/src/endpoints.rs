@@ -1,1 +1,0 @@
-//! HTTP endpoints: authorize, token, userinfo, introspection, revocation, JWKS, registration, logout, discovery.

@@ -1,1 +1,0 @@
-//! Customization traits with default implementations: Authenticate, ValidateUser, SessionStore, TokenGenerator.

@@ -1,0 +1,209 @@
+//! One storage suite, run on SQLite and on PostgreSQL. PostgreSQL comes from the test command
+//! (`scripts/postgres` starts a throw-away cluster and exports `OSTIARY_TEST_POSTGRES_URL`).
+
+#![allow(clippy::unwrap_used)]
+
+use ostiary_jose::{Algorithm, KeyRing, SigAlg};
+use ostiary_server::config::{ClientDescription, ServerConfig, User};
+use ostiary_server::store::{
+    ClientStore, CodeRecord, ConfigStore, KeyStore, Taken, TokenKind, TokenRecord, TokenStore,
+    UserStore,
+};
+use ostiary_store::{MasterKey, Store};
+use serde_json::json;
+
+fn master() -> MasterKey {
+    MasterKey::new(&[7u8; 32]).unwrap()
+}
+
+async fn sqlite() -> Store {
+    let dir =
+        std::env::temp_dir().join(format!("ostiary-store-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    Store::open(
+        &format!("sqlite://{}", dir.join("ostiary.db").display()),
+        master(),
+    )
+    .await
+    .unwrap()
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A fresh database in the test cluster for each test.
+async fn postgres() -> Store {
+    let Ok(base) = std::env::var("OSTIARY_TEST_POSTGRES_URL") else {
+        panic!(
+            "OSTIARY_TEST_POSTGRES_URL is not set: run the tests through scripts/test, which starts PostgreSQL"
+        );
+    };
+    let name = format!("ostiary_test_{}", unique());
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    Store::open(&url, master()).await.unwrap()
+}
+
+fn token(hash: &str, kind: TokenKind, family: &str) -> TokenRecord {
+    TokenRecord {
+        hash: hash.into(),
+        kind,
+        client_id: "app".into(),
+        username: Some("alice".into()),
+        scope: "openid".into(),
+        family: family.into(),
+        grant_id: Some("g1".into()),
+        jti: format!("jti-{hash}"),
+        audience: vec!["app".into()],
+        issued_at: 100,
+        expires_at: 200,
+        revoked: false,
+        extra: json!({"auth_time": 99}).as_object().cloned().unwrap(),
+    }
+}
+
+macro_rules! suite {
+    ($backend:ident) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn server_config_is_one_row_and_round_trips() {
+                let s = super::$backend().await;
+                assert_eq!(s.server_config().await.unwrap(), None);
+                let mut config = ServerConfig::default();
+                s.save_server_config(&config).await.unwrap();
+                config.description = "second save replaces".into();
+                s.save_server_config(&config).await.unwrap();
+                assert_eq!(s.server_config().await.unwrap(), Some(config));
+            }
+
+            #[tokio::test]
+            async fn key_rings_are_sealed_and_round_trip() {
+                let s = super::$backend().await;
+                let ring = KeyRing::generate(&[Algorithm::Sig(SigAlg::ES256)], 1).unwrap();
+                s.save_key_ring(&ring).await.unwrap();
+                let back = s.key_ring().await.unwrap().unwrap();
+                assert_eq!(back.private_set(), ring.private_set());
+            }
+
+            #[tokio::test]
+            async fn clients_are_created_read_updated_and_deleted() {
+                let s = super::$backend().await;
+                let mut client = ClientDescription { client_id: "app".into(), name: "App".into(), ..Default::default() };
+                s.create_client(&client, Some("s3cret")).await.unwrap();
+                assert!(matches!(s.create_client(&client, None).await, Err(ostiary_server::store::StoreError::Conflict)));
+                assert_eq!(s.client("app").await.unwrap().unwrap().name, "App");
+                assert!(s.check_client_secret("app", "s3cret").await.unwrap());
+                assert!(!s.check_client_secret("app", "wrong").await.unwrap());
+                assert!(!s.check_client_secret("nobody", "s3cret").await.unwrap());
+                assert_eq!(s.client_secret("app").await.unwrap().as_deref(), Some("s3cret"));
+                client.description = "updated".into();
+                assert!(s.update_client(&client).await.unwrap());
+                assert!(s.set_client_secret("app", "n3w", 5000).await.unwrap());
+                assert!(s.check_client_secret("app", "n3w").await.unwrap());
+                let stored = s.client("app").await.unwrap().unwrap();
+                assert_eq!((stored.description.as_str(), stored.client_secret_expires_at), ("updated", 5000));
+                assert_eq!(s.clients().await.unwrap().len(), 1);
+                assert!(s.delete_client("app").await.unwrap());
+                assert!(!s.delete_client("app").await.unwrap());
+                assert_eq!(s.client("app").await.unwrap(), None);
+            }
+
+            #[tokio::test]
+            async fn users_are_created_read_updated_and_deleted() {
+                let s = super::$backend().await;
+                let mut user = User { username: "alice".into(), claims: json!({"email": "a@example.com"}).as_object().cloned().unwrap(), enabled: true };
+                s.create_user(&user, "$argon2id$v=19$fake").await.unwrap();
+                assert_eq!(s.user("alice").await.unwrap(), Some(user.clone()));
+                user.enabled = false;
+                assert!(s.update_user(&user).await.unwrap());
+                assert!(!s.user("alice").await.unwrap().unwrap().enabled);
+                assert!(s.set_password_hash("alice", "$argon2id$new").await.unwrap());
+                assert_eq!(s.password_hash("alice").await.unwrap().as_deref(), Some("$argon2id$new"));
+                assert_eq!(s.users().await.unwrap().len(), 1);
+                assert!(s.delete_user("alice").await.unwrap());
+                assert_eq!(s.password_hash("alice").await.unwrap(), None);
+            }
+
+            #[tokio::test]
+            async fn a_refresh_token_is_used_once_and_families_revoke_together() {
+                let s = super::$backend().await;
+                s.insert_token(&token("r1", TokenKind::Refresh, "f1")).await.unwrap();
+                s.insert_token(&token("a1", TokenKind::Access, "f1")).await.unwrap();
+                s.insert_token(&token("a2", TokenKind::Access, "f2")).await.unwrap();
+                assert_eq!(s.token("a1").await.unwrap(), Some(token("a1", TokenKind::Access, "f1")));
+                assert!(matches!(s.use_refresh_token("r1", 150).await.unwrap(), Taken::Fresh(_)));
+                assert!(matches!(s.use_refresh_token("r1", 151).await.unwrap(), Taken::Already(_)));
+                assert_eq!(s.use_refresh_token("a1", 151).await.unwrap(), Taken::Missing, "access tokens are not refresh tokens");
+                assert_eq!(s.revoke_family("f1").await.unwrap(), 2);
+                assert!(s.token("a1").await.unwrap().unwrap().revoked);
+                assert!(!s.token("a2").await.unwrap().unwrap().revoked);
+                assert_eq!(s.revoke_user_tokens("alice").await.unwrap(), 1);
+                assert!(s.revoke_token("a2").await.unwrap());
+                assert!(!s.revoke_token("zz").await.unwrap());
+            }
+
+            #[tokio::test]
+            async fn concurrent_redemptions_of_one_refresh_token_have_one_winner() {
+                let s = super::$backend().await;
+                s.insert_token(&token("r1", TokenKind::Refresh, "f1")).await.unwrap();
+                let tries = (0..20).map(|_| { let s = s.clone(); tokio::spawn(async move { s.use_refresh_token("r1", 150).await.unwrap() }) });
+                let mut fresh = 0;
+                for t in tries {
+                    if matches!(t.await.unwrap(), Taken::Fresh(_)) { fresh += 1; }
+                }
+                assert_eq!(fresh, 1);
+            }
+
+            #[tokio::test]
+            async fn a_code_is_taken_once() {
+                let s = super::$backend().await;
+                let code = CodeRecord {
+                    hash: "c1".into(), client_id: "app".into(), redirect_uri: "https://app/cb".into(), username: "alice".into(),
+                    scope: "openid".into(), nonce: Some("n".into()), code_challenge: None, code_challenge_method: None,
+                    auth_time: 1, grant_id: "g1".into(), expires_at: 100, extra: Default::default(),
+                };
+                s.insert_code(&code).await.unwrap();
+                assert_eq!(s.take_code("c1", 50).await.unwrap(), Taken::Fresh(code.clone()));
+                assert_eq!(s.take_code("c1", 51).await.unwrap(), Taken::Already(code));
+                assert_eq!(s.take_code("nope", 51).await.unwrap(), Taken::Missing);
+            }
+
+            #[tokio::test]
+            async fn a_jti_is_accepted_once_until_it_expires() {
+                let s = super::$backend().await;
+                assert!(s.consume_jti("app:j1", 100, 10).await.unwrap());
+                assert!(!s.consume_jti("app:j1", 100, 20).await.unwrap());
+                assert!(s.consume_jti("app:j1", 300, 200).await.unwrap(), "after expiry the entry is gone");
+            }
+
+            #[tokio::test]
+            async fn secrets_are_not_stored_in_the_clear() {
+                let s = super::$backend().await;
+                let client = ClientDescription { client_id: "c".into(), ..Default::default() };
+                s.create_client(&client, Some("plain-secret-value")).await.unwrap();
+                s.save_key_ring(&KeyRing::generate(&[Algorithm::Sig(SigAlg::RS256)], 1).unwrap()).await.unwrap();
+                let dump = s.debug_dump().await;
+                assert!(!dump.contains("plain-secret-value"));
+                assert!(!dump.contains("\"d\""), "no private key member in the clear");
+            }
+        }
+    };
+}
+
+suite!(sqlite);
+suite!(postgres);
