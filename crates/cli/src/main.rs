@@ -1,11 +1,9 @@
-//! `ostiary`: one binary for every role. Subcommands arrive with the crates that back them; today
-//! `jwt` drives the JOSE layer (see DESIGN.md, "Command line").
+//! `ostiary`: one binary for every role (DESIGN.md, "Command line").
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod commands;
+use ostiary::{admin, jwt, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,19 +18,34 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the authorization server (SQLite in the data directory unless --database says otherwise).
+    Serve(serve::ServeOptions),
+    /// Manage the server configuration, clients, users and tokens.
+    Admin(admin::AdminOptions),
     /// Make keys and make or read JWTs (JWS, JWE, nested) from scripts.
     #[command(subcommand)]
-    Jwt(commands::jwt::JwtCommand),
+    Jwt(jwt::JwtCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,ostiary=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
-        Command::Jwt(cmd) => commands::jwt::run(cmd),
+        Command::Jwt(cmd) => jwt::run(cmd),
+        Command::Serve(options) => runtime().and_then(|rt| rt.block_on(serve::run(options))),
+        Command::Admin(options) => runtime().and_then(|rt| rt.block_on(admin::run(options))),
     };
     match result {
         Ok(output) => {
-            println!("{output}");
+            if !output.is_empty() {
+                println!("{output}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {
@@ -41,4 +54,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
 }

@@ -119,6 +119,11 @@ impl KeyRing {
         Ok(ids)
     }
 
+    /// Adds the keys of `other` (for algorithms newly in use).
+    pub fn merge(&mut self, mut other: KeyRing) {
+        self.keys.append(&mut other.keys);
+    }
+
     /// Retires the previous keys created before `before` (all of them with `i64::MAX`).
     pub fn retire_previous(&mut self, before: i64, now: i64) -> usize {
         let mut count = 0;

@@ -1,4 +1,25 @@
-//! The authorization server (OpenID Provider).
+//! The authorization server (OpenID Provider): configuration items, storage traits, hooks, and an
+//! axum router with the token, introspection, revocation, userinfo, JWKS and discovery endpoints.
+//! The interactive endpoints (authorize, login, consent, logout) come next.
+//!
+//! ```ignore
+//! let server = Server::new(store, Hooks::default());
+//! let app = ostiary_server::router(server, "/oauth2");
+//! ```
 
+pub mod client_auth;
 pub mod config;
+pub mod endpoints;
+pub mod error;
+pub mod grants;
+pub mod hooks;
+pub mod issue;
+pub mod params;
+pub mod password;
+pub mod state;
 pub mod store;
+
+pub use endpoints::router;
+pub use error::{ServerError, ServerResult};
+pub use hooks::Hooks;
+pub use state::{Server, initialize};

@@ -243,6 +243,17 @@ impl Store {
     }
 }
 
+/// Runs one administrative statement (e.g. `CREATE DATABASE`) on `url`: for test set-up and tools.
+pub async fn admin_execute(url: &str, statement: &str) -> Result<(), String> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.map_err(|e| e.to_string())?;
+    let result = sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&pool)
+        .await;
+    pool.close().await;
+    result.map(|_| ()).map_err(|e| e.to_string())
+}
+
 /// A database URL without its password, for messages.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

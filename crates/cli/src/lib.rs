@@ -1,0 +1,6 @@
+//! The `ostiary` command line as a library, so that tests run the same code in-process.
+
+pub mod admin;
+pub mod jwt;
+pub mod serve;
+pub mod settings;

@@ -1,0 +1,164 @@
+//! `ostiary serve`: the authorization server on the configured store. On first start it creates
+//! the data directory, the master key, the server configuration and keys, and the `admin` user.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+use ostiary_server::config::User;
+use ostiary_server::store::{ServerStore, UserStore as _};
+use ostiary_server::{Hooks, Server};
+use tokio::net::TcpListener;
+
+use crate::settings::{CommonOptions, Settings, now, open_store};
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeOptions {
+    #[command(flatten)]
+    pub common: CommonOptions,
+    /// Address to listen on.
+    #[arg(long, env = "OSTIARY_LISTEN")]
+    pub listen: Option<String>,
+    /// Issuer URL (http(s)://host[:port][/prefix]/oauth2); default: from the listen address.
+    #[arg(long, env = "OSTIARY_ISSUER")]
+    pub issuer: Option<String>,
+}
+
+/// A running server: its address, and a handle that stops it.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub issuer: String,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Prepares the store and starts serving; returns once the listener is bound.
+pub async fn start(
+    settings: &Settings,
+    listen: &str,
+    issuer: Option<&str>,
+) -> Result<Running, String> {
+    let store = open_store(settings).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let default_issuer = format!("http://{addr}/oauth2");
+    let issuer = issuer
+        .map(str::to_owned)
+        .or_else(|| settings.issuer.clone());
+    // The issuer is only set from the listen address on first start; an existing configuration keeps its own.
+    let configured = ostiary_server::store::ConfigStore::server_config(&store)
+        .await
+        .map_err(|e| e.to_string())?;
+    let issuer = issuer.or_else(|| configured.is_none().then(|| default_issuer.clone()));
+    let config = ostiary_server::initialize(&store, issuer.as_deref(), now())
+        .await
+        .map_err(|e| e.to_string())?;
+    bootstrap_admin(&store).await?;
+    let store: Arc<dyn ServerStore> = Arc::new(store);
+    let server = Server::new(store, Hooks::default());
+    let app = ostiary_server::router(server, &config.issuer.path());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        let shutdown = async move {
+            tokio::select! {
+                _ = stopped => {}
+                _ = shutdown_signal() => {}
+            }
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Running {
+        addr,
+        issuer: config.issuer_url(),
+        stop,
+        done,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Creates the `admin` user when there is none. Its password comes from
+/// `OSTIARY_BOOTSTRAP_ADMIN_PASSWORD`, or is generated and printed this once.
+async fn bootstrap_admin(store: &ostiary_store::Store) -> Result<(), String> {
+    if store
+        .user("admin")
+        .await
+        .map_err(|e| e.to_string())?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("OSTIARY_BOOTSTRAP_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (ostiary_server::issue::random_token()[..20].to_owned(), true),
+    };
+    let hash = ostiary_server::password::hash_async(password.clone()).await?;
+    let mut claims = serde_json::Map::new();
+    claims.insert("name".into(), "Administrator".into());
+    claims.insert("ostiary_role".into(), "admin".into());
+    let user = User {
+        username: "admin".into(),
+        claims,
+        enabled: true,
+    };
+    match store.create_user(&user, &hash).await {
+        Ok(()) | Err(ostiary_server::store::StoreError::Conflict) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    if generated {
+        eprintln!(
+            "ostiary: created the administrator \"admin\" with the one-time password: {password}"
+        );
+        eprintln!(
+            "ostiary: change it with `ostiary admin user set-password admin --password-stdin`"
+        );
+    } else {
+        eprintln!(
+            "ostiary: created the administrator \"admin\" (password from OSTIARY_BOOTSTRAP_ADMIN_PASSWORD)"
+        );
+    }
+    Ok(())
+}
+
+pub async fn run(options: ServeOptions) -> Result<String, String> {
+    let settings = options.common.resolve()?;
+    let listen = options
+        .listen
+        .or(settings.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let running = start(&settings, &listen, options.issuer.as_deref()).await?;
+    eprintln!(
+        "ostiary: authorization server listening on http://{} (issuer {})",
+        running.addr, running.issuer
+    );
+    eprintln!(
+        "ostiary: discovery at {}/.well-known/openid-configuration",
+        running.issuer
+    );
+    running.done.await.map_err(|e| e.to_string())?;
+    Ok(String::new())
+}

@@ -1,0 +1,302 @@
+//! Discovery, JWKS, introspection, revocation and userinfo.
+
+use ostiary_core::{AuthMethod, GrantType};
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::harness::TestServer;
+
+async fn discovery(server: &TestServer) {
+    for url in [
+        server.url("/.well-known/openid-configuration"),
+        server.url("/.well-known/oauth-authorization-server"),
+        format!(
+            "{}/.well-known/oauth-authorization-server/oauth2",
+            server.base
+        ),
+    ] {
+        let meta: Value = server
+            .http
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            meta["issuer"].as_str(),
+            Some(server.issuer.as_str()),
+            "{url}"
+        );
+        for endpoint in [
+            "token_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+            "introspection_endpoint",
+            "revocation_endpoint",
+        ] {
+            let value = meta[endpoint].as_str().unwrap();
+            assert!(value.starts_with(&server.issuer), "{endpoint} = {value}");
+        }
+        assert!(
+            meta["id_token_signing_alg_values_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == "RS256")
+        );
+        assert!(
+            meta["scopes_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "openid")
+        );
+    }
+    let jwks = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let set = ostiary_jose::JwkSet::from_json(&jwks).unwrap();
+    assert!(!set.is_empty());
+    assert!(
+        set.keys.iter().all(|k| !k.is_private()),
+        "the JWKS is public keys only"
+    );
+    for member in ["\"d\"", "\"p\"", "\"k\""] {
+        assert!(!jwks.contains(member));
+    }
+}
+
+both_backends!(discovery_and_jwks, |server| {
+    discovery(&server).await;
+});
+
+async fn introspection_and_revocation(server: &TestServer) {
+    let secret = server
+        .client(
+            "app",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password, GrantType::RefreshToken],
+            None,
+        )
+        .await
+        .unwrap();
+    let public_id = "spa";
+    server
+        .client(public_id, AuthMethod::None, &[GrantType::Password], None)
+        .await;
+    server.user("dave", "pw-dave-123").await;
+    let basic = Some(("app", secret.as_str()));
+    let (_, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "dave"),
+                ("password", "pw-dave-123"),
+                ("scope", "openid"),
+            ],
+            basic,
+        )
+        .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, intro, headers) = server
+        .post_form("/introspection", &[("token", access)], basic)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["username"], "dave");
+    assert_eq!(intro["client_id"], "app");
+    assert_eq!(intro["token_type"], "Bearer");
+    for member in ["scope", "exp", "iat", "nbf", "sub", "aud", "iss", "jti"] {
+        assert!(intro.get(member).is_some(), "{member}");
+    }
+    let (_, unknown, _) = server
+        .post_form("/introspection", &[("token", "no-such-token")], basic)
+        .await;
+    assert_eq!(unknown, serde_json::json!({"active": false}));
+    // Public clients cannot introspect.
+    let (status, _, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", access), ("client_id", public_id)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // Revoking an unknown token is fine; revoking the refresh token kills its access token too.
+    let (status, _, _) = server
+        .post_form("/revocation", &[("token", "unknown")], basic)
+        .await;
+    assert_eq!(status, 200);
+    let (status, body, _) = server
+        .post_form(
+            "/revocation",
+            &[("token", refresh), ("token_type_hint", "bogus")],
+            basic,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unsupported_token_type"))
+    );
+    let (status, _, _) = server
+        .post_form(
+            "/revocation",
+            &[("token", refresh), ("token_type_hint", "refresh_token")],
+            basic,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, intro, _) = server
+        .post_form("/introspection", &[("token", access)], basic)
+        .await;
+    assert_eq!(intro["active"], false);
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+            basic,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+both_backends!(introspection_and_revocation_work_together, |server| {
+    introspection_and_revocation(&server).await;
+});
+
+async fn userinfo(server: &TestServer) {
+    let secret = server
+        .client(
+            "app",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password, GrantType::ClientCredentials],
+            None,
+        )
+        .await
+        .unwrap();
+    server.user("erin", "pw-erin-123").await;
+    let basic = Some(("app", secret.as_str()));
+    let (_, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "erin"),
+                ("password", "pw-erin-123"),
+                ("scope", "openid email"),
+            ],
+            basic,
+        )
+        .await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let by_header: Value = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_header["sub"], "erin");
+    assert_eq!(by_header["email"], "alice@example.com");
+    assert!(by_header.get("name").is_none(), "no profile scope, no name");
+    let by_body: Value = server
+        .http
+        .post(server.url("/userinfo"))
+        .form(&[("access_token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_body, by_header);
+    let by_query: Value = server
+        .http
+        .get(format!("{}?access_token={token}", server.url("/userinfo")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_query, by_header);
+
+    let missing = server
+        .http
+        .get(server.url("/userinfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(
+        missing.headers()["www-authenticate"],
+        "Bearer realm=\"ostiary\""
+    );
+    let bad = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth("forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    assert!(
+        bad.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let twice = server
+        .http
+        .get(format!("{}?access_token={token}", server.url("/userinfo")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    assert!(
+        twice.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_request")
+    );
+    let (_, cc, _) = server
+        .post_form("/token", &[("grant_type", "client_credentials")], basic)
+        .await;
+    let machine = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(cc["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(machine.status(), 403, "no openid scope");
+    assert!(
+        machine.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+}
+
+both_backends!(userinfo_by_header_body_and_query, |server| {
+    userinfo(&server).await;
+});

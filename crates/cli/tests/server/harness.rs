@@ -1,0 +1,237 @@
+//! Starts a server with a fresh store and gives tests a client and direct store access.
+
+use std::path::PathBuf;
+
+use ostiary::settings::{Settings, open_store};
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_jose::{Algorithm, Jwk, JwkSet, SigAlg};
+use ostiary_server::config::{ClientDescription, ClientType, ServerConfig, User};
+use ostiary_server::store::{ClientStore as _, ConfigStore as _, UserStore as _};
+use ostiary_store::Store;
+use serde_json::{Map, Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub issuer: String,
+    pub store: Store,
+    pub http: reqwest::Client,
+    _running: ostiary::serve::Running,
+    _dir: TempDir,
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("ostiary.db").display()),
+        Backend::Postgres => {
+            let base = std::env::var("OSTIARY_TEST_POSTGRES_URL")
+                .expect("OSTIARY_TEST_POSTGRES_URL is not set: run the tests through scripts/test, which starts PostgreSQL");
+            let name = format!("ostiary_it_{}", unique());
+            sqlx_admin(&base, &format!("CREATE DATABASE {name}")).await;
+            format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+        }
+    }
+}
+
+async fn sqlx_admin(url: &str, statement: &str) {
+    // The store crate's dependency does the talking; a tiny admin connection is all we need.
+    let store = ostiary_store::admin_execute(url, statement).await;
+    store.expect("PostgreSQL admin statement");
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the server configuration changed by `configure` before the server reads it.
+    pub async fn start_with(
+        backend: Backend,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
+        let dir = TempDir(std::env::temp_dir().join(format!("ostiary-it-{}", unique())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let settings = Settings {
+            data_dir: dir.0.clone(),
+            database: database(backend, &dir.0).await,
+            listen: None,
+            issuer: None,
+        };
+        let store = open_store(&settings).await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let mut config =
+            ostiary_server::initialize(&store, Some(&format!("http://{addr}/oauth2")), 0)
+                .await
+                .unwrap();
+        configure(&mut config);
+        config.validate().unwrap();
+        store.save_server_config(&config).await.unwrap();
+        ostiary_server::state::ensure_keys(&store, &config, 0)
+            .await
+            .unwrap();
+        let running = ostiary::serve::start(&settings, &addr.to_string(), None)
+            .await
+            .unwrap();
+        TestServer {
+            base: format!("http://{}", running.addr),
+            issuer: running.issuer.clone(),
+            store,
+            http: reqwest::Client::new(),
+            _running: running,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// Registers a client directly in the store; returns its secret (confidential clients).
+    pub async fn client(
+        &self,
+        id: &str,
+        method: AuthMethod,
+        grants: &[GrantType],
+        jwks: Option<&JwkSet>,
+    ) -> Option<String> {
+        let client_type = if method == AuthMethod::None {
+            ClientType::Public
+        } else {
+            ClientType::Confidential
+        };
+        let client = ClientDescription {
+            client_id: id.into(),
+            client_type,
+            name: id.into(),
+            redirect_uris: vec!["https://app.example/cb".into()],
+            grant_types: grants.to_vec(),
+            token_endpoint_auth_method: method,
+            jwks: jwks.map(|k| k.to_value()),
+            ..Default::default()
+        };
+        client.validate().unwrap();
+        let secret = (client_type == ClientType::Confidential)
+            .then(|| format!("{id}-secret-0123456789abcdefghijklmnopqrstuv"));
+        self.store
+            .create_client(&client, secret.as_deref())
+            .await
+            .unwrap();
+        secret
+    }
+
+    pub async fn user(&self, username: &str, password: &str) {
+        let claims: Map<String, Value> =
+            json!({"name": "Alice Liddell", "email": "alice@example.com", "email_verified": true})
+                .as_object()
+                .cloned()
+                .unwrap();
+        let hash = ostiary_server::password::hash(password).unwrap();
+        self.store
+            .create_user(
+                &User {
+                    username: username.into(),
+                    claims,
+                    enabled: true,
+                },
+                &hash,
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.post(self.url(path)).form(form);
+        if let Some((id, secret)) = basic {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body, headers)
+    }
+
+    /// A signed client assertion (RFC 7523 §3) for `client_id`, audience this server's issuer.
+    pub fn assertion(
+        &self,
+        client_id: &str,
+        key: &JwkSet,
+        alg: SigAlg,
+        jti: &str,
+        exp_in: i64,
+    ) -> String {
+        let now = ostiary::settings::now();
+        let claims = json!({"iss": client_id, "sub": client_id, "aud": self.issuer, "exp": now + exp_in, "iat": now, "jti": jti});
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(alg),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, key, None).unwrap()
+    }
+}
+
+/// A private signing key of `alg`, as a set.
+pub fn signing_keys(alg: SigAlg) -> JwkSet {
+    JwkSet::from(Jwk::generate(Algorithm::Sig(alg)).unwrap())
+}
+
+pub fn client_secret_key(secret: &str) -> JwkSet {
+    JwkSet::from(Jwk::symmetric(secret.as_bytes()).unwrap())
+}
+
+/// Runs the body once per backend, as a test named for each.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, |$server:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $server =
+                    $crate::harness::TestServer::start($crate::harness::Backend::Sqlite).await;
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $server =
+                    $crate::harness::TestServer::start($crate::harness::Backend::Postgres).await;
+                $body
+            }
+        }
+    };
+}

@@ -1,0 +1,9 @@
+//! The authorization server over real HTTP: `ostiary serve` started in-process on a random
+//! loopback port, on SQLite and on PostgreSQL, driven with reqwest.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod endpoints;
+mod harness;
+mod token;

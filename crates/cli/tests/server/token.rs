@@ -1,0 +1,472 @@
+//! The token endpoint: every grant, every client authentication method, both token formats.
+
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_jose::{JwkSet, SigAlg};
+use ostiary_server::config::AccessTokenFormat;
+use ostiary_server::store::TokenStore as _;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::harness::{Backend, TestServer, client_secret_key, signing_keys};
+
+/// client_credentials with each authentication method; the token introspects active.
+async fn client_credentials_with_every_auth_method(server: &TestServer) {
+    let cc = [GrantType::ClientCredentials];
+    let basic = server
+        .client("basic", AuthMethod::ClientSecretBasic, &cc, None)
+        .await
+        .unwrap();
+    let post = server
+        .client("post", AuthMethod::ClientSecretPost, &cc, None)
+        .await
+        .unwrap();
+    let hs = server
+        .client("hs", AuthMethod::ClientSecretJwt, &cc, None)
+        .await
+        .unwrap();
+    let keys = signing_keys(SigAlg::ES256);
+    server
+        .client("pk", AuthMethod::PrivateKeyJwt, &cc, Some(&keys.public()))
+        .await;
+    let rs = server
+        .client("rs", AuthMethod::ClientSecretBasic, &[], None)
+        .await
+        .unwrap();
+
+    let mut tokens = Vec::new();
+    let (status, body, headers) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "client_credentials")],
+            Some(("basic", &basic)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert!(
+        body.get("refresh_token").is_none(),
+        "no refresh token for client_credentials"
+    );
+    tokens.push(body["access_token"].as_str().unwrap().to_owned());
+
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "post"),
+                ("client_secret", &post),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokens.push(body["access_token"].as_str().unwrap().to_owned());
+
+    for (id, keys, alg) in [
+        ("hs", client_secret_key(&hs), SigAlg::HS256),
+        ("pk", keys.clone(), SigAlg::ES256),
+    ] {
+        let assertion = server.assertion(id, &keys, alg, &format!("jti-{id}"), 60);
+        let form = [
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let (status, body, _) = server.post_form("/token", &form, None).await;
+        assert_eq!(status, 200, "{id}: {body}");
+        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+        // The same assertion again is a replay.
+        let (status, body, _) = server.post_form("/token", &form, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{id} replay"
+        );
+    }
+
+    for token in &tokens {
+        let (status, body, _) = server
+            .post_form("/introspection", &[("token", token)], Some(("rs", &rs)))
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["iss"].as_str(), Some(server.issuer.as_str()));
+    }
+}
+
+both_backends!(client_credentials_every_auth_method, |server| {
+    client_credentials_with_every_auth_method(&server).await;
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_access_tokens_are_signed_at_jwt_and_verify_with_the_published_keys() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let server = TestServer::start_with(backend, |c| {
+            c.access_token_format = AccessTokenFormat::Jwt;
+            c.jwt.signing_alg = Some(SigAlg::ES256);
+        })
+        .await;
+        let secret = server
+            .client(
+                "svc",
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::ClientCredentials],
+                None,
+            )
+            .await
+            .unwrap();
+        let (status, body, _) = server
+            .post_form(
+                "/token",
+                &[("grant_type", "client_credentials"), ("scope", "profile")],
+                Some(("svc", &secret)),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let token = body["access_token"].as_str().unwrap();
+        let jwks: Value = server
+            .http
+            .get(server.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+        let decoded =
+            ostiary_jose::decode(token, &JwkSet::default(), &keys, &Default::default()).unwrap();
+        assert_eq!(decoded.security.sigalg, Some(SigAlg::ES256));
+        assert_eq!(decoded.header["typ"], "at+jwt");
+        for claim in [
+            "iss",
+            "sub",
+            "exp",
+            "aud",
+            "jti",
+            "iat",
+            "scope",
+            "client_id",
+        ] {
+            assert!(decoded.claims.contains_key(claim), "{claim} missing");
+        }
+        assert_eq!(decoded.claims["scope"], "profile");
+        assert_eq!(decoded.claims["client_id"], "svc");
+        // JWT access tokens are recorded too, so they can be revoked and introspected.
+        let (_, intro, _) = server
+            .post_form(
+                "/introspection",
+                &[("token", token)],
+                Some(("svc", &secret)),
+            )
+            .await;
+        assert_eq!(intro["active"], true);
+        server
+            .post_form("/revocation", &[("token", token)], Some(("svc", &secret)))
+            .await;
+        let (_, intro, _) = server
+            .post_form(
+                "/introspection",
+                &[("token", token)],
+                Some(("svc", &secret)),
+            )
+            .await;
+        assert_eq!(intro["active"], false);
+    }
+}
+
+/// password grant, then refresh with rotation; reuse revokes the family.
+async fn password_and_refresh_rotation(server: &TestServer) {
+    let grants = [GrantType::Password, GrantType::RefreshToken];
+    let secret = server
+        .client("app", AuthMethod::ClientSecretBasic, &grants, None)
+        .await
+        .unwrap();
+    server.user("alice", "wonderland").await;
+    let basic = Some(("app", secret.as_str()));
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "nope"),
+            ],
+            basic,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, first, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+                ("scope", "openid email"),
+            ],
+            basic,
+        )
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let refresh1 = first["refresh_token"].as_str().unwrap();
+
+    let (status, second, _) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh1)],
+            basic,
+        )
+        .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["scope"], "openid email");
+    assert!(
+        second["id_token"].is_string(),
+        "refresh of an openid grant gives an ID token"
+    );
+    let refresh2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(refresh1, refresh2, "refresh tokens rotate");
+
+    // Narrowing is allowed; widening is not.
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh2),
+                ("scope", "openid profile"),
+            ],
+            basic,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+
+    // Reusing the first refresh token revokes the whole family, the newest tokens included.
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh1)],
+            basic,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh2)],
+            basic,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "family revoked"
+    );
+    let (_, intro, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", second["access_token"].as_str().unwrap())],
+            basic,
+        )
+        .await;
+    assert_eq!(intro["active"], false);
+}
+
+both_backends!(
+    password_then_refresh_rotation_with_reuse_detection,
+    |server| {
+        password_and_refresh_rotation(&server).await;
+    }
+);
+
+/// RFC 7523 §2.1: a JWT bearer grant for a user, signed with the client's key.
+async fn jwt_bearer(server: &TestServer) {
+    let keys = signing_keys(SigAlg::PS256);
+    server
+        .client(
+            "bearer",
+            AuthMethod::PrivateKeyJwt,
+            &[GrantType::JwtBearer],
+            Some(&keys.public()),
+        )
+        .await;
+    server.user("bob", "builder").await;
+    let now = ostiary::settings::now();
+    let claims = serde_json::json!({"iss": "bearer", "sub": "bob", "aud": server.issuer, "exp": now + 60, "jti": "grant-1"});
+    let opts = ostiary_jose::EncodeOptions {
+        sig_alg: Some(SigAlg::PS256),
+        ..Default::default()
+    };
+    let grant_assertion =
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap();
+    let client_assertion = server.assertion("bearer", &keys, SigAlg::PS256, "auth-1", 60);
+    let form = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("assertion", grant_assertion.as_str()),
+        ("scope", "openid"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", client_assertion.as_str()),
+    ];
+    let (status, body, _) = server.post_form("/token", &form, None).await;
+    assert_eq!(status, 200, "{body}");
+    let userinfo: Value = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["sub"], "bob");
+    // The same grant assertion again (with a fresh client assertion) is a replay.
+    let client_assertion = server.assertion("bearer", &keys, SigAlg::PS256, "auth-2", 60);
+    let mut replay = form;
+    replay[4].1 = client_assertion.as_str();
+    let (status, body, _) = server.post_form("/token", &replay, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+both_backends!(jwt_bearer_grant, |server| {
+    jwt_bearer(&server).await;
+});
+
+/// The code exchange with PKCE, for a code made through the store (/authorize arrives later).
+async fn authorization_code(server: &TestServer) {
+    use ostiary_server::issue::token_hash;
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretPost,
+            &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            None,
+        )
+        .await
+        .unwrap();
+    server.user("carol", "secret-pass").await;
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // RFC 7636 Appendix B
+    let now = ostiary::settings::now();
+    let code = ostiary_server::store::CodeRecord {
+        hash: token_hash("the-code"),
+        client_id: "web".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        username: "carol".into(),
+        scope: "openid profile".into(),
+        nonce: Some("n-0S6".into()),
+        code_challenge: Some(challenge.into()),
+        code_challenge_method: Some("S256".into()),
+        auth_time: now - 5,
+        grant_id: "grant-web-1".into(),
+        expires_at: now + 60,
+        extra: Default::default(),
+    };
+    server.store.insert_code(&code).await.unwrap();
+    let base = [
+        ("grant_type", "authorization_code"),
+        ("code", "the-code"),
+        ("redirect_uri", "https://app.example/cb"),
+        ("client_id", "web"),
+        ("client_secret", secret.as_str()),
+    ];
+    let mut wrong = base.to_vec();
+    wrong.push((
+        "code_verifier",
+        "wrong-verifier-wrong-verifier-wrong-verifier-00",
+    ));
+    let (status, body, _) = server.post_form("/token", &wrong, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // The failed attempt used the code up: make a second one for the real exchange.
+    let code2 = ostiary_server::store::CodeRecord {
+        hash: token_hash("code-2"),
+        grant_id: "grant-web-2".into(),
+        ..code
+    };
+    server.store.insert_code(&code2).await.unwrap();
+    let mut good = base.to_vec();
+    good[1].1 = "code-2";
+    good.push(("code_verifier", verifier));
+    let (status, tokens, _) = server.post_form("/token", &good, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let decoded =
+        ostiary_jose::decode(id_token, &JwkSet::default(), &keys, &Default::default()).unwrap();
+    assert_eq!(decoded.claims["nonce"], "n-0S6");
+    assert_eq!(decoded.claims["aud"], "web");
+    assert_eq!(decoded.claims["sub"], "carol");
+    assert_eq!(
+        decoded.claims["name"], "Alice Liddell",
+        "profile claims by scope"
+    );
+    assert_eq!(
+        decoded.claims["at_hash"].as_str().unwrap(),
+        ostiary_server::issue::left_half_hash(
+            SigAlg::RS256,
+            tokens["access_token"].as_str().unwrap()
+        )
+    );
+    // Replaying the code fails and revokes what the first exchange issued.
+    let (status, body, _) = server.post_form("/token", &good, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (_, intro, _) = server
+        .post_form(
+            "/introspection",
+            &[
+                ("token", tokens["access_token"].as_str().unwrap()),
+                ("client_id", "web"),
+                ("client_secret", &secret),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        intro["active"], false,
+        "tokens from a replayed code are revoked"
+    );
+}
+
+both_backends!(
+    authorization_code_exchange_with_pkce_and_replay_revocation,
+    |server| {
+        authorization_code(&server).await;
+    }
+);

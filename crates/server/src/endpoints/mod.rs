@@ -1,0 +1,58 @@
+//! HTTP endpoints: extract, call the flow, respond. The router mounts them under the issuer path.
+
+pub mod discovery;
+pub mod health;
+pub mod introspection;
+pub mod jwks;
+pub mod revocation;
+pub mod token;
+pub mod userinfo;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::state::Server;
+
+/// Largest request body accepted by the form endpoints (RFC 8725 §3.15: bound input early).
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The server's routes under `issuer_path` (e.g. `/oauth2`), plus `/healthz`, `/readyz` and the
+/// RFC 8414 well-known URL at the root.
+pub fn router(server: Server, issuer_path: &str) -> Router {
+    let oauth = Router::new()
+        .route("/token", post(token::post))
+        .route("/introspection", post(introspection::post))
+        .route("/revocation", post(revocation::post))
+        .route("/userinfo", get(userinfo::get).post(userinfo::post))
+        .route("/jwks", get(jwks::get))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::oauth_authorization_server),
+        );
+    Router::new()
+        .nest(issuer_path, oauth)
+        .route(
+            &format!("/.well-known/oauth-authorization-server{issuer_path}"),
+            get(discovery::oauth_authorization_server),
+        )
+        .route(
+            &format!("/.well-known/openid-configuration{issuer_path}"),
+            get(discovery::openid_configuration),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(server)
+}

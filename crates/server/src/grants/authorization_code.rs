@@ -1,0 +1,119 @@
+//! `authorization_code` (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.6): the exchange side. Codes are
+//! single use; a replayed code revokes every token issued from it (RFC 6749 §4.1.2).
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_core::{GrantType, Scopes};
+
+use crate::config::{ClientDescription, ServerConfig};
+use crate::error::{ServerError, ServerResult};
+use crate::issue::{IdTokenFacts, Issue, refresh_allowed, token_hash};
+use crate::params::Params;
+use crate::state::Server;
+use crate::store::Taken;
+
+pub async fn grant(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    params: &Params,
+    now: i64,
+) -> ServerResult<Issue> {
+    super::ensure_allowed(config, client, GrantType::AuthorizationCode)?;
+    let code = params.require("code")?;
+    let record = match server.store().take_code(&token_hash(code), now).await? {
+        Taken::Fresh(record) => record,
+        Taken::Already(record) => {
+            // SECURITY: a replayed code may be stolen: revoke what the first exchange issued.
+            let revoked = server.store().revoke_grant(&record.grant_id).await?;
+            tracing::warn!(client_id = %client.client_id, revoked, "authorization code replay: its tokens are revoked");
+            return Err(ServerError::invalid_grant("the code was already used"));
+        }
+        Taken::Missing => return Err(ServerError::invalid_grant("unknown code")),
+    };
+    if record.client_id != client.client_id {
+        return Err(ServerError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(ServerError::invalid_grant("the code has expired"));
+    }
+    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(ServerError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_pkce(
+        config,
+        client,
+        record.code_challenge.as_deref(),
+        record.code_challenge_method.as_deref(),
+        params.get("code_verifier"),
+    )?;
+    let scope = Scopes::parse(&record.scope).unwrap_or_default();
+    let id_token = scope.contains("openid").then(|| IdTokenFacts {
+        nonce: record.nonce.clone(),
+        auth_time: Some(record.auth_time),
+    });
+    let refresh = refresh_allowed(config, client, &scope);
+    Ok(Issue {
+        username: Some(record.username),
+        scope,
+        grant_id: Some(record.grant_id),
+        refresh,
+        id_token,
+        ..Default::default()
+    })
+}
+
+/// RFC 7636 §4.6, with the server's enforcement options.
+fn check_pkce(
+    config: &ServerConfig,
+    client: &ClientDescription,
+    challenge: Option<&str>,
+    method: Option<&str>,
+    verifier: Option<&str>,
+) -> ServerResult<()> {
+    let required = if client.is_confidential() {
+        config.enforce_pkce_confidential_clients
+    } else {
+        config.enforce_pkce_public_clients
+    };
+    let Some(challenge) = challenge else {
+        if required {
+            return Err(ServerError::invalid_grant(
+                "PKCE is required for this client",
+            ));
+        }
+        if verifier.is_some() {
+            // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+            return Err(ServerError::invalid_grant(
+                "code_verifier without a code_challenge",
+            ));
+        }
+        return Ok(());
+    };
+    let verifier =
+        verifier.ok_or_else(|| ServerError::invalid_grant("code_verifier is required"))?;
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if !well_formed {
+        return Err(ServerError::invalid_grant("malformed code_verifier"));
+    }
+    let computed = match method.unwrap_or("plain") {
+        "S256" => URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes())),
+        "plain" => verifier.to_owned(),
+        _ => {
+            return Err(ServerError::invalid_grant(
+                "unsupported code_challenge_method",
+            ));
+        }
+    };
+    verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes())
+        .map_err(|_| ServerError::invalid_grant("code_verifier does not match"))
+}

@@ -1,0 +1,93 @@
+//! `urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523 §2.1): the client presents a JWT it
+//! signed, whose `sub` is the user it acts for. The assertion is checked like a client assertion
+//! (signature with the client's key or secret, audience, expiry, one-time `jti`), except that `sub`
+//! names a user of this server.
+
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_jose::{ClaimChecks, DecodeOptions, Jwk, JwkSet, SigAlg};
+
+use crate::client_auth::{ASSERTION_LEEWAY, audience_is_us};
+use crate::config::{ClientDescription, ServerConfig};
+use crate::error::{ServerError, ServerResult};
+use crate::issue::Issue;
+use crate::params::Params;
+use crate::state::Server;
+
+pub async fn grant(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    params: &Params,
+    now: i64,
+) -> ServerResult<Issue> {
+    super::ensure_allowed(config, client, GrantType::JwtBearer)?;
+    let assertion = params.require("assertion")?;
+    let invalid = |why: String| ServerError::invalid_grant(format!("assertion: {why}"));
+    let keys = if client.token_endpoint_auth_method == AuthMethod::ClientSecretJwt {
+        let secret = server
+            .store()
+            .client_secret(&client.client_id)
+            .await?
+            .unwrap_or_default();
+        JwkSet::from(Jwk::symmetric(secret.as_bytes()).map_err(|e| invalid(e.to_string()))?)
+    } else {
+        client.public_keys()
+    };
+    let allowed: Vec<SigAlg> = match client.token_endpoint_auth_signing_alg {
+        Some(alg) => vec![alg],
+        None => SigAlg::ALL.to_vec(),
+    };
+    let opts = DecodeOptions {
+        sig_algs: Some(allowed),
+        ..Default::default()
+    };
+    let decoded = ostiary_jose::decode(assertion, &JwkSet::default(), &keys, &opts)
+        .map_err(|e| invalid(e.to_string()))?;
+    ClaimChecks {
+        issuer: Some(client.client_id.clone()),
+        leeway: ASSERTION_LEEWAY,
+        required: vec!["sub".into(), "aud".into(), "exp".into(), "jti".into()],
+        now: Some(now),
+        ..Default::default()
+    }
+    .check(&decoded)
+    .map_err(|e| invalid(e.to_string()))?;
+    audience_is_us(&decoded.claims, config).map_err(invalid)?;
+    let exp = ostiary_jose::numeric_date(&decoded.claims, "exp")
+        .ok()
+        .flatten()
+        .unwrap_or(now);
+    let jti = decoded
+        .claims
+        .get("jti")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| invalid("jti must be a string".into()))?;
+    if !server
+        .store()
+        .consume_jti(
+            &format!("{}:{jti}", client.client_id),
+            exp + ASSERTION_LEEWAY as i64,
+            now,
+        )
+        .await?
+    {
+        return Err(invalid("jti was used before (replay)".into()));
+    }
+    let username = decoded
+        .claims
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let user = server
+        .store()
+        .user(username)
+        .await?
+        .filter(|u| u.enabled)
+        .ok_or_else(|| invalid("sub is not an enabled user".into()))?;
+    let scope = super::resolve_scope(config, client, params.get("scope"))?;
+    Ok(Issue {
+        username: Some(user.username),
+        scope,
+        ..Default::default()
+    })
+}

@@ -1,0 +1,92 @@
+//! `refresh_token` (RFC 6749 §6) with rotation: each use returns a new refresh token of the same
+//! family, and a refresh token used twice revokes its whole family (RFC 9700 §4.14.2).
+
+use ostiary_core::{ErrorCode, GrantType, Scopes};
+
+use crate::client_auth::unauthorized;
+use crate::config::{ClientDescription, ServerConfig};
+use crate::error::{ServerError, ServerResult};
+use crate::issue::{IdTokenFacts, Issue, token_hash};
+use crate::params::Params;
+use crate::state::Server;
+use crate::store::{Taken, TokenKind};
+
+pub async fn grant(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    params: &Params,
+    now: i64,
+) -> ServerResult<Issue> {
+    super::ensure_allowed(config, client, GrantType::RefreshToken)?;
+    if !client.is_confidential() && !config.allow_public_client_refresh {
+        return Err(unauthorized(
+            "public clients may not refresh on this server",
+        ));
+    }
+    let hash = token_hash(params.require("refresh_token")?);
+    let invalid = || ServerError::invalid_grant("the refresh token is invalid, expired or revoked");
+    // Check before redeeming, so that another client cannot burn someone else's token.
+    let record = server
+        .store()
+        .token(&hash)
+        .await?
+        .filter(|t| t.kind == TokenKind::Refresh)
+        .ok_or_else(invalid)?;
+    if record.client_id != client.client_id {
+        return Err(invalid());
+    }
+    if record.revoked || record.expires_at <= now {
+        return Err(invalid());
+    }
+    match server.store().use_refresh_token(&hash, now).await? {
+        Taken::Fresh(_) => {}
+        Taken::Already(t) => {
+            // SECURITY: reuse means the token leaked: revoke its family.
+            let revoked = server.store().revoke_family(&t.family).await?;
+            tracing::warn!(client_id = %client.client_id, revoked, "refresh token reuse: family revoked");
+            return Err(ServerError::invalid_grant(
+                "the refresh token was already used; its tokens are revoked",
+            ));
+        }
+        Taken::Missing => return Err(invalid()),
+    }
+    let granted = Scopes::parse(&record.scope).unwrap_or_default();
+    let scope = match params.get("scope") {
+        None => granted,
+        Some(text) => {
+            let asked = Scopes::parse(text)
+                .ok_or_else(|| ServerError::oauth(ErrorCode::InvalidScope, "malformed scope"))?;
+            if !asked.is_subset_of(&granted) {
+                return Err(ServerError::oauth(
+                    ErrorCode::InvalidScope,
+                    "a refresh cannot widen the scope",
+                ));
+            }
+            asked
+        }
+    };
+    if let Some(username) = &record.username {
+        let active = server
+            .store()
+            .user(username)
+            .await?
+            .is_some_and(|u| u.enabled);
+        if !active {
+            server.store().revoke_family(&record.family).await?;
+            return Err(ServerError::invalid_grant("the user is disabled or gone"));
+        }
+    }
+    let id_token = (record.username.is_some() && scope.contains("openid")).then(|| IdTokenFacts {
+        nonce: None,
+        auth_time: record.extra.get("auth_time").and_then(|v| v.as_i64()),
+    });
+    Ok(Issue {
+        username: record.username,
+        scope,
+        family: Some(record.family),
+        grant_id: record.grant_id,
+        refresh: true,
+        id_token,
+    })
+}

@@ -1,0 +1,320 @@
+//! Issuing tokens: access tokens (opaque or JWT per the configuration), refresh tokens and ID
+//! tokens, each recorded in the store by hash.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_core::{GrantType, Scopes};
+use ostiary_jose::{EncodeOptions, JwkSet, SigAlg};
+use serde_json::{Map, Value, json};
+
+use crate::config::{AccessTokenFormat, ClientDescription, RefreshTokenPolicy, ServerConfig, User};
+use crate::error::{ServerError, ServerResult};
+use crate::state::Server;
+use crate::store::{TokenKind, TokenRecord};
+
+/// 256 random bits, base64url: tokens, codes, secrets and ids.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // Without system randomness nothing secure can be issued; aws-lc never fails here in practice.
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("system randomness");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// SHA-256 of a token, base64url: the key it is stored under.
+pub fn token_hash(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
+}
+
+/// What a grant decided to issue.
+#[derive(Debug, Default)]
+pub struct Issue {
+    pub username: Option<String>,
+    pub scope: Scopes,
+    /// The refresh token family to continue (refresh grant), or a new one.
+    pub family: Option<String>,
+    pub grant_id: Option<String>,
+    pub refresh: bool,
+    pub id_token: Option<IdTokenFacts>,
+}
+
+#[derive(Debug, Default)]
+pub struct IdTokenFacts {
+    pub nonce: Option<String>,
+    pub auth_time: Option<i64>,
+}
+
+/// Whether a grant for a user may return a refresh token, per the server's policy.
+pub fn refresh_allowed(config: &ServerConfig, client: &ClientDescription, scope: &Scopes) -> bool {
+    let refresh_grant = config.grant_types.contains(&GrantType::RefreshToken)
+        && client.grant_types.contains(&GrantType::RefreshToken);
+    if !client.is_confidential() && !config.allow_public_client_refresh {
+        return false;
+    }
+    match config.return_refresh_token {
+        RefreshTokenPolicy::Never => false,
+        RefreshTokenPolicy::Always => true,
+        RefreshTokenPolicy::IfClientAllowsRefresh => refresh_grant,
+        RefreshTokenPolicy::IfOfflineAccess => refresh_grant && scope.contains("offline_access"),
+    }
+}
+
+/// Claims of `user` released for `scope` (OpenID Connect Core §5.4), with `sub`.
+pub fn user_claims(user: &User, scope: &Scopes) -> Map<String, Value> {
+    const PROFILE: &[&str] = &[
+        "name",
+        "family_name",
+        "given_name",
+        "middle_name",
+        "nickname",
+        "preferred_username",
+        "profile",
+        "picture",
+        "website",
+        "gender",
+        "birthdate",
+        "zoneinfo",
+        "locale",
+        "updated_at",
+    ];
+    let mut out = Map::new();
+    out.insert("sub".into(), user.username.clone().into());
+    let mut release = |names: &[&str]| {
+        for name in names {
+            if let Some(v) = user.claims.get(*name) {
+                out.insert((*name).to_owned(), v.clone());
+            }
+        }
+    };
+    if scope.contains("profile") {
+        release(PROFILE);
+    }
+    if scope.contains("email") {
+        release(&["email", "email_verified"]);
+    }
+    if scope.contains("address") {
+        release(&["address"]);
+    }
+    if scope.contains("phone") {
+        release(&["phone_number", "phone_number_verified"]);
+    }
+    out
+}
+
+/// Issues the tokens and builds the token response (RFC 6749 §5.1).
+pub async fn issue(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    grant: Issue,
+    now: i64,
+) -> ServerResult<Value> {
+    let issuer = config.issuer_url();
+    let lifetime = config.intervals.access_token as i64;
+    let expires_at = now + lifetime;
+    let jti = random_token();
+    let family = grant.family.clone().unwrap_or_else(random_token);
+    let subject = grant
+        .username
+        .clone()
+        .unwrap_or_else(|| client.client_id.clone());
+    let audience = vec![client.client_id.clone()];
+
+    let access_token = match config.access_token_format {
+        AccessTokenFormat::Opaque => random_token(),
+        AccessTokenFormat::Jwt => {
+            let mut claims = Map::new();
+            claims.insert("iss".into(), issuer.clone().into());
+            claims.insert("sub".into(), subject.clone().into());
+            claims.insert("aud".into(), json!(audience));
+            claims.insert("exp".into(), expires_at.into());
+            claims.insert("iat".into(), now.into());
+            claims.insert("jti".into(), jti.clone().into());
+            claims.insert("client_id".into(), client.client_id.clone().into());
+            claims.insert("scope".into(), grant.scope.to_string().into());
+            if let Some(user) = &grant.username {
+                claims.insert("username".into(), user.clone().into());
+            }
+            let sig_alg = config.jwt.signing_alg.ok_or_else(|| {
+                ServerError::Config("JWT access tokens need a signing algorithm".into())
+            })?;
+            let encrypt = config.jwt.key_alg.zip(config.jwt.enc_alg);
+            sign_and_encrypt(server, &claims, sig_alg, "at+jwt", encrypt, client).await?
+        }
+    };
+    let record = |hash: String, kind: TokenKind, expires_at: i64, jti: String| TokenRecord {
+        hash,
+        kind,
+        client_id: client.client_id.clone(),
+        username: grant.username.clone(),
+        scope: grant.scope.to_string(),
+        family: family.clone(),
+        grant_id: grant.grant_id.clone(),
+        jti,
+        audience: audience.clone(),
+        issued_at: now,
+        expires_at,
+        revoked: false,
+        extra: grant
+            .id_token
+            .as_ref()
+            .and_then(|f| f.auth_time)
+            .map(|t| {
+                json!({ "auth_time": t })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default(),
+    };
+    server
+        .store()
+        .insert_token(&record(
+            token_hash(&access_token),
+            TokenKind::Access,
+            expires_at,
+            jti,
+        ))
+        .await?;
+
+    let mut response = Map::new();
+    response.insert("access_token".into(), access_token.clone().into());
+    response.insert("token_type".into(), "Bearer".into());
+    response.insert("expires_in".into(), lifetime.into());
+    response.insert("scope".into(), grant.scope.to_string().into());
+
+    if grant.refresh {
+        let refresh = random_token();
+        let refresh_expires = now + config.intervals.refresh_token as i64;
+        server
+            .store()
+            .insert_token(&record(
+                token_hash(&refresh),
+                TokenKind::Refresh,
+                refresh_expires,
+                random_token(),
+            ))
+            .await?;
+        response.insert("refresh_token".into(), refresh.into());
+    }
+
+    if let (Some(facts), Some(username)) = (&grant.id_token, &grant.username) {
+        let user = server
+            .store()
+            .user(username)
+            .await?
+            .ok_or_else(|| ServerError::invalid_grant("the user no longer exists"))?;
+        let id_token = id_token(
+            server,
+            config,
+            client,
+            &user,
+            &grant.scope,
+            facts,
+            &access_token,
+            now,
+        )
+        .await?;
+        response.insert("id_token".into(), id_token.into());
+    }
+    Ok(Value::Object(response))
+}
+
+/// An ID token (OpenID Connect Core §2, §3.1.3.6).
+#[allow(clippy::too_many_arguments)]
+async fn id_token(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    user: &User,
+    scope: &Scopes,
+    facts: &IdTokenFacts,
+    access_token: &str,
+    now: i64,
+) -> ServerResult<String> {
+    let sig_alg = client
+        .id_token_signed_response_alg
+        .or(config.jwt.signing_alg)
+        .unwrap_or(SigAlg::RS256);
+    let mut claims = user_claims(user, scope);
+    claims.insert("iss".into(), config.issuer_url().into());
+    claims.insert("aud".into(), client.client_id.clone().into());
+    claims.insert(
+        "exp".into(),
+        (now + config.intervals.access_token as i64).into(),
+    );
+    claims.insert("iat".into(), now.into());
+    if let Some(t) = facts.auth_time {
+        claims.insert("auth_time".into(), t.into());
+    }
+    if let Some(n) = &facts.nonce {
+        claims.insert("nonce".into(), n.clone().into());
+    }
+    claims.insert(
+        "at_hash".into(),
+        left_half_hash(sig_alg, access_token).into(),
+    );
+    let encrypt = client
+        .id_token_encrypted_response_alg
+        .zip(client.id_token_encrypted_response_enc);
+    sign_and_encrypt(server, &claims, sig_alg, "JWT", encrypt, client).await
+}
+
+/// `at_hash` / `c_hash`: the left half of the hash that goes with the signing algorithm.
+pub fn left_half_hash(alg: SigAlg, value: &str) -> String {
+    let algorithm = match alg.name().get(2..) {
+        Some("384") => &digest::SHA384,
+        Some("512") => &digest::SHA512,
+        _ if alg == SigAlg::EdDSA => &digest::SHA512,
+        _ => &digest::SHA256,
+    };
+    let hash = digest::digest(algorithm, value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hash.as_ref()[..hash.as_ref().len() / 2])
+}
+
+/// Signs with the server's current key for `sig_alg` and, when asked, encrypts to the client's key.
+async fn sign_and_encrypt(
+    server: &Server,
+    claims: &Map<String, Value>,
+    sig_alg: SigAlg,
+    typ: &str,
+    encrypt: Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>,
+    client: &ClientDescription,
+) -> ServerResult<String> {
+    let keys = server.keys().await?;
+    let signer = keys.private_set();
+    let recipient: Option<JwkSet> = match encrypt {
+        None => None,
+        Some((key_alg, _))
+            if key_alg == ostiary_jose::KeyAlg::Dir || key_alg.name().starts_with('A') =>
+        {
+            let secret = server
+                .store()
+                .client_secret(&client.client_id)
+                .await?
+                .ok_or_else(|| {
+                    ServerError::Config(format!(
+                        "client {} has no secret to encrypt with",
+                        client.client_id
+                    ))
+                })?;
+            Some(JwkSet::from(
+                ostiary_jose::Jwk::symmetric(secret.as_bytes())
+                    .map_err(|e| ServerError::Config(e.to_string()))?,
+            ))
+        }
+        Some(_) => Some(client.public_keys()),
+    };
+    let opts = EncodeOptions {
+        sig_alg: Some(sig_alg),
+        key_alg: encrypt.map(|e| e.0),
+        enc: encrypt.map(|e| e.1),
+        typ: Some(typ.to_owned()),
+        ..Default::default()
+    };
+    ostiary_jose::encode(claims, &opts, &signer, recipient.as_ref())
+        .map_err(|e| ServerError::Config(format!("cannot make a JWT: {e}")))
+}

@@ -1,0 +1,195 @@
+//! The server's shared state: the store, the hooks, and short-lived caches of the configuration
+//! and keys. Caches expire after [`CACHE_TTL`], so changes made by `ostiary admin` or another node
+//! take effect within that time without a restart.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ostiary_jose::{Algorithm, KeyAlg, KeyRing, SigAlg};
+use tokio::sync::RwLock;
+
+use crate::config::ServerConfig;
+use crate::error::{ServerError, ServerResult};
+use crate::hooks::Hooks;
+use crate::store::ServerStore;
+
+/// How stale the cached configuration and keys may be.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+struct Cached<T>(RwLock<Option<(Instant, Arc<T>)>>);
+
+impl<T> Cached<T> {
+    fn new() -> Self {
+        Cached(RwLock::new(None))
+    }
+
+    async fn get_or_load<F, Fut>(&self, load: F) -> ServerResult<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = ServerResult<T>>,
+    {
+        if let Some((at, value)) = self.0.read().await.as_ref()
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(value.clone());
+        }
+        let value = Arc::new(load().await?);
+        *self.0.write().await = Some((Instant::now(), value.clone()));
+        Ok(value)
+    }
+
+    async fn clear(&self) {
+        *self.0.write().await = None;
+    }
+}
+
+/// The authorization server. Cheap to clone; build one with [`Server::new`].
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ServerStore>,
+    hooks: Hooks,
+    config: Cached<ServerConfig>,
+    keys: Cached<KeyRing>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server over `store`. The store must hold a server configuration and keys: see
+    /// [`initialize`], which `ostiary serve` runs on start.
+    pub fn new(store: Arc<dyn ServerStore>, hooks: Hooks) -> Self {
+        Server {
+            inner: Arc::new(Inner {
+                store,
+                hooks,
+                config: Cached::new(),
+                keys: Cached::new(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &dyn ServerStore {
+        self.inner.store.as_ref()
+    }
+
+    pub fn hooks(&self) -> &Hooks {
+        &self.inner.hooks
+    }
+
+    pub async fn config(&self) -> ServerResult<Arc<ServerConfig>> {
+        let store = self.inner.store.clone();
+        self.inner
+            .config
+            .get_or_load(|| async move {
+                store.server_config().await?.ok_or_else(|| {
+                    ServerError::Config(
+                        "no server configuration: run `ostiary serve` once to create it".into(),
+                    )
+                })
+            })
+            .await
+    }
+
+    pub async fn keys(&self) -> ServerResult<Arc<KeyRing>> {
+        let store = self.inner.store.clone();
+        self.inner
+            .keys
+            .get_or_load(|| async move {
+                store
+                    .key_ring()
+                    .await?
+                    .ok_or_else(|| ServerError::Config("the server has no keys".into()))
+            })
+            .await
+    }
+
+    /// Drops the caches (after this process changed the configuration or keys).
+    pub async fn refresh(&self) {
+        self.inner.config.clear().await;
+        self.inner.keys.clear().await;
+    }
+}
+
+/// The algorithms the server keeps keys for: its signing algorithm, its JWE key management
+/// algorithm when set, and RSA-OAEP-256 so that clients can always encrypt to it.
+pub fn algorithms_in_use(config: &ServerConfig) -> Vec<Algorithm> {
+    let mut algs = vec![Algorithm::Sig(
+        config.jwt.signing_alg.unwrap_or(SigAlg::RS256),
+    )];
+    if config.jwt.signing_alg != Some(SigAlg::RS256) {
+        // RS256 is the OpenID Connect default for ID tokens: always able to sign with it.
+        algs.push(Algorithm::Sig(SigAlg::RS256));
+    }
+    algs.push(Algorithm::Key(KeyAlg::RsaOaep256));
+    if let Some(k) = config.jwt.key_alg
+        && !matches!(k, KeyAlg::RsaOaep256 | KeyAlg::Dir)
+        && !k.name().starts_with('A')
+    {
+        algs.push(Algorithm::Key(k));
+    }
+    algs
+}
+
+/// Makes sure the store holds a server configuration (the default, with `issuer` when given)
+/// and a key ring for the algorithms in use. Returns the configuration.
+pub async fn initialize(
+    store: &dyn ServerStore,
+    issuer: Option<&str>,
+    now: i64,
+) -> ServerResult<ServerConfig> {
+    let stored = store.server_config().await?;
+    let mut changed = stored.is_none();
+    let mut config = stored.unwrap_or_default();
+    if let Some(url) = issuer {
+        let endpoint = crate::config::IssuerEndpoint::from_url(url).ok_or_else(|| {
+            ServerError::Config(format!(
+                "issuer \"{url}\" is not http(s)://host[:port][/prefix]/oauth2"
+            ))
+        })?;
+        if endpoint != config.issuer {
+            config.issuer = endpoint;
+            changed = true;
+        }
+    }
+    config.validate().map_err(ServerError::Config)?;
+    if changed {
+        store.save_server_config(&config).await?;
+    }
+    ensure_keys(store, &config, now).await?;
+    Ok(config)
+}
+
+/// Adds keys for any algorithm in use that has none (a new ring on first start).
+pub async fn ensure_keys(
+    store: &dyn ServerStore,
+    config: &ServerConfig,
+    now: i64,
+) -> ServerResult<()> {
+    let wanted = algorithms_in_use(config);
+    let ring = match store.key_ring().await? {
+        None => KeyRing::generate(&wanted, now).map_err(|e| ServerError::Config(e.to_string()))?,
+        Some(mut ring) => {
+            let missing: Vec<Algorithm> = wanted
+                .into_iter()
+                .filter(|a| ring.current(&a.to_string()).is_none())
+                .collect();
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let extra =
+                KeyRing::generate(&missing, now).map_err(|e| ServerError::Config(e.to_string()))?;
+            ring.merge(extra);
+            ring
+        }
+    };
+    store.save_key_ring(&ring).await?;
+    Ok(())
+}
