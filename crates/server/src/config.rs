@@ -286,8 +286,11 @@ impl ServerConfig {
         if self.grant_types.is_empty() {
             return Err("grant_types needs at least one grant type".into());
         }
-        if self.access_token_format == AccessTokenFormat::Jwt && self.jwt.signing_alg.is_none() {
-            return Err("JWT access tokens need jwt.signing_alg".into());
+        if self.access_token_format == AccessTokenFormat::Jwt
+            && self.jwt.signing_alg.is_none()
+            && self.jwt.enc_alg.is_none()
+        {
+            return Err("JWT access tokens need jwt.signing_alg, jwt.enc_alg or both".into());
         }
         if let Some(bad) = self
             .scopes

@@ -138,11 +138,17 @@ pub async fn issue(
             if let Some(user) = &grant.username {
                 claims.insert("username".into(), user.clone().into());
             }
-            let sig_alg = config.jwt.signing_alg.ok_or_else(|| {
-                ServerError::Config("JWT access tokens need a signing algorithm".into())
-            })?;
+            // Signed, encrypted to the client, or both, per the JWT settings.
             let encrypt = config.jwt.key_alg.zip(config.jwt.enc_alg);
-            sign_and_encrypt(server, &claims, sig_alg, "at+jwt", encrypt, client).await?
+            sign_and_encrypt(
+                server,
+                &claims,
+                config.jwt.signing_alg,
+                "at+jwt",
+                encrypt,
+                client,
+            )
+            .await?
         }
     };
     let record = |hash: String, kind: TokenKind, expires_at: i64, jti: String| TokenRecord {
@@ -260,7 +266,7 @@ async fn id_token(
     let encrypt = client
         .id_token_encrypted_response_alg
         .zip(client.id_token_encrypted_response_enc);
-    sign_and_encrypt(server, &claims, sig_alg, "JWT", encrypt, client).await
+    sign_and_encrypt(server, &claims, Some(sig_alg), "JWT", encrypt, client).await
 }
 
 /// `at_hash` / `c_hash`: the left half of the hash that goes with the signing algorithm.
@@ -275,11 +281,22 @@ pub fn left_half_hash(alg: SigAlg, value: &str) -> String {
     URL_SAFE_NO_PAD.encode(&hash.as_ref()[..hash.as_ref().len() / 2])
 }
 
+/// OpenID Connect Core §10.2: a symmetric encryption key is the left-truncated SHA-2 hash of the
+/// client secret, SHA-256 up to 256 bits, SHA-384 up to 384, SHA-512 beyond.
+pub fn secret_derived_key(secret: &str, len: usize) -> Vec<u8> {
+    let algorithm = match len {
+        0..=32 => &digest::SHA256,
+        33..=48 => &digest::SHA384,
+        _ => &digest::SHA512,
+    };
+    digest::digest(algorithm, secret.as_bytes()).as_ref()[..len.min(64)].to_vec()
+}
+
 /// Signs with the server's current key for `sig_alg` and, when asked, encrypts to the client's key.
 async fn sign_and_encrypt(
     server: &Server,
     claims: &Map<String, Value>,
-    sig_alg: SigAlg,
+    sig_alg: Option<SigAlg>,
     typ: &str,
     encrypt: Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>,
     client: &ClientDescription,
@@ -288,7 +305,7 @@ async fn sign_and_encrypt(
     let signer = keys.private_set();
     let recipient: Option<JwkSet> = match encrypt {
         None => None,
-        Some((key_alg, _))
+        Some((key_alg, enc))
             if key_alg == ostiary_jose::KeyAlg::Dir || key_alg.name().starts_with('A') =>
         {
             let secret = server
@@ -301,15 +318,22 @@ async fn sign_and_encrypt(
                         client.client_id
                     ))
                 })?;
+            let len = match key_alg.name().get(1..4) {
+                Some("128") => 16,
+                Some("192") => 24,
+                Some("256") => 32,
+                _ => enc.key_len(),
+            };
+            let key = secret_derived_key(&secret, len);
             Some(JwkSet::from(
-                ostiary_jose::Jwk::symmetric(secret.as_bytes())
+                ostiary_jose::Jwk::symmetric(&key)
                     .map_err(|e| ServerError::Config(e.to_string()))?,
             ))
         }
         Some(_) => Some(client.public_keys()),
     };
     let opts = EncodeOptions {
-        sig_alg: Some(sig_alg),
+        sig_alg,
         key_alg: encrypt.map(|e| e.0),
         enc: encrypt.map(|e| e.1),
         typ: Some(typ.to_owned()),

@@ -6,4 +6,5 @@
 mod bad_input;
 mod endpoints;
 mod harness;
+mod matrix;
 mod token;

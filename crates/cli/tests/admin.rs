@@ -1,0 +1,267 @@
+//! `ostiary admin` and `ostiary serve` as operators use them: real processes on a data directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("ostiary-admin-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        DataDir(path)
+    }
+
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(args)
+            .env("OSTIARY_DATA_DIR", &self.0)
+            .env_remove("OSTIARY_DATABASE")
+            .env_remove("OSTIARY_MASTER_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Err(e) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str], stdin: &str) -> Value {
+        serde_json::from_str(&self.ok(args, stdin)).unwrap()
+    }
+
+    fn fails(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run(args, stdin);
+        assert_eq!(out.status.code(), Some(1), "{args:?} should fail");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.starts_with("ostiary: ") && !l.contains("created the master key"))
+            .collect();
+        assert_eq!(lines.len(), 1, "one-line error: {err}");
+        err
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn clients_are_created_listed_updated_and_deleted() {
+    let dir = DataDir::new("clients");
+    let created = dir.json(&["admin", "client", "create"], r#"{"name": "Billing", "client_type": "confidential", "grant_types": ["client_credentials"], "default_scope": "openid"}"#);
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 32);
+    // The secret is shown once: never again.
+    let shown = dir.json(&["admin", "client", "show", &id], "");
+    assert_eq!(shown["name"], "Billing");
+    assert!(shown.get("client_secret").is_none());
+    assert!(
+        !dir.ok(&["admin", "client", "list", "--json"], "")
+            .contains(&secret)
+    );
+    let table = dir.ok(&["admin", "client", "list"], "");
+    assert!(table.starts_with("CLIENT_ID"));
+    assert!(table.contains(&id) && table.contains("Billing"));
+    let updated = dir.json(
+        &["admin", "client", "update", &id],
+        r#"{"description": "pays the bills"}"#,
+    );
+    assert_eq!(
+        (updated["description"].as_str(), updated["name"].as_str()),
+        (Some("pays the bills"), Some("Billing"))
+    );
+    let regenerated = dir.json(&["admin", "client", "regenerate-secret", &id], "");
+    assert_ne!(regenerated["client_secret"], secret.as_str());
+    let public = dir.json(
+        &["admin", "client", "create"],
+        r#"{"client_type": "public", "redirect_uris": ["http://127.0.0.1/cb"]}"#,
+    );
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(public["token_endpoint_auth_method"], "none");
+    dir.ok(&["admin", "client", "delete", &id], "");
+    dir.fails(&["admin", "client", "show", &id], "");
+    dir.fails(
+        &["admin", "client", "create"],
+        r#"{"redirect_uris": ["not a uri"]}"#,
+    );
+    dir.fails(&["admin", "client", "create"], "not json");
+    dir.fails(
+        &["admin", "client", "create"],
+        r#"{"grant_types": ["magic"]}"#,
+    );
+}
+
+#[test]
+fn users_and_the_server_configuration() {
+    let dir = DataDir::new("users");
+    let user = dir.json(
+        &[
+            "admin",
+            "user",
+            "create",
+            "alice",
+            "--password-stdin",
+            "--claims",
+            r#"{"email": "alice@example.com"}"#,
+        ],
+        "wonderland\n",
+    );
+    assert_eq!(user["claims"]["email"], "alice@example.com");
+    dir.fails(
+        &["admin", "user", "create", "alice", "--password-stdin"],
+        "again\n",
+    );
+    dir.fails(&["admin", "user", "create", "bob", "--password-stdin"], "");
+    dir.ok(
+        &["admin", "user", "set-password", "alice", "--password-stdin"],
+        "looking-glass\n",
+    );
+    let disabled = dir.json(
+        &["admin", "user", "update", "alice", "--enabled", "false"],
+        "",
+    );
+    assert_eq!(disabled["enabled"], false);
+    assert!(dir.ok(&["admin", "user", "list"], "").contains("alice"));
+    dir.ok(&["admin", "user", "delete", "alice"], "");
+    dir.fails(&["admin", "user", "delete", "alice"], "");
+
+    let config = dir.json(&["admin", "server-config", "show"], "");
+    assert_eq!(config["intervals"]["access_token"], 3600);
+    assert_eq!(config["intervals"]["authorization_code"], 60);
+    assert_eq!(config["intervals"]["refresh_token"], 86400);
+    assert_eq!(config["intervals"]["session"], 86400);
+    assert_eq!(config["intervals"]["client_secret"], 0);
+    let changed = dir.json(
+        &[
+            "admin",
+            "server-config",
+            "set",
+            "intervals.access_token=600",
+            "access_token_format=jwt",
+            "description=Test AS",
+        ],
+        "",
+    );
+    assert_eq!(changed["intervals"]["access_token"], 600);
+    assert_eq!(changed["access_token_format"], "jwt");
+    dir.fails(
+        &["admin", "server-config", "set", "intervals.acess_token=600"],
+        "",
+    );
+    dir.fails(&["admin", "server-config", "set", "no_such_option=1"], "");
+    dir.fails(
+        &[
+            "admin",
+            "server-config",
+            "set",
+            "access_token_format=sometimes",
+        ],
+        "",
+    );
+    let rotated = dir.json(&["admin", "server-config", "rotate-keys"], "");
+    assert!(!rotated["new_keys"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_corrupt_config_file_or_database_url_is_one_line() {
+    let dir = DataDir::new("corrupt");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("ostiary.toml");
+    std::fs::write(&config, "data_dir = [").unwrap();
+    dir.fails(
+        &[
+            "admin",
+            "--config",
+            config.to_str().unwrap(),
+            "user",
+            "list",
+        ],
+        "",
+    );
+    std::fs::write(&config, "unknown_key = 1").unwrap();
+    dir.fails(
+        &[
+            "admin",
+            "--config",
+            config.to_str().unwrap(),
+            "user",
+            "list",
+        ],
+        "",
+    );
+    dir.fails(&["admin", "--database", "mysql://x", "user", "list"], "");
+    std::fs::write(dir.0.join("master.key"), "not-a-key").unwrap();
+    dir.fails(&["admin", "user", "list"], "");
+}
+
+#[test]
+fn serve_starts_on_an_empty_data_directory_and_stops_on_sigterm() {
+    let dir = DataDir::new("serve");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("OSTIARY_DATA_DIR", &dir.0)
+        .env_remove("OSTIARY_BOOTSTRAP_ADMIN_PASSWORD")
+        .env_remove("OSTIARY_MASTER_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        seen.push(line.clone());
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let text = seen.join("\n");
+    assert!(text.contains("created the master key"), "{text}");
+    assert!(text.contains("one-time password"), "{text}");
+    assert!(dir.0.join("master.key").exists() && dir.0.join("ostiary.db").exists());
+    let port = url.rsplit(':').next().unwrap();
+    let health = Command::new("curl")
+        .args(["-s", &format!("http://127.0.0.1:{port}/readyz")])
+        .output();
+    if let Ok(out) = health {
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ready");
+    }
+    #[cfg(unix)]
+    {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = child.wait().unwrap();
+        assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    }
+}
