@@ -17,8 +17,9 @@ use crate::state::Server;
 
 /// Leeway on assertion times, in seconds.
 pub const ASSERTION_LEEWAY: u64 = 30;
-/// Longest lifetime accepted for a client assertion, in seconds.
-const MAX_ASSERTION_LIFETIME: i64 = 600;
+/// Longest lifetime accepted for a client assertion, in seconds: an hour, what common clients
+/// (Authlib, for one) use by default.
+const MAX_ASSERTION_LIFETIME: i64 = 3600 + ASSERTION_LEEWAY as i64;
 
 /// The credentials a request presented, before they are checked.
 enum Presented<'a> {
@@ -274,7 +275,7 @@ pub async fn verify_assertion(
         .flatten()
         .unwrap_or(0);
     if exp - now > MAX_ASSERTION_LIFETIME {
-        return Err("client assertion: lives too long (exp more than 10 minutes ahead)".into());
+        return Err("client assertion: lives too long (exp more than an hour ahead)".into());
     }
     let jti = decoded
         .claims

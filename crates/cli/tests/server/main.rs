@@ -6,5 +6,6 @@
 mod bad_input;
 mod endpoints;
 mod harness;
+mod interop;
 mod matrix;
 mod token;
