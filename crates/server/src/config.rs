@@ -433,11 +433,9 @@ impl ClientDescription {
                 "a confidential client or resource server needs an authentication method".into(),
             );
         }
-        if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
-            && self.jwks.is_none()
-            && self.jwks_uri.is_none()
-        {
-            return Err("private_key_jwt needs the client's jwks".into());
+        if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt && self.jwks.is_none() {
+            // jwks_uri is kept but not fetched yet: without inline keys no assertion could verify.
+            return Err("private_key_jwt needs the client's public keys inline in \"jwks\"".into());
         }
         if let Some(jwks) = &self.jwks {
             let set =

@@ -252,6 +252,22 @@ async fn password_and_refresh_rotation(server: &TestServer) {
         (status, body["error"].as_str()),
         (400, Some("invalid_scope"))
     );
+    // A refused request does not spend the token: it still refreshes.
+    let (status, third, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh2),
+                ("scope", "openid"),
+            ],
+            basic,
+        )
+        .await;
+    assert_eq!(status, 200, "{third}");
+    assert_eq!(third["scope"], "openid");
+    let second = third;
+    let refresh2 = second["refresh_token"].as_str().unwrap();
 
     // Reusing the first refresh token revokes the whole family, the newest tokens included.
     let (status, body, _) = server

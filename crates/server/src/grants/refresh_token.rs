@@ -39,18 +39,7 @@ pub async fn grant(
     if record.revoked || record.expires_at <= now {
         return Err(invalid());
     }
-    match server.store().use_refresh_token(&hash, now).await? {
-        Taken::Fresh(_) => {}
-        Taken::Already(t) => {
-            // SECURITY: reuse means the token leaked: revoke its family.
-            let revoked = server.store().revoke_family(&t.family).await?;
-            tracing::warn!(client_id = %client.client_id, revoked, "refresh token reuse: family revoked");
-            return Err(ServerError::invalid_grant(
-                "the refresh token was already used; its tokens are revoked",
-            ));
-        }
-        Taken::Missing => return Err(invalid()),
-    }
+    // Every check that can fail on bad input comes before the token is spent (no partial write).
     let granted = Scopes::parse(&record.scope).unwrap_or_default();
     let scope = match params.get("scope") {
         None => granted,
@@ -76,6 +65,18 @@ pub async fn grant(
             server.store().revoke_family(&record.family).await?;
             return Err(ServerError::invalid_grant("the user is disabled or gone"));
         }
+    }
+    match server.store().use_refresh_token(&hash, now).await? {
+        Taken::Fresh(_) => {}
+        Taken::Already(t) => {
+            // SECURITY: reuse means the token leaked: revoke its family.
+            let revoked = server.store().revoke_family(&t.family).await?;
+            tracing::warn!(client_id = %client.client_id, revoked, "refresh token reuse: family revoked");
+            return Err(ServerError::invalid_grant(
+                "the refresh token was already used; its tokens are revoked",
+            ));
+        }
+        Taken::Missing => return Err(invalid()),
     }
     let id_token = (record.username.is_some() && scope.contains("openid")).then(|| IdTokenFacts {
         nonce: None,
