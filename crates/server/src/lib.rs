@@ -7,6 +7,7 @@
 //! let app = ostiary_server::router(server, "/oauth2");
 //! ```
 
+pub mod authorize;
 pub mod client_auth;
 pub mod config;
 pub mod endpoints;
@@ -14,6 +15,7 @@ pub mod error;
 pub mod grants;
 pub mod hooks;
 pub mod issue;
+pub mod pages;
 pub mod params;
 pub mod password;
 pub mod state;

@@ -159,6 +159,58 @@ pub trait TokenStore: Send + Sync {
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
 }
 
+/// A user's login session at the server (the reference's "user session").
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionRecord {
+    /// SHA-256 of the cookie value.
+    pub hash: String,
+    /// A public identifier (`sid` in ID tokens and front-channel logout).
+    pub sid: String,
+    pub username: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// An authorization request waiting for the user (login or consent page).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InteractionRecord {
+    /// SHA-256 of the handle carried by the page's form.
+    pub hash: String,
+    /// The validated request, as JSON.
+    pub request: Value,
+    /// Bound to the browser that started it (a cookie), against login CSRF.
+    pub browser: String,
+    /// The user, once logged in.
+    pub username: Option<String>,
+    pub auth_time: Option<i64>,
+    pub expires_at: i64,
+}
+
+#[async_trait]
+pub trait InteractionStore: Send + Sync {
+    async fn create_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn session(&self, hash: &str) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, hash: &str) -> StoreResult<bool>;
+    /// The scopes `username` granted `client_id` so far (space-separated), if any.
+    async fn consent(&self, username: &str, client_id: &str) -> StoreResult<Option<String>>;
+    async fn save_consent(
+        &self,
+        username: &str,
+        client_id: &str,
+        scope: &str,
+        now: i64,
+    ) -> StoreResult<()>;
+    async fn save_interaction(&self, interaction: &InteractionRecord) -> StoreResult<()>;
+    async fn interaction(&self, hash: &str) -> StoreResult<Option<InteractionRecord>>;
+    async fn delete_interaction(&self, hash: &str) -> StoreResult<bool>;
+}
+
 /// Everything the authorization server stores.
-pub trait ServerStore: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore {}
-impl<T: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore> ServerStore for T {}
+pub trait ServerStore:
+    ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore
+{
+}
+impl<T: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore>
+    ServerStore for T
+{
+}

@@ -2,27 +2,28 @@
 //! PostgreSQL: TEXT, BIGINT (epoch seconds, 0/1 flags) and JSON kept as TEXT.
 
 /// (version, name, statements). Append; never edit a released migration.
-pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
-    1,
-    "authorization server core",
-    &[
-        "CREATE TABLE server_config (id BIGINT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
-        "CREATE TABLE key_rings (id TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at BIGINT NOT NULL)",
-        "CREATE TABLE clients (
+pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
+    (
+        1,
+        "authorization server core",
+        &[
+            "CREATE TABLE server_config (id BIGINT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+            "CREATE TABLE key_rings (id TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+            "CREATE TABLE clients (
             client_id TEXT PRIMARY KEY,
             body TEXT NOT NULL,
             secret_hash TEXT,
             secret_sealed TEXT,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE TABLE users (
+            "CREATE TABLE users (
             username TEXT PRIMARY KEY,
             password_hash TEXT NOT NULL,
             claims TEXT NOT NULL,
             enabled BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL)",
-        "CREATE TABLE tokens (
+            "CREATE TABLE tokens (
             hash TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
             client_id TEXT NOT NULL,
@@ -37,12 +38,12 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             revoked BIGINT NOT NULL,
             used_at BIGINT,
             extra TEXT NOT NULL)",
-        "CREATE INDEX tokens_family ON tokens (family)",
-        "CREATE INDEX tokens_grant ON tokens (grant_id)",
-        "CREATE INDEX tokens_username ON tokens (username)",
-        "CREATE INDEX tokens_client ON tokens (client_id)",
-        "CREATE INDEX tokens_expires ON tokens (expires_at)",
-        "CREATE TABLE codes (
+            "CREATE INDEX tokens_family ON tokens (family)",
+            "CREATE INDEX tokens_grant ON tokens (grant_id)",
+            "CREATE INDEX tokens_username ON tokens (username)",
+            "CREATE INDEX tokens_client ON tokens (client_id)",
+            "CREATE INDEX tokens_expires ON tokens (expires_at)",
+            "CREATE TABLE codes (
             hash TEXT PRIMARY KEY,
             client_id TEXT NOT NULL,
             redirect_uri TEXT NOT NULL,
@@ -56,6 +57,33 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[(
             expires_at BIGINT NOT NULL,
             used_at BIGINT,
             extra TEXT NOT NULL)",
-        "CREATE TABLE jtis (key TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
-    ],
-)];
+            "CREATE TABLE jtis (key TEXT PRIMARY KEY, expires_at BIGINT NOT NULL)",
+        ],
+    ),
+    (
+        2,
+        "user sessions, consents and pending authorization requests",
+        &[
+            "CREATE TABLE sessions (
+            hash TEXT PRIMARY KEY,
+            sid TEXT NOT NULL,
+            username TEXT NOT NULL,
+            auth_time BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL)",
+            "CREATE INDEX sessions_username ON sessions (username)",
+            "CREATE TABLE consents (
+            username TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (username, client_id))",
+            "CREATE TABLE interactions (
+            hash TEXT PRIMARY KEY,
+            request TEXT NOT NULL,
+            browser TEXT NOT NULL,
+            username TEXT,
+            auth_time BIGINT,
+            expires_at BIGINT NOT NULL)",
+        ],
+    ),
+];

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authorize;
 mod bad_input;
 mod endpoints;
 mod harness;

@@ -1,5 +1,6 @@
 //! HTTP endpoints: extract, call the flow, respond. The router mounts them under the issuer path.
 
+pub mod authorize;
 pub mod discovery;
 pub mod health;
 pub mod introspection;
@@ -28,6 +29,9 @@ pub fn now() -> i64 {
 /// RFC 8414 well-known URL at the root.
 pub fn router(server: Server, issuer_path: &str) -> Router {
     let oauth = Router::new()
+        .route("/authorize", get(authorize::get).post(authorize::post))
+        .route("/login", post(authorize::login))
+        .route("/consent", post(authorize::consent))
         .route("/token", post(token::post))
         .route("/introspection", post(introspection::post))
         .route("/revocation", post(revocation::post))

@@ -1,0 +1,510 @@
+//! /authorize with the login and consent pages, sessions and prompts, over HTTP with a cookie jar.
+
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_jose::JwkSet;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::harness::{Backend, TestServer};
+
+const REDIRECT: &str = "https://app.example/cb";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of a hidden input in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn authorize_url(server: &TestServer, client_id: &str, extra: &str) -> String {
+    format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=st-1&nonce=n-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+        server.url("/authorize"),
+        urlencode(REDIRECT)
+    )
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(':', "%3A").replace('/', "%2F")
+}
+
+/// The query (or fragment) parameters of a redirect to the client.
+fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
+    assert_eq!(response.status(), 303, "expected a redirect");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let query = location
+        .split_once(['?', '#'])
+        .map(|x| x.1)
+        .unwrap_or_default();
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%3A", ":").replace("%2F", "/")))
+        .collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn setup(server: &TestServer) {
+    server
+        .client(
+            "spa",
+            AuthMethod::None,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await;
+    server
+        .client(
+            "other",
+            AuthMethod::None,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await;
+    server.user("alice", "alice-password").await;
+}
+
+async fn login(
+    server: &TestServer,
+    b: &reqwest::Client,
+    html: &str,
+    password: &str,
+) -> reqwest::Response {
+    let handle = hidden(html, "handle");
+    b.post(server.url("/login"))
+        .form(&[
+            ("handle", handle.as_str()),
+            ("username", "alice"),
+            ("password", password),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn consent(
+    server: &TestServer,
+    b: &reqwest::Client,
+    html: &str,
+    action: &str,
+) -> reqwest::Response {
+    let handle = hidden(html, "handle");
+    b.post(server.url("/consent"))
+        .form(&[("handle", handle.as_str()), ("action", action)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn code_flow(server: &TestServer) {
+    setup(server).await;
+    let b = browser();
+    let page = b
+        .get(authorize_url(server, "spa", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign in") && html.contains("name=\"password\""));
+
+    let wrong = login(server, &b, &html, "nope").await;
+    assert_eq!(wrong.status(), 401);
+    let html = wrong.text().await.unwrap();
+    assert!(html.contains("Wrong username or password"));
+    let consent_page = login(server, &b, &html, "alice-password").await;
+    assert_eq!(consent_page.status(), 200);
+    let html = consent_page.text().await.unwrap();
+    assert!(
+        html.contains("profile") && html.contains("Your name and profile"),
+        "{html}"
+    );
+
+    let done = consent(server, &b, &html, "accept").await;
+    let params = redirect_params(&done);
+    assert_eq!(param(&params, "state"), Some("st-1"));
+    assert_eq!(param(&params, "iss"), Some(server.issuer.as_str()));
+    let code = param(&params, "code").unwrap().to_owned();
+
+    let (status, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let id = ostiary_jose::decode(
+        tokens["id_token"].as_str().unwrap(),
+        &JwkSet::default(),
+        &keys,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        (id.claims["sub"].as_str(), id.claims["nonce"].as_str()),
+        (Some("alice"), Some("n-1"))
+    );
+
+    // The session and the remembered consent: the next request gets a code at once.
+    let again = b
+        .get(authorize_url(server, "spa", ""))
+        .send()
+        .await
+        .unwrap();
+    assert!(param(&redirect_params(&again), "code").is_some());
+    // prompt=none works from the session …
+    let silent = b
+        .get(authorize_url(server, "spa", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert!(param(&redirect_params(&silent), "code").is_some());
+    // … and a second client is SSO: login skipped, consent asked.
+    let sso = b
+        .get(authorize_url(server, "other", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sso.status(), 200);
+    let html = sso.text().await.unwrap();
+    assert!(
+        html.contains("wants to access your account"),
+        "consent, not login: {html}"
+    );
+    let silent_other = b
+        .get(authorize_url(server, "other", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&silent_other), "error"),
+        Some("consent_required")
+    );
+    // prompt=login forces the login page.
+    let relogin = b
+        .get(authorize_url(server, "spa", "&prompt=login"))
+        .send()
+        .await
+        .unwrap();
+    assert!(relogin.text().await.unwrap().contains("name=\"password\""));
+    // A fresh browser has no session.
+    let stranger = browser()
+        .get(authorize_url(server, "spa", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&stranger), "error"),
+        Some("login_required")
+    );
+}
+
+both_backends!(code_flow_with_login_consent_sso_and_prompts, |server| {
+    code_flow(&server).await;
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_max_age_and_response_modes() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let handle = hidden(&html, "handle");
+    let cancelled = b
+        .post(server.url("/login"))
+        .form(&[("handle", handle.as_str()), ("action", "cancel")])
+        .send()
+        .await
+        .unwrap();
+    let params = redirect_params(&cancelled);
+    assert_eq!(
+        (param(&params, "error"), param(&params, "state")),
+        (Some("access_denied"), Some("st-1"))
+    );
+
+    let html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let refused = consent(&server, &b, &html, "cancel").await;
+    assert_eq!(
+        param(&redirect_params(&refused), "error"),
+        Some("access_denied")
+    );
+
+    // After the refusal the session exists but consent does not: accept this time.
+    let html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        param(
+            &redirect_params(&consent(&server, &b, &html, "accept").await),
+            "code"
+        )
+        .is_some()
+    );
+
+    // max_age: an older sign-in must be repeated.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let old = b
+        .get(authorize_url(&server, "spa", "&max_age=0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        old.text().await.unwrap().contains("name=\"password\""),
+        "max_age=0 forces a new login"
+    );
+
+    let fragment = b
+        .get(authorize_url(&server, "spa", "&response_mode=fragment"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        fragment.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("{REDIRECT}#code="))
+    );
+    let form = b
+        .get(authorize_url(&server, "spa", "&response_mode=form_post"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let csp = form.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains(&format!("form-action {REDIRECT}")) && csp.contains("script-src 'nonce-"));
+    // minijinja escapes '/' in attributes; a browser reads it back as it was.
+    let html = form.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(
+        html.contains(&format!("action=\"{REDIRECT}\"")) && html.contains("name=\"code\""),
+        "{html}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_render_or_redirect_as_the_rules_say() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    // Never redirect to an unverified place.
+    for url in [
+        format!(
+            "{}?response_type=code&client_id=nobody&redirect_uri={}",
+            server.url("/authorize"),
+            urlencode(REDIRECT)
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            urlencode("https://evil.example/cb")
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            urlencode("https://app.example/cb/../x")
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            urlencode("https://app.example/CB")
+        ),
+        format!(
+            "{}?response_type=code&redirect_uri={}",
+            server.url("/authorize"),
+            urlencode(REDIRECT)
+        ),
+        format!("{}?client_id=spa&client_id=other", server.url("/authorize")),
+    ] {
+        let r = b.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert!(
+            r.headers().get("location").is_none(),
+            "{url} must not redirect"
+        );
+        assert_eq!(r.headers()["x-frame-options"], "DENY");
+    }
+    // Errors after the redirect URI is known go back to the client, with state and iss.
+    let base = format!(
+        "{}?client_id=spa&redirect_uri={}&state=s",
+        server.url("/authorize"),
+        urlencode(REDIRECT)
+    );
+    for (extra, error) in [
+        ("&response_type=token", "unsupported_response_type"),
+        ("&response_type=code", "invalid_request"), // public client without PKCE
+        (
+            &format!("&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S512")
+                as &str,
+            "invalid_request",
+        ),
+        (
+            &format!("&response_type=code&code_challenge={CHALLENGE}&scope=admin") as &str,
+            "invalid_scope",
+        ),
+        (
+            &format!("&response_type=code&code_challenge={CHALLENGE}&prompt=none%20login") as &str,
+            "invalid_request",
+        ),
+    ] {
+        let r = b.get(format!("{base}{extra}")).send().await.unwrap();
+        let params = redirect_params(&r);
+        assert_eq!(param(&params, "error"), Some(error), "{extra}");
+        assert_eq!(
+            (param(&params, "state"), param(&params, "iss")),
+            (Some("s"), Some(server.issuer.as_str()))
+        );
+    }
+    // A login form posted by another browser (login CSRF) or with no handle is refused.
+    let html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let attacker = browser();
+    let forged = login(&server, &attacker, &html, "alice-password").await;
+    assert_eq!(forged.status(), 400);
+    let missing = b
+        .post(server.url("/login"))
+        .form(&[("username", "alice"), ("password", "alice-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+    // A code is bound to its client: another client cannot redeem it.
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let code = param(
+        &redirect_params(&consent(&server, &b, &html, "accept").await),
+        "code",
+    )
+    .unwrap()
+    .to_owned();
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "other"),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_template_directory_takes_effect() {
+    let dir = std::env::temp_dir().join(format!("ostiary-templates-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("login.html"), "<p>ACME sign-in for {{ client_name }}</p><form><input name=\"handle\" value=\"{{ handle }}\"></form>").unwrap();
+    let templates = dir.to_string_lossy().into_owned();
+    let server = TestServer::start_with(Backend::Sqlite, move |c| {
+        c.customization.templates_dir = Some(templates)
+    })
+    .await;
+    setup(&server).await;
+    let html = browser()
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("ACME sign-in for spa"), "{html}");
+    // Pages it does not override stay the built-in ones.
+    let error = browser()
+        .get(format!("{}?client_id=nobody", server.url("/authorize")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(error.contains("This request cannot go on"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,253 @@
+//! The authorization request (RFC 6749 §4.1.1, OpenID Connect Core §3.1.2.1), checked in the order
+//! that keeps redirects safe: nothing may redirect before the client and its redirect URI are
+//! known good (RFC 6749 §4.1.2.1); after that, errors go back to the client.
+
+pub mod respond;
+
+use ostiary_core::{ErrorCode, GrantType};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClientDescription, ServerConfig};
+use crate::grants::resolve_scope;
+use crate::params::Params;
+
+/// A validated authorization request: what the interaction pages carry between steps.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub response_type: String,
+    pub response_mode: ResponseMode,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+    FormPost,
+}
+
+/// Why a request stops, and where the answer goes.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect URI is not trusted: show a page, never redirect.
+    Render {
+        error: ErrorCode,
+        description: String,
+    },
+    /// The redirect URI is good: send the error there.
+    Redirect {
+        to: Box<AuthorizeRequest>,
+        error: ErrorCode,
+        description: String,
+    },
+}
+
+fn render(error: ErrorCode, description: impl Into<String>) -> AuthorizeError {
+    AuthorizeError::Render {
+        error,
+        description: description.into(),
+    }
+}
+
+/// Validates `params` for `client` (None when unknown) against the server configuration.
+pub fn validate(
+    config: &ServerConfig,
+    client: Option<&ClientDescription>,
+    params: &Params,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| render(ErrorCode::InvalidRequest, "client_id is missing"))?;
+    let client = client.ok_or_else(|| render(ErrorCode::InvalidClient, "unknown client"))?;
+    // SECURITY: exact string match with a registered URI (RFC 9700 §4.1.3), before any redirect.
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
+        Some(_) => {
+            return Err(render(
+                ErrorCode::InvalidRequest,
+                "redirect_uri is not registered for this client",
+            ));
+        }
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => return Err(render(ErrorCode::InvalidRequest, "redirect_uri is missing")),
+    };
+    let response_type = params.get("response_type").unwrap_or_default().to_owned();
+    let response_mode = match params.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(_) => ResponseMode::Query,
+    };
+    let mut request = AuthorizeRequest {
+        client_id: client_id.to_owned(),
+        redirect_uri,
+        response_type,
+        response_mode,
+        scope: String::new(),
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge: params.get("code_challenge").map(str::to_owned),
+        code_challenge_method: params.get("code_challenge_method").map(str::to_owned),
+        prompt: params
+            .get("prompt")
+            .map(|p| {
+                p.split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        max_age: None,
+        login_hint: params.get("login_hint").map(str::to_owned),
+    };
+    let redirect = |request: &AuthorizeRequest, error: ErrorCode, description: &str| {
+        AuthorizeError::Redirect {
+            to: Box::new(request.clone()),
+            error,
+            description: description.to_owned(),
+        }
+    };
+    if let Some(mode) = params.get("response_mode")
+        && !["query", "fragment", "form_post"].contains(&mode)
+    {
+        return Err(redirect(
+            &request,
+            ErrorCode::InvalidRequest,
+            "unsupported response_mode",
+        ));
+    }
+    if request.response_type.is_empty() {
+        return Err(redirect(
+            &request,
+            ErrorCode::InvalidRequest,
+            "response_type is missing",
+        ));
+    }
+    if request.response_type != "code" {
+        return Err(redirect(
+            &request,
+            ErrorCode::UnsupportedResponseType,
+            "this server answers response_type=code",
+        ));
+    }
+    if !config.grant_types.contains(&GrantType::AuthorizationCode)
+        || !client.grant_types.contains(&GrantType::AuthorizationCode)
+    {
+        return Err(redirect(
+            &request,
+            ErrorCode::UnauthorizedClient,
+            "the client may not use the authorization code grant",
+        ));
+    }
+    if !client.response_types.iter().any(|r| r == "code") {
+        return Err(redirect(
+            &request,
+            ErrorCode::UnauthorizedClient,
+            "the client did not register response_type=code",
+        ));
+    }
+    match resolve_scope(config, client, params.get("scope")) {
+        Ok(scope) => request.scope = scope.to_string(),
+        Err(_) => {
+            return Err(redirect(
+                &request,
+                ErrorCode::InvalidScope,
+                "a requested scope is not supported",
+            ));
+        }
+    }
+    match (
+        &request.code_challenge,
+        request.code_challenge_method.as_deref(),
+    ) {
+        (None, _) => {
+            let required = if client.is_confidential() {
+                config.enforce_pkce_confidential_clients
+            } else {
+                config.enforce_pkce_public_clients
+            };
+            if required {
+                return Err(redirect(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "code_challenge is required (PKCE)",
+                ));
+            }
+            if request.code_challenge_method.is_some() {
+                return Err(redirect(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "code_challenge_method without code_challenge",
+                ));
+            }
+        }
+        (Some(challenge), method) => {
+            if !matches!(method, None | Some("S256") | Some("plain")) {
+                return Err(redirect(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "code_challenge_method is S256 or plain",
+                ));
+            }
+            let ok = (43..=128).contains(&challenge.len())
+                && challenge
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            if !ok {
+                return Err(redirect(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "malformed code_challenge",
+                ));
+            }
+            request.code_challenge_method = Some(method.unwrap_or("plain").to_owned());
+        }
+    }
+    if request
+        .prompt
+        .iter()
+        .any(|p| !["none", "login", "consent", "select_account"].contains(&p.as_str()))
+        || (request.prompt.iter().any(|p| p == "none") && request.prompt.len() > 1)
+    {
+        return Err(redirect(
+            &request,
+            ErrorCode::InvalidRequest,
+            "invalid prompt",
+        ));
+    }
+    if let Some(max_age) = params.get("max_age") {
+        match max_age.parse::<i64>() {
+            Ok(v) if v >= 0 => request.max_age = Some(v),
+            _ => {
+                return Err(redirect(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "max_age is a number of seconds",
+                ));
+            }
+        }
+    } else {
+        request.max_age = client.default_max_age.map(|v| v as i64);
+    }
+    if request.scope.split(' ').any(|s| s == "openid")
+        && request.nonce.is_none()
+        && request.response_type != "code"
+    {
+        return Err(redirect(
+            &request,
+            ErrorCode::InvalidRequest,
+            "nonce is required",
+        ));
+    }
+    Ok(request)
+}

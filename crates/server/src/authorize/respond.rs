@@ -1,0 +1,94 @@
+//! Sending the authorization response (or error) back to the client: in the query, in the fragment,
+//! or as an auto-submitting form (OAuth 2.0 Form Post Response Mode), always with `iss` (RFC 9207).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ostiary_core::ErrorCode;
+use serde::Serialize;
+
+use super::{AuthorizeRequest, ResponseMode};
+use crate::pages;
+
+fn code_str(code: ErrorCode) -> String {
+    serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The response parameters for an error.
+pub fn error_params(
+    request: &AuthorizeRequest,
+    issuer: &str,
+    error: ErrorCode,
+    description: &str,
+) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("error".to_owned(), code_str(error)),
+        ("error_description".to_owned(), description.to_owned()),
+    ];
+    if let Some(state) = &request.state {
+        params.push(("state".into(), state.clone()));
+    }
+    params.push(("iss".into(), issuer.to_owned()));
+    params
+}
+
+/// Sends `params` to the client's redirect URI in the request's response mode.
+pub fn send(
+    request: &AuthorizeRequest,
+    params: Vec<(String, String)>,
+    templates_dir: Option<&str>,
+) -> Response {
+    let encoded = || {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish()
+    };
+    match request.response_mode {
+        ResponseMode::Query => {
+            let sep = if request.redirect_uri.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            redirect(&format!("{}{sep}{}", request.redirect_uri, encoded()))
+        }
+        ResponseMode::Fragment => redirect(&format!("{}#{}", request.redirect_uri, encoded())),
+        ResponseMode::FormPost => {
+            #[derive(Serialize)]
+            struct Ctx<'a> {
+                action: &'a str,
+                params: &'a [(String, String)],
+                nonce: &'a str,
+            }
+            let nonce = crate::issue::random_token();
+            let html = pages::render(
+                templates_dir,
+                "form_post.html",
+                Ctx {
+                    action: &request.redirect_uri,
+                    params: &params,
+                    nonce: &nonce,
+                },
+            );
+            // The one page with a script: this nonce's, posting only to the registered redirect URI.
+            let csp = format!(
+                "default-src 'none'; script-src 'nonce-{nonce}'; form-action {}; frame-ancestors 'none'; base-uri 'none'",
+                request.redirect_uri.replace([';', ','], "")
+            );
+            pages::page(StatusCode::OK, html, &csp)
+        }
+    }
+}
+
+fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
