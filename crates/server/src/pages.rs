@@ -80,6 +80,16 @@ pub fn page(status: StatusCode, html: String, csp: &str) -> Response {
 /// The policy of the login, consent and error pages: no script at all, forms to ourselves only.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of the login and consent pages: as [`PAGE_CSP`], but the forms' answers redirect to
+/// the client, and browsers apply `form-action` to those redirects too.
+pub fn interaction_csp(redirect_uri: &str) -> String {
+    let target = redirect_uri.replace([';', ',', ' ', '\''], "");
+    PAGE_CSP.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {target}"),
+    )
+}
+
 /// The error page: for requests that must not be redirected (unknown client, bad redirect URI).
 pub fn error_page(
     templates_dir: Option<&str>,

@@ -89,3 +89,81 @@ async fn authlib_discovers_gets_refreshes_introspects_and_revokes_on_sqlite() {
 async fn authlib_discovers_gets_refreshes_introspects_and_revokes_on_postgres() {
     authlib_against(Backend::Postgres).await;
 }
+
+/// node openid-client through a real headless Chromium (interop/node/code_flow.mjs).
+async fn browser_code_flow(backend: Backend) {
+    use ostiary_server::config::ClientDescription;
+    use ostiary_server::store::ClientStore as _;
+    let server = TestServer::start(backend).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = ClientDescription {
+        client_id: "openid-client".into(),
+        name: "openid-client".into(),
+        redirect_uris: vec![format!("http://127.0.0.1:{port}/cb")],
+        grant_types: vec![GrantType::AuthorizationCode],
+        ..Default::default()
+    };
+    let secret = "openid-client-secret-0123456789abcdef0123456789";
+    server
+        .store
+        .create_client(&client, Some(secret))
+        .await
+        .unwrap();
+    server.user("grace", "grace-password").await;
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = workspace.join("interop/node/code_flow.mjs");
+    assert!(
+        workspace
+            .join("interop/node/node_modules/openid-client")
+            .exists(),
+        "interop/node/node_modules is missing: run scripts/test, which installs openid-client and playwright-core"
+    );
+    let input = json!({
+        "issuer": server.issuer, "client_id": "openid-client", "client_secret": secret,
+        "callback_port": port, "username": "grace", "password": "grace-password",
+    });
+    let mut child = tokio::process::Command::new("node")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node is needed for the browser tests");
+    use tokio::io::AsyncWriteExt as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        child.wait_with_output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "openid-client + Chromium: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["steps"].as_array().unwrap().len(), 8, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_in_chromium_completes_the_code_flow_on_sqlite() {
+    browser_code_flow(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_in_chromium_completes_the_code_flow_on_postgres() {
+    browser_code_flow(Backend::Postgres).await;
+}

@@ -13,7 +13,7 @@ use crate::authorize::{self, AuthorizeError, AuthorizeRequest, respond};
 use crate::config::{ClientDescription, ServerConfig, User};
 use crate::error::ServerResult;
 use crate::issue::{random_token, token_hash};
-use crate::pages::{self, PAGE_CSP};
+use crate::pages;
 use crate::params::Params;
 use crate::state::Server;
 use crate::store::{CodeRecord, InteractionRecord, SessionRecord};
@@ -280,7 +280,7 @@ fn login_page(
             "login.html",
             ctx,
         ),
-        PAGE_CSP,
+        &pages::interaction_csp(&request.redirect_uri),
     )
 }
 
@@ -344,7 +344,7 @@ async fn consent_page(
             "consent.html",
             ctx,
         ),
-        PAGE_CSP,
+        &pages::interaction_csp(&request.redirect_uri),
     ))
 }
 

@@ -1,0 +1,118 @@
+// Browser interop: real headless Chromium (Debian's, driven by Playwright) goes through Ostiary's
+// login and consent pages, and openid-client (a certified relying party) completes the code flow
+// with PKCE, validates the ID token and calls userinfo.
+//
+// stdin: {"issuer", "client_id", "client_secret", "callback_port", "username", "password"}
+// The client must be registered with redirect_uri http://127.0.0.1:<callback_port>/cb.
+// stdout: one JSON line {"steps": [...]} naming each step that passed; exit 1 on a failure.
+import http from 'node:http';
+import * as oidc from 'openid-client';
+import { chromium } from 'playwright-core';
+
+const input = JSON.parse(await new Promise((resolve) => {
+  let data = '';
+  process.stdin.on('data', (c) => { data += c; });
+  process.stdin.on('end', () => resolve(data));
+}));
+const redirectUri = `http://127.0.0.1:${input.callback_port}/cb`;
+const steps = [];
+const step = (name, ok, detail) => {
+  if (!ok) {
+    console.error(`step ${name} failed: ${JSON.stringify(detail)}`);
+    process.exit(1);
+  }
+  steps.push(name);
+};
+
+// The client's redirect endpoint: records what arrives (query or form_post body).
+let waiting = null;
+const callback = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', () => {
+    const url = new URL(req.url, redirectUri);
+    if (req.method === 'POST') url.search = body;
+    res.end('done');
+    // Browsers also ask for /favicon.ico: only the redirect endpoint counts.
+    if (url.pathname === '/cb' && waiting) waiting(url);
+  });
+});
+await new Promise((r) => callback.listen(input.callback_port, '127.0.0.1', r));
+const nextCallback = () => new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error('no callback within 15 s')), 15000);
+  waiting = (url) => { clearTimeout(timer); waiting = null; resolve(url); };
+});
+
+const config = await oidc.discovery(new URL(input.issuer), input.client_id, undefined,
+  oidc.ClientSecretBasic(input.client_secret), { execute: [oidc.allowInsecureRequests] });
+step('discovery', config.serverMetadata().issuer === input.issuer, config.serverMetadata());
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+});
+try {
+  const request = async (extra = {}) => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri, scope: 'openid profile email', state, nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+    });
+    return { url, verifier, state, nonce };
+  };
+  const exchange = async (r, arrived) => oidc.authorizationCodeGrant(config, arrived,
+    { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce });
+
+  // 1. Log in and consent in the browser; openid-client checks the response and the ID token.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  let r = await request();
+  let arriving = nextCallback();
+  await page.goto(r.url.href);
+  step('login page', (await page.title()).startsWith('Sign in'), await page.title());
+  await page.fill('#username', input.username);
+  await page.fill('#password', input.password);
+  await page.click('button[value=login]');
+  await page.waitForSelector('button[value=accept]');
+  step('consent page', (await page.content()).includes('wants to access your account'));
+  await page.click('button[value=accept]');
+  let arrived = await arriving;
+  let tokens = await exchange(r, arrived);
+  const claims = tokens.claims();
+  step('code flow with PKCE, ID token validated', claims.sub === input.username && claims.nonce === r.nonce, claims);
+  const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub);
+  step('userinfo', userinfo.sub === input.username && typeof userinfo.email === 'string', userinfo);
+
+  // 2. Single sign-on: the session answers prompt=none with a code.
+  r = await request({ prompt: 'none' });
+  arriving = nextCallback();
+  await page.goto(r.url.href);
+  arrived = await arriving;
+  tokens = await exchange(r, arrived);
+  step('prompt=none from the session', tokens.claims().sub === input.username);
+
+  // 3. form_post: the page posts the code to the client; openid-client reads the POST body.
+  r = await request({ response_mode: 'form_post' });
+  arriving = nextCallback();
+  await page.goto(r.url.href);
+  arrived = await arriving;
+  step('form_post delivered a code', arrived.searchParams.has('code') && arrived.searchParams.get('state') === r.state,
+    arrived.href);
+
+  // 4. Cancel on the login page of a fresh browser ends with access_denied.
+  const stranger = await (await browser.newContext()).newPage();
+  r = await request();
+  arriving = nextCallback();
+  await stranger.goto(r.url.href);
+  await stranger.click('button[value=cancel]');
+  arrived = await arriving;
+  step('cancel gives access_denied', arrived.searchParams.get('error') === 'access_denied', arrived.href);
+} finally {
+  await browser.close();
+  callback.close();
+}
+console.log(JSON.stringify({ steps }));
