@@ -68,6 +68,7 @@ pub async fn start(
                 _ = shutdown_signal() => {}
             }
         };
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -45,6 +45,8 @@ pub struct Issue {
 pub struct IdTokenFacts {
     pub nonce: Option<String>,
     pub auth_time: Option<i64>,
+    /// The user session's public id (`sid`, for front-channel logout).
+    pub sid: Option<String>,
 }
 
 /// Whether a grant for a user may return a refresh token, per the server's policy.
@@ -164,17 +166,7 @@ pub async fn issue(
         issued_at: now,
         expires_at,
         revoked: false,
-        extra: grant
-            .id_token
-            .as_ref()
-            .and_then(|f| f.auth_time)
-            .map(|t| {
-                json!({ "auth_time": t })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .unwrap_or_default(),
+        extra: session_facts(grant.id_token.as_ref()),
     };
     server
         .store()
@@ -229,6 +221,20 @@ pub async fn issue(
     Ok(Value::Object(response))
 }
 
+/// What tokens remember of the sign-in, so that refreshed ID tokens keep `auth_time` and `sid`.
+fn session_facts(facts: Option<&IdTokenFacts>) -> Map<String, Value> {
+    let mut extra = Map::new();
+    if let Some(f) = facts {
+        if let Some(t) = f.auth_time {
+            extra.insert("auth_time".into(), t.into());
+        }
+        if let Some(sid) = &f.sid {
+            extra.insert("sid".into(), sid.clone().into());
+        }
+    }
+    extra
+}
+
 /// An ID token (OpenID Connect Core §2, §3.1.3.6).
 #[allow(clippy::too_many_arguments)]
 async fn id_token(
@@ -255,6 +261,12 @@ async fn id_token(
     claims.insert("iat".into(), now.into());
     if let Some(t) = facts.auth_time {
         claims.insert("auth_time".into(), t.into());
+    }
+    // One audience, so azp equals it; sent anyway, as several relying party libraries expect it.
+    claims.insert("azp".into(), client.client_id.clone().into());
+    claims.insert("amr".into(), json!(["pwd"]));
+    if let Some(sid) = &facts.sid {
+        claims.insert("sid".into(), sid.clone().into());
     }
     if let Some(n) = &facts.nonce {
         claims.insert("nonce".into(), n.clone().into());

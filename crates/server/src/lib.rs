@@ -18,6 +18,7 @@ pub mod issue;
 pub mod pages;
 pub mod params;
 pub mod password;
+pub mod ratelimit;
 pub mod state;
 pub mod store;
 

@@ -54,6 +54,7 @@ struct Inner {
     hooks: Hooks,
     config: Cached<ServerConfig>,
     keys: Cached<KeyRing>,
+    logins: crate::ratelimit::LoginLimiter,
 }
 
 impl std::fmt::Debug for Server {
@@ -72,12 +73,17 @@ impl Server {
                 hooks,
                 config: Cached::new(),
                 keys: Cached::new(),
+                logins: Default::default(),
             }),
         }
     }
 
     pub fn store(&self) -> &dyn ServerStore {
         self.inner.store.as_ref()
+    }
+
+    pub fn login_limiter(&self) -> &crate::ratelimit::LoginLimiter {
+        &self.inner.logins
     }
 
     pub fn hooks(&self) -> &Hooks {

@@ -190,6 +190,11 @@ async fn code_flow(server: &TestServer) {
         (id.claims["sub"].as_str(), id.claims["nonce"].as_str()),
         (Some("alice"), Some("n-1"))
     );
+    assert_eq!(
+        (id.claims["azp"].as_str(), id.claims["amr"][0].as_str()),
+        (Some("spa"), Some("pwd"))
+    );
+    assert!(id.claims["sid"].is_string() && id.claims["auth_time"].is_i64());
 
     // The session and the remembered consent: the next request gets a code at once.
     let again = b
@@ -507,4 +512,34 @@ async fn an_operator_template_directory_takes_effect() {
         .unwrap();
     assert!(error.contains("This request cannot go on"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failed_logins_are_slowed_down() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let mut html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let r = login(&server, &b, &html, "wrong").await;
+        assert_eq!(r.status(), 401);
+        html = r.text().await.unwrap();
+    }
+    // Even the right password waits now, with a clear message.
+    let blocked = login(&server, &b, &html, "alice-password").await;
+    assert_eq!(blocked.status(), 429);
+    assert!(
+        blocked
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins")
+    );
 }

@@ -134,7 +134,16 @@ async fn start(server: &Server, headers: &HeaderMap, params: Params) -> ServerRe
                 .unwrap_or_default()
                 .is_subset_of(&granted);
             if !needed && !prompt("consent") {
-                return finish(server, &config, &request, &s.username, s.auth_time, now).await;
+                return finish(
+                    server,
+                    &config,
+                    &request,
+                    &s.username,
+                    s.auth_time,
+                    Some(&s.sid),
+                    now,
+                )
+                .await;
             }
             if prompt("none") {
                 return Ok(redirect_error(
@@ -397,6 +406,7 @@ async fn load_interaction(
 pub async fn login(
     State(server): State<Server>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     params: Params,
 ) -> ServerResult<Response> {
     let now = super::now();
@@ -422,6 +432,25 @@ pub async fn login(
         params.get("username").unwrap_or_default(),
         params.get("password").unwrap_or_default(),
     );
+    // SECURITY: brute force is slowed per user and per client address before any password check.
+    let limiter = server.login_limiter();
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| format!("ip:{}", c.0.ip()))
+        .unwrap_or_else(|| "ip:unknown".into());
+    let user_key = format!("user:{username}");
+    let wait = limiter
+        .blocked(&user_key, crate::ratelimit::PER_USER)
+        .or_else(|| limiter.blocked(&address, crate::ratelimit::PER_ADDRESS));
+    if let Some(wait) = wait {
+        let message = format!(
+            "Too many failed sign-ins. Try again in {} seconds.",
+            wait.as_secs() + 1
+        );
+        let mut page = login_page(&config, &client, &request, handle, Some(&message));
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        return Ok(page);
+    }
     let user: Option<User> = if username.is_empty() || password.is_empty() {
         None
     } else {
@@ -432,6 +461,8 @@ pub async fn login(
             .await?
     };
     let Some(user) = user else {
+        limiter.fail(&user_key);
+        limiter.fail(&address);
         return Ok(login_page(
             &config,
             &client,
@@ -440,6 +471,7 @@ pub async fn login(
             Some("Wrong username or password."),
         ));
     };
+    limiter.reset(&user_key);
     // A new session for this sign-in; the old one, if any, is replaced.
     let session_value = random_token();
     let lifetime = match config.intervals.session {
@@ -468,7 +500,16 @@ pub async fn login(
         consent_page(&server, &config, &client, &request, handle, &user.username).await?
     } else {
         server.store().delete_interaction(&record.hash).await?;
-        finish(&server, &config, &request, &user.username, now, now).await?
+        finish(
+            &server,
+            &config,
+            &request,
+            &user.username,
+            now,
+            Some(&session.sid),
+            now,
+        )
+        .await?
     };
     if config.support_user_session {
         let max_age = (config.intervals.session != 0).then_some(lifetime);
@@ -520,7 +561,21 @@ pub async fn consent(
         .store()
         .save_consent(&username, &request.client_id, &granted.join(" "), now)
         .await?;
-    finish(&server, &config, &request, &username, auth_time, now).await
+    let session = current_session(&server, &config, &headers, now).await?;
+    let sid = session
+        .as_ref()
+        .filter(|s| s.username == username)
+        .map(|s| s.sid.clone());
+    finish(
+        &server,
+        &config,
+        &request,
+        &username,
+        auth_time,
+        sid.as_deref(),
+        now,
+    )
+    .await
 }
 
 /// Issues the code and sends it to the client.
@@ -530,9 +585,14 @@ async fn finish(
     request: &AuthorizeRequest,
     username: &str,
     auth_time: i64,
+    sid: Option<&str>,
     now: i64,
 ) -> ServerResult<Response> {
     let code = random_token();
+    let mut extra = serde_json::Map::new();
+    if let Some(sid) = sid {
+        extra.insert("sid".into(), sid.into());
+    }
     let record = CodeRecord {
         hash: token_hash(&code),
         client_id: request.client_id.clone(),
@@ -545,7 +605,7 @@ async fn finish(
         auth_time,
         grant_id: random_token(),
         expires_at: now + config.intervals.authorization_code as i64,
-        extra: Default::default(),
+        extra,
     };
     server.store().insert_code(&record).await?;
     let mut params = vec![("code".to_owned(), code)];

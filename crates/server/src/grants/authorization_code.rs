@@ -57,6 +57,11 @@ pub async fn grant(
     let id_token = scope.contains("openid").then(|| IdTokenFacts {
         nonce: record.nonce.clone(),
         auth_time: Some(record.auth_time),
+        sid: record
+            .extra
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
     });
     let refresh = refresh_allowed(config, client, &scope);
     Ok(Issue {

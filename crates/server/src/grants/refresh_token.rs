@@ -81,6 +81,11 @@ pub async fn grant(
     let id_token = (record.username.is_some() && scope.contains("openid")).then(|| IdTokenFacts {
         nonce: None,
         auth_time: record.extra.get("auth_time").and_then(|v| v.as_i64()),
+        sid: record
+            .extra
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
     });
     Ok(Issue {
         username: record.username,
