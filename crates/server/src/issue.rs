@@ -212,7 +212,8 @@ pub async fn issue(
             &user,
             &grant.scope,
             facts,
-            &access_token,
+            Some(&access_token),
+            None,
             now,
         )
         .await?;
@@ -237,14 +238,15 @@ fn session_facts(facts: Option<&IdTokenFacts>) -> Map<String, Value> {
 
 /// An ID token (OpenID Connect Core §2, §3.1.3.6).
 #[allow(clippy::too_many_arguments)]
-async fn id_token(
+pub async fn id_token(
     server: &Server,
     config: &ServerConfig,
     client: &ClientDescription,
     user: &User,
     scope: &Scopes,
     facts: &IdTokenFacts,
-    access_token: &str,
+    access_token: Option<&str>,
+    code: Option<&str>,
     now: i64,
 ) -> ServerResult<String> {
     let sig_alg = client
@@ -271,10 +273,12 @@ async fn id_token(
     if let Some(n) = &facts.nonce {
         claims.insert("nonce".into(), n.clone().into());
     }
-    claims.insert(
-        "at_hash".into(),
-        left_half_hash(sig_alg, access_token).into(),
-    );
+    if let Some(token) = access_token {
+        claims.insert("at_hash".into(), left_half_hash(sig_alg, token).into());
+    }
+    if let Some(code) = code {
+        claims.insert("c_hash".into(), left_half_hash(sig_alg, code).into());
+    }
     let encrypt = client
         .id_token_encrypted_response_alg
         .zip(client.id_token_encrypted_response_enc);
@@ -305,7 +309,7 @@ pub fn secret_derived_key(secret: &str, len: usize) -> Vec<u8> {
 }
 
 /// Signs with the server's current key for `sig_alg` and, when asked, encrypts to the client's key.
-async fn sign_and_encrypt(
+pub async fn sign_and_encrypt(
     server: &Server,
     claims: &Map<String, Value>,
     sig_alg: Option<SigAlg>,
@@ -313,8 +317,10 @@ async fn sign_and_encrypt(
     encrypt: Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>,
     client: &ClientDescription,
 ) -> ServerResult<String> {
-    let keys = server.keys().await?;
-    let signer = keys.private_set();
+    let signer = match sig_alg {
+        Some(alg) => server.signing_keys(alg).await?,
+        None => JwkSet::default(),
+    };
     let recipient: Option<JwkSet> = match encrypt {
         None => None,
         Some((key_alg, enc))

@@ -117,6 +117,33 @@ impl Server {
             .await
     }
 
+    /// The private keys to sign with `alg`. A key for an algorithm the server has not used before is
+    /// made the first time a client needs it (a client may register any advertised algorithm).
+    pub async fn signing_keys(&self, alg: SigAlg) -> ServerResult<ostiary_jose::JwkSet> {
+        let keys = self.keys().await?.private_set();
+        if keys
+            .select(None, alg.name(), ostiary_jose::KeyOp::Sign)
+            .is_ok()
+        {
+            return Ok(keys);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        // Re-read the stored ring, so as not to overwrite what another node added meanwhile.
+        let mut ring = self.store().key_ring().await?.unwrap_or_default();
+        if ring.current(alg.name()).is_none() {
+            let fresh = KeyRing::generate(&[Algorithm::Sig(alg)], now)
+                .map_err(|e| ServerError::Config(e.to_string()))?;
+            ring.merge(fresh);
+            self.store().save_key_ring(&ring).await?;
+            tracing::info!(%alg, "generated a signing key for a newly used algorithm");
+        }
+        self.inner.keys.clear().await;
+        Ok(self.keys().await?.private_set())
+    }
+
     /// Drops the caches (after this process changed the configuration or keys).
     pub async fn refresh(&self) {
         self.inner.config.clear().await;

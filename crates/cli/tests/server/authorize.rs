@@ -543,3 +543,161 @@ async fn repeated_failed_logins_are_slowed_down() {
             .contains("Too many failed sign-ins")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_and_hybrid_responses_travel_in_the_fragment() {
+    use ostiary_server::config::{ClientDescription, ClientType};
+    use ostiary_server::store::ClientStore as _;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.grant_types.push(GrantType::Implicit)).await;
+    server.user("alice", "alice-password").await;
+    let types = [
+        "code",
+        "id_token",
+        "token",
+        "code id_token",
+        "code token",
+        "id_token token",
+        "code id_token token",
+    ];
+    let client = ClientDescription {
+        client_id: "hybrid".into(),
+        client_type: ClientType::Confidential,
+        redirect_uris: vec![REDIRECT.into()],
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::Implicit],
+        response_types: types.iter().map(|t| (*t).to_owned()).collect(),
+        token_endpoint_auth_method: AuthMethod::ClientSecretPost,
+        ..Default::default()
+    };
+    server
+        .store
+        .create_client(&client, Some("hybrid-secret-0123456789abcdef0123456789"))
+        .await
+        .unwrap();
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let b = browser();
+    let url = |response_type: &str, extra: &str| {
+        format!(
+            "{}?response_type={}&client_id=hybrid&redirect_uri={}&scope=openid%20email&state=st&nonce=n-h{extra}",
+            server.url("/authorize"),
+            response_type.replace(' ', "%20"),
+            urlencode(REDIRECT)
+        )
+    };
+    // Sign in once (consent included), then every response type answers from the session.
+    let html = b
+        .get(url("code id_token token", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let done = consent(&server, &b, &html, "accept").await;
+    let location = done.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{REDIRECT}#")),
+        "hybrid answers in the fragment: {location}"
+    );
+    let params = redirect_params(&done);
+    let (code, access, id_token) = (
+        param(&params, "code").unwrap(),
+        param(&params, "access_token").unwrap(),
+        param(&params, "id_token").unwrap(),
+    );
+    let id =
+        ostiary_jose::decode(id_token, &JwkSet::default(), &keys, &Default::default()).unwrap();
+    assert_eq!(id.claims["nonce"], "n-h");
+    assert_eq!(
+        id.claims["c_hash"].as_str().unwrap(),
+        ostiary_server::issue::left_half_hash(ostiary_jose::SigAlg::RS256, code)
+    );
+    assert_eq!(
+        id.claims["at_hash"].as_str().unwrap(),
+        ostiary_server::issue::left_half_hash(ostiary_jose::SigAlg::RS256, access)
+    );
+    assert_eq!(param(&params, "token_type"), Some("Bearer"));
+    let userinfo: Value = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["email"], "alice@example.com");
+    let (status, _, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "hybrid"),
+                ("client_secret", "hybrid-secret-0123456789abcdef0123456789"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "the hybrid code redeems");
+
+    let only_id = redirect_params(&b.get(url("id_token", "")).send().await.unwrap());
+    assert!(
+        param(&only_id, "id_token").is_some()
+            && param(&only_id, "access_token").is_none()
+            && param(&only_id, "code").is_none()
+    );
+    let reordered = redirect_params(&b.get(url("token id_token", "")).send().await.unwrap());
+    assert!(param(&reordered, "id_token").is_some() && param(&reordered, "access_token").is_some());
+    // Tokens never go in the query, and an ID token needs a nonce.
+    let in_query = redirect_params(
+        &b.get(url("token", "&response_mode=query"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(param(&in_query, "error"), Some("invalid_request"));
+    let no_nonce = b
+        .get(url("id_token", "").replace("&nonce=n-h", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&no_nonce), "error"),
+        Some("invalid_request")
+    );
+    // A client that did not register implicit may not use it.
+    server
+        .client(
+            "codeonly",
+            AuthMethod::None,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await;
+    let refused = b
+        .get(url("id_token", "").replace("client_id=hybrid", "client_id=codeonly"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&refused), "error"),
+        Some("unauthorized_client")
+    );
+}

@@ -300,3 +300,70 @@ async fn userinfo(server: &TestServer) {
 both_backends!(userinfo_by_header_body_and_query, |server| {
     userinfo(&server).await;
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_is_a_signed_jwt_when_the_client_asks() {
+    use ostiary_server::config::ClientDescription;
+    use ostiary_server::store::ClientStore as _;
+    let server = TestServer::start(crate::harness::Backend::Sqlite).await;
+    let client = ClientDescription {
+        client_id: "signed".into(),
+        grant_types: vec![GrantType::Password],
+        userinfo_signed_response_alg: Some(ostiary_jose::SigAlg::ES256),
+        ..Default::default()
+    };
+    let secret = "signed-userinfo-secret-0123456789abcdef0123";
+    server
+        .store
+        .create_client(&client, Some(secret))
+        .await
+        .unwrap();
+    server.user("ivy", "ivy-password").await;
+    let (_, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "ivy"),
+                ("password", "ivy-password"),
+                ("scope", "openid email"),
+            ],
+            Some(("signed", secret)),
+        )
+        .await;
+    let response = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/jwt");
+    let jwt = response.text().await.unwrap();
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = ostiary_jose::JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let decoded = ostiary_jose::decode(
+        &jwt,
+        &ostiary_jose::JwkSet::default(),
+        &keys,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(decoded.security.sigalg, Some(ostiary_jose::SigAlg::ES256));
+    assert_eq!(
+        (
+            decoded.claims["sub"].as_str(),
+            decoded.claims["aud"].as_str()
+        ),
+        (Some("ivy"), Some("signed"))
+    );
+    assert_eq!(decoded.claims["email"], "alice@example.com");
+}

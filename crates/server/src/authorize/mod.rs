@@ -81,17 +81,19 @@ pub fn validate(
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
         None => return Err(render(ErrorCode::InvalidRequest, "redirect_uri is missing")),
     };
-    let response_type = params.get("response_type").unwrap_or_default().to_owned();
+    let response_type = normalize_response_type(params.get("response_type").unwrap_or_default());
     let response_mode = match params.get("response_mode") {
-        None | Some("query") => ResponseMode::Query,
-        Some("fragment") => ResponseMode::Fragment,
+        Some("query") => ResponseMode::Query,
         Some("form_post") => ResponseMode::FormPost,
-        Some(_) => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
+        // OAuth 2.0 Multiple Response Type Encoding Practices §5: tokens travel in the fragment.
+        _ if response_type.as_deref().is_some_and(|t| t != "code") => ResponseMode::Fragment,
+        _ => ResponseMode::Query,
     };
     let mut request = AuthorizeRequest {
         client_id: client_id.to_owned(),
         redirect_uri,
-        response_type,
+        response_type: response_type.clone().unwrap_or_default(),
         response_mode,
         scope: String::new(),
         state: params.get("state").map(str::to_owned),
@@ -126,34 +128,47 @@ pub fn validate(
             "unsupported response_mode",
         ));
     }
-    if request.response_type.is_empty() {
-        return Err(redirect(
-            &request,
-            ErrorCode::InvalidRequest,
-            "response_type is missing",
-        ));
-    }
-    if request.response_type != "code" {
-        return Err(redirect(
-            &request,
-            ErrorCode::UnsupportedResponseType,
-            "this server answers response_type=code",
-        ));
-    }
-    if !config.grant_types.contains(&GrantType::AuthorizationCode)
-        || !client.grant_types.contains(&GrantType::AuthorizationCode)
+    let Some(response_type) = response_type else {
+        let (error, why) = match params.get("response_type") {
+            None => (ErrorCode::InvalidRequest, "response_type is missing"),
+            Some(_) => (
+                ErrorCode::UnsupportedResponseType,
+                "unsupported response_type",
+            ),
+        };
+        return Err(redirect(&request, error, why));
+    };
+    let parts: Vec<&str> = response_type.split(' ').collect();
+    let wants_code = parts.contains(&"code");
+    let wants_implicit = parts.iter().any(|p| *p != "code");
+    let allowed = |grant: GrantType| {
+        config.grant_types.contains(&grant) && client.grant_types.contains(&grant)
+    };
+    if (wants_code && !allowed(GrantType::AuthorizationCode))
+        || (wants_implicit && !allowed(GrantType::Implicit))
     {
         return Err(redirect(
             &request,
             ErrorCode::UnauthorizedClient,
-            "the client may not use the authorization code grant",
+            "the client may not use this response_type",
         ));
     }
-    if !client.response_types.iter().any(|r| r == "code") {
+    if !client
+        .response_types
+        .iter()
+        .any(|r| normalize_response_type(r).as_deref() == Some(response_type.as_str()))
+    {
         return Err(redirect(
             &request,
             ErrorCode::UnauthorizedClient,
-            "the client did not register response_type=code",
+            "the client did not register this response_type",
+        ));
+    }
+    if wants_implicit && request.response_mode == ResponseMode::Query {
+        return Err(redirect(
+            &request,
+            ErrorCode::InvalidRequest,
+            "tokens are never sent in the query",
         ));
     }
     match resolve_scope(config, client, params.get("scope")) {
@@ -170,6 +185,7 @@ pub fn validate(
         &request.code_challenge,
         request.code_challenge_method.as_deref(),
     ) {
+        (None, _) if !request.response_type.split(' ').any(|p| p == "code") => {}
         (None, _) => {
             let required = if client.is_confidential() {
                 config.enforce_pkce_confidential_clients
@@ -239,15 +255,49 @@ pub fn validate(
     } else {
         request.max_age = client.default_max_age.map(|v| v as i64);
     }
-    if request.scope.split(' ').any(|s| s == "openid")
-        && request.nonce.is_none()
-        && request.response_type != "code"
-    {
-        return Err(redirect(
-            &request,
-            ErrorCode::InvalidRequest,
-            "nonce is required",
-        ));
+    if request.response_type.split(' ').any(|p| p == "id_token") {
+        if !request.scope.split(' ').any(|s| s == "openid") {
+            return Err(redirect(
+                &request,
+                ErrorCode::InvalidScope,
+                "an ID token needs the openid scope",
+            ));
+        }
+        // OpenID Connect Core §3.2.2.1, §3.3.2.11: implicit and hybrid requests carry a nonce.
+        if request.nonce.is_none() {
+            return Err(redirect(
+                &request,
+                ErrorCode::InvalidRequest,
+                "nonce is required",
+            ));
+        }
     }
     Ok(request)
+}
+
+/// The response type as a canonical set (`code id_token token` order), if it is one this server
+/// answers: `code`, `token`, `id_token`, and their hybrid combinations (OAuth 2.0 Multiple Response
+/// Type Encoding Practices §3, §5).
+pub fn normalize_response_type(text: &str) -> Option<String> {
+    let mut parts: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
+    parts.sort_by_key(|p| match *p {
+        "code" => 0,
+        "id_token" => 1,
+        "token" => 2,
+        _ => 3,
+    });
+    parts.dedup();
+    let normalized = parts.join(" ");
+    const SUPPORTED: [&str; 7] = [
+        "code",
+        "id_token",
+        "token",
+        "code id_token",
+        "code token",
+        "id_token token",
+        "code id_token token",
+    ];
+    SUPPORTED
+        .contains(&normalized.as_str())
+        .then_some(normalized)
 }

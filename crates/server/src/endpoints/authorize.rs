@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::authorize::{self, AuthorizeError, AuthorizeRequest, respond};
 use crate::config::{ClientDescription, ServerConfig, User};
 use crate::error::ServerResult;
-use crate::issue::{random_token, token_hash};
+use crate::issue::{IdTokenFacts, Issue, random_token, token_hash};
 use crate::pages;
 use crate::params::Params;
 use crate::state::Server;
@@ -588,27 +588,92 @@ async fn finish(
     sid: Option<&str>,
     now: i64,
 ) -> ServerResult<Response> {
-    let code = random_token();
-    let mut extra = serde_json::Map::new();
-    if let Some(sid) = sid {
-        extra.insert("sid".into(), sid.into());
+    let wants = |part: &str| request.response_type.split(' ').any(|p| p == part);
+    let grant_id = random_token();
+    let mut params = Vec::new();
+    let mut code_value = None;
+    if wants("code") {
+        let code = random_token();
+        let mut extra = serde_json::Map::new();
+        if let Some(sid) = sid {
+            extra.insert("sid".into(), sid.into());
+        }
+        let record = CodeRecord {
+            hash: token_hash(&code),
+            client_id: request.client_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            username: username.to_owned(),
+            scope: request.scope.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            code_challenge_method: request.code_challenge_method.clone(),
+            auth_time,
+            grant_id: grant_id.clone(),
+            expires_at: now + config.intervals.authorization_code as i64,
+            extra,
+        };
+        server.store().insert_code(&record).await?;
+        params.push(("code".to_owned(), code.clone()));
+        code_value = Some(code);
     }
-    let record = CodeRecord {
-        hash: token_hash(&code),
-        client_id: request.client_id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
-        username: username.to_owned(),
-        scope: request.scope.clone(),
-        nonce: request.nonce.clone(),
-        code_challenge: request.code_challenge.clone(),
-        code_challenge_method: request.code_challenge_method.clone(),
-        auth_time,
-        grant_id: random_token(),
-        expires_at: now + config.intervals.authorization_code as i64,
-        extra,
-    };
-    server.store().insert_code(&record).await?;
-    let mut params = vec![("code".to_owned(), code)];
+    if wants("token") || wants("id_token") {
+        let Some(client) = server.store().client(&request.client_id).await? else {
+            return Ok(error_page(server, "invalid_client", "the client is gone").await);
+        };
+        let scope = Scopes::parse(&request.scope).unwrap_or_default();
+        let facts = IdTokenFacts {
+            nonce: request.nonce.clone(),
+            auth_time: Some(auth_time),
+            sid: sid.map(str::to_owned),
+        };
+        let mut access_token = None;
+        if wants("token") {
+            // Implicit tokens: no refresh token, and tied to the grant like the code's.
+            let grant = Issue {
+                username: Some(username.to_owned()),
+                scope: scope.clone(),
+                grant_id: Some(grant_id.clone()),
+                ..Default::default()
+            };
+            let body = crate::issue::issue(server, config, &client, grant, now).await?;
+            for name in ["access_token", "token_type", "expires_in", "scope"] {
+                if let Some(value) = body.get(name) {
+                    let text = value
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| value.to_string());
+                    params.push((name.to_owned(), text));
+                }
+            }
+            access_token = body
+                .get("access_token")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned);
+        }
+        if wants("id_token") {
+            let Some(user) = server.store().user(username).await? else {
+                return Ok(redirect_error(
+                    config,
+                    request,
+                    ErrorCode::AccessDenied,
+                    "the user is gone",
+                ));
+            };
+            let token = crate::issue::id_token(
+                server,
+                config,
+                &client,
+                &user,
+                &scope,
+                &facts,
+                access_token.as_deref(),
+                code_value.as_deref(),
+                now,
+            )
+            .await?;
+            params.push(("id_token".to_owned(), token));
+        }
+    }
     if let Some(state) = &request.state {
         params.push(("state".into(), state.clone()));
     }

@@ -123,5 +123,26 @@ async fn respond(server: &Server, token: String) -> ServerResult<Response> {
         .await?
         .filter(|u| u.enabled)
         .ok_or_else(invalid)?;
-    Ok(super::token::no_store(Json(user_claims(&user, &scope))))
+    let mut claims = user_claims(&user, &scope);
+    // OpenID Connect Core §5.3.2: signed and/or encrypted when the client registered so.
+    let client = server.store().client(&record.client_id).await?;
+    let signed = client.as_ref().and_then(|c| c.userinfo_signed_response_alg);
+    let encrypted = client.as_ref().and_then(|c| {
+        c.userinfo_encrypted_response_alg
+            .zip(c.userinfo_encrypted_response_enc)
+    });
+    if let (Some(client), true) = (client.as_ref(), signed.is_some() || encrypted.is_some()) {
+        let config = server.config().await?;
+        claims.insert("iss".into(), config.issuer_url().into());
+        claims.insert("aud".into(), client.client_id.clone().into());
+        let jwt = crate::issue::sign_and_encrypt(server, &claims, signed, "JWT", encrypted, client)
+            .await?;
+        let mut response = super::token::no_store(jwt);
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/jwt"),
+        );
+        return Ok(response);
+    }
+    Ok(super::token::no_store(Json(claims)))
 }
