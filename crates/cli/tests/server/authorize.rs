@@ -407,7 +407,8 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
         urlencode(REDIRECT)
     );
     for (extra, error) in [
-        ("&response_type=token", "unsupported_response_type"),
+        ("&response_type=magic", "unsupported_response_type"),
+        ("&response_type=token", "unauthorized_client"),
         ("&response_type=code", "invalid_request"), // public client without PKCE
         (
             &format!("&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S512")
