@@ -47,6 +47,8 @@ pub struct IdTokenFacts {
     pub auth_time: Option<i64>,
     /// The user session's public id (`sid`, for front-channel logout).
     pub sid: Option<String>,
+    /// The `claims` request parameter (OpenID Connect Core §5.5), as sent.
+    pub claims: Option<Value>,
 }
 
 /// Whether a grant for a user may return a refresh token, per the server's policy.
@@ -232,8 +234,32 @@ fn session_facts(facts: Option<&IdTokenFacts>) -> Map<String, Value> {
         if let Some(sid) = &f.sid {
             extra.insert("sid".into(), sid.clone().into());
         }
+        if let Some(claims) = &f.claims {
+            extra.insert("claims".into(), claims.clone());
+        }
     }
     extra
+}
+
+/// Adds the claims a `claims` request asked for under `target` (`id_token` or `userinfo`) that
+/// the user has, beyond what the scopes release.
+pub fn add_requested_claims(
+    out: &mut Map<String, Value>,
+    user: &User,
+    request: Option<&Value>,
+    target: &str,
+) {
+    let Some(asked) = request
+        .and_then(|r| r.get(target))
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    for name in asked.keys() {
+        if let Some(value) = user.claims.get(name) {
+            out.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+    }
 }
 
 /// An ID token (OpenID Connect Core §2, §3.1.3.6).
@@ -254,6 +280,7 @@ pub async fn id_token(
         .or(config.jwt.signing_alg)
         .unwrap_or(SigAlg::RS256);
     let mut claims = user_claims(user, scope);
+    add_requested_claims(&mut claims, user, facts.claims.as_ref(), "id_token");
     claims.insert("iss".into(), config.issuer_url().into());
     claims.insert("aud".into(), client.client_id.clone().into());
     claims.insert(

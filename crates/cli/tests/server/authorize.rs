@@ -702,3 +702,94 @@ async fn implicit_and_hybrid_responses_travel_in_the_fragment() {
         Some("unauthorized_client")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_claims_parameter_releases_what_it_names() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let claims = r#"{"id_token":{"email":{"essential":true}},"userinfo":{"name":null}}"#;
+    let url = format!(
+        "{}?response_type=code&client_id=spa&redirect_uri={}&scope=openid&state=s&nonce=n&code_challenge={CHALLENGE}&code_challenge_method=S256&claims={}",
+        server.url("/authorize"),
+        urlencode(REDIRECT),
+        claims
+            .replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace(':', "%3A")
+            .replace(',', "%2C")
+    );
+    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let code = param(
+        &redirect_params(&consent(&server, &b, &html, "accept").await),
+        "code",
+    )
+    .unwrap()
+    .to_owned();
+    let (status, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let jwks: Value = server
+        .http
+        .get(server.url("/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let id = ostiary_jose::decode(
+        tokens["id_token"].as_str().unwrap(),
+        &JwkSet::default(),
+        &keys,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        id.claims["email"], "alice@example.com",
+        "asked for in the ID token"
+    );
+    assert!(
+        id.claims.get("name").is_none(),
+        "asked for in userinfo only"
+    );
+    let userinfo: Value = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(userinfo["name"], "Alice Liddell");
+    assert!(userinfo.get("email").is_none());
+    let bad = b
+        .get(url.replace("claims=", "claims=not-json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&bad), "error"),
+        Some("invalid_request")
+    );
+}

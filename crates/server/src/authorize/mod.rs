@@ -26,6 +26,12 @@ pub struct AuthorizeRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `claims` parameter (OpenID Connect Core §5.5), when given.
+    #[serde(default)]
+    pub claims: Option<serde_json::Value>,
+    /// `aud`, when the server configuration requires it.
+    #[serde(default)]
+    pub aud: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -111,6 +117,8 @@ pub fn validate(
             .unwrap_or_default(),
         max_age: None,
         login_hint: params.get("login_hint").map(str::to_owned),
+        claims: None,
+        aud: params.get("aud").map(str::to_owned),
     };
     let redirect = |request: &AuthorizeRequest, error: ErrorCode, description: &str| {
         AuthorizeError::Redirect {
@@ -271,6 +279,31 @@ pub fn validate(
                 "nonce is required",
             ));
         }
+    }
+    if let Some(text) = params.get("claims") {
+        match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map))
+                if map.iter().all(|(k, v)| {
+                    ["userinfo", "id_token"].contains(&k.as_str()) && v.is_object()
+                }) =>
+            {
+                request.claims = Some(serde_json::Value::Object(map));
+            }
+            _ => {
+                return Err(redirect(
+                    &request,
+                    ErrorCode::InvalidRequest,
+                    "claims must be a JSON object of userinfo and id_token requests",
+                ));
+            }
+        }
+    }
+    if config.audience_required && request.aud.is_none() {
+        return Err(redirect(
+            &request,
+            ErrorCode::InvalidRequest,
+            "aud is required by this server",
+        ));
     }
     Ok(request)
 }

@@ -598,6 +598,9 @@ async fn finish(
         if let Some(sid) = sid {
             extra.insert("sid".into(), sid.into());
         }
+        if let Some(claims) = &request.claims {
+            extra.insert("claims".into(), claims.clone());
+        }
         let record = CodeRecord {
             hash: token_hash(&code),
             client_id: request.client_id.clone(),
@@ -625,6 +628,7 @@ async fn finish(
             nonce: request.nonce.clone(),
             auth_time: Some(auth_time),
             sid: sid.map(str::to_owned),
+            claims: request.claims.clone(),
         };
         let mut access_token = None;
         if wants("token") {

@@ -124,6 +124,7 @@ async fn respond(server: &Server, token: String) -> ServerResult<Response> {
         .filter(|u| u.enabled)
         .ok_or_else(invalid)?;
     let mut claims = user_claims(&user, &scope);
+    crate::issue::add_requested_claims(&mut claims, &user, record.extra.get("claims"), "userinfo");
     // OpenID Connect Core §5.3.2: signed and/or encrypted when the client registered so.
     let client = server.store().client(&record.client_id).await?;
     let signed = client.as_ref().and_then(|c| c.userinfo_signed_response_alg);

@@ -62,6 +62,7 @@ pub async fn grant(
             .get("sid")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
+        claims: record.extra.get("claims").cloned(),
     });
     let refresh = refresh_allowed(config, client, &scope);
     Ok(Issue {

@@ -86,6 +86,7 @@ pub async fn grant(
             .get("sid")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
+        claims: record.extra.get("claims").cloned(),
     });
     Ok(Issue {
         username: record.username,
