@@ -23,28 +23,7 @@ pub trait ValidateUser: Send + Sync {
 
     /// Claims this user source can release (for discovery's `claims_supported`).
     fn supported_claims(&self) -> &[&'static str] {
-        &[
-            "sub",
-            "name",
-            "given_name",
-            "family_name",
-            "middle_name",
-            "nickname",
-            "preferred_username",
-            "profile",
-            "picture",
-            "website",
-            "gender",
-            "birthdate",
-            "zoneinfo",
-            "locale",
-            "updated_at",
-            "email",
-            "email_verified",
-            "address",
-            "phone_number",
-            "phone_number_verified",
-        ]
+        crate::issue::STANDARD_CLAIMS
     }
 }
 

@@ -66,24 +66,36 @@ pub fn refresh_allowed(config: &ServerConfig, client: &ClientDescription, scope:
     }
 }
 
+/// The standard claims of OpenID Connect Core §5.1, in the order of §5.4's scopes: `sub`, then
+/// `profile`'s, `email`'s, `address` and `phone`'s.
+pub const STANDARD_CLAIMS: &[&str] = &[
+    "sub",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
+    "email",
+    "email_verified",
+    "address",
+    "phone_number",
+    "phone_number_verified",
+];
+
+/// The claims the `profile` scope releases.
+pub const PROFILE_CLAIMS: &[&str] = STANDARD_CLAIMS.split_at(15).0.split_at(1).1;
+
 /// Claims of `user` released for `scope` (OpenID Connect Core §5.4), with `sub`.
 pub fn user_claims(user: &User, scope: &Scopes) -> Map<String, Value> {
-    const PROFILE: &[&str] = &[
-        "name",
-        "family_name",
-        "given_name",
-        "middle_name",
-        "nickname",
-        "preferred_username",
-        "profile",
-        "picture",
-        "website",
-        "gender",
-        "birthdate",
-        "zoneinfo",
-        "locale",
-        "updated_at",
-    ];
     let mut out = Map::new();
     out.insert("sub".into(), user.username.clone().into());
     let mut release = |names: &[&str]| {
@@ -94,7 +106,7 @@ pub fn user_claims(user: &User, scope: &Scopes) -> Map<String, Value> {
         }
     };
     if scope.contains("profile") {
-        release(PROFILE);
+        release(PROFILE_CLAIMS);
     }
     if scope.contains("email") {
         release(&["email", "email_verified"]);
@@ -386,4 +398,31 @@ pub async fn sign_and_encrypt(
     };
     ostiary_jose::encode(claims, &opts, &signer, recipient.as_ref())
         .map_err(|e| ServerError::Config(format!("cannot make a JWT: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_claims_are_the_fourteen_of_openid_connect_core_5_4() {
+        assert_eq!(PROFILE_CLAIMS.len(), 14);
+        assert_eq!(
+            (PROFILE_CLAIMS[0], PROFILE_CLAIMS[13]),
+            ("name", "updated_at")
+        );
+    }
+
+    #[test]
+    fn symmetric_keys_derive_from_the_secret_by_length() {
+        assert_eq!(secret_derived_key("s", 16).len(), 16);
+        assert_eq!(
+            secret_derived_key("s", 48),
+            digest::digest(&digest::SHA384, b"s").as_ref().to_vec()
+        );
+        assert_eq!(
+            secret_derived_key("s", 64),
+            digest::digest(&digest::SHA512, b"s").as_ref().to_vec()
+        );
+    }
 }

@@ -169,16 +169,7 @@ async fn code_flow(server: &TestServer) {
         )
         .await;
     assert_eq!(status, 200, "{tokens}");
-    let jwks: Value = server
-        .http
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let keys = server.jwks().await;
     let id = ostiary_jose::decode(
         tokens["id_token"].as_str().unwrap(),
         &JwkSet::default(),
@@ -575,16 +566,7 @@ async fn implicit_and_hybrid_responses_travel_in_the_fragment() {
         .create_client(&client, Some("hybrid-secret-0123456789abcdef0123456789"))
         .await
         .unwrap();
-    let jwks: Value = server
-        .http
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let keys = server.jwks().await;
     let b = browser();
     let url = |response_type: &str, extra: &str| {
         format!(
@@ -746,16 +728,7 @@ async fn the_claims_parameter_releases_what_it_names() {
         )
         .await;
     assert_eq!(status, 200, "{tokens}");
-    let jwks: Value = server
-        .http
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let keys = server.jwks().await;
     let id = ostiary_jose::decode(
         tokens["id_token"].as_str().unwrap(),
         &JwkSet::default(),

@@ -340,16 +340,7 @@ async fn userinfo_is_a_signed_jwt_when_the_client_asks() {
         .unwrap();
     assert_eq!(response.headers()["content-type"], "application/jwt");
     let jwt = response.text().await.unwrap();
-    let jwks: Value = server
-        .http
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = ostiary_jose::JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let keys = server.jwks().await;
     let decoded = ostiary_jose::decode(
         &jwt,
         &ostiary_jose::JwkSet::default(),

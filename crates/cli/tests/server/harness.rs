@@ -112,6 +112,20 @@ impl TestServer {
         }
     }
 
+    /// The server's published keys, as a client would fetch them.
+    pub async fn jwks(&self) -> JwkSet {
+        let text = self
+            .http
+            .get(self.url("/jwks"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        JwkSet::from_json(&text).unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }

@@ -111,16 +111,7 @@ async fn run(backend: Backend, format: Format) {
     let encryption = Jwk::generate(Algorithm::Key(KeyAlg::RsaOaep256)).unwrap();
     let signing = JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap());
     let client_keys = JwkSet::new(vec![signing.keys[0].clone(), encryption.clone()]);
-    let jwks_response: Value = server
-        .http
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let server_keys = JwkSet::from_object(jwks_response.as_object().unwrap().clone()).unwrap();
+    let server_keys = server.jwks().await;
     let all = [
         GrantType::ClientCredentials,
         GrantType::Password,

@@ -130,16 +130,7 @@ async fn jwt_access_tokens_are_signed_at_jwt_and_verify_with_the_published_keys(
             .await;
         assert_eq!(status, 200, "{body}");
         let token = body["access_token"].as_str().unwrap();
-        let jwks: Value = server
-            .http
-            .get(server.url("/jwks"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+        let keys = server.jwks().await;
         let decoded =
             ostiary_jose::decode(token, &JwkSet::default(), &keys, &Default::default()).unwrap();
         assert_eq!(decoded.security.sigalg, Some(SigAlg::ES256));
@@ -431,16 +422,7 @@ async fn authorization_code(server: &TestServer) {
     let (status, tokens, _) = server.post_form("/token", &good, None).await;
     assert_eq!(status, 200, "{tokens}");
     let id_token = tokens["id_token"].as_str().unwrap();
-    let jwks: Value = server
-        .http
-        .get(server.url("/jwks"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keys = JwkSet::from_object(jwks.as_object().unwrap().clone()).unwrap();
+    let keys = server.jwks().await;
     let decoded =
         ostiary_jose::decode(id_token, &JwkSet::default(), &keys, &Default::default()).unwrap();
     assert_eq!(decoded.claims["nonce"], "n-0S6");
