@@ -1,0 +1,138 @@
+//! Client descriptions, with secrets kept hashed (to check) and sealed (for client_secret_jwt).
+
+use super::*;
+
+fn secret_context(client_id: &str) -> String {
+    format!("client_secret:{client_id}")
+}
+
+#[async_trait]
+impl ClientStore for Store {
+    async fn create_client(
+        &self,
+        client: &ClientDescription,
+        secret: Option<&str>,
+    ) -> StoreResult<()> {
+        let body = serde_json::to_string(client).map_err(corrupt)?;
+        let (hash, sealed) = match secret {
+            Some(s) => (
+                Some(hash_secret(s)),
+                Some(
+                    self.master
+                        .seal(&secret_context(&client.client_id), s.as_bytes()),
+                ),
+            ),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO clients (client_id, body, secret_hash, secret_sealed, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        )
+        .bind(&client.client_id)
+        .bind(body)
+        .bind(hash)
+        .bind(sealed)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn client(&self, client_id: &str) -> StoreResult<Option<ClientDescription>> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        body.map(|b| serde_json::from_str(&b).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn clients(&self) -> StoreResult<Vec<ClientDescription>> {
+        let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM clients ORDER BY client_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).map_err(corrupt))
+            .collect()
+    }
+
+    async fn update_client(&self, client: &ClientDescription) -> StoreResult<bool> {
+        let body = serde_json::to_string(client).map_err(corrupt)?;
+        let done =
+            sqlx::query("UPDATE clients SET body = $1, updated_at = $2 WHERE client_id = $3")
+                .bind(body)
+                .bind(now())
+                .bind(&client.client_id)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_client_secret(
+        &self,
+        client_id: &str,
+        secret: &str,
+        expires_at: i64,
+    ) -> StoreResult<bool> {
+        let Some(mut client) = self.client(client_id).await? else {
+            return Ok(false);
+        };
+        client.client_secret_expires_at = expires_at;
+        let body = serde_json::to_string(&client).map_err(corrupt)?;
+        let done = sqlx::query("UPDATE clients SET body = $1, secret_hash = $2, secret_sealed = $3, updated_at = $4 WHERE client_id = $5")
+            .bind(body)
+            .bind(hash_secret(secret))
+            .bind(self.master.seal(&secret_context(client_id), secret.as_bytes()))
+            .bind(now())
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn check_client_secret(&self, client_id: &str, secret: &str) -> StoreResult<bool> {
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar("SELECT secret_hash FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        let presented = hash_secret(secret);
+        Ok(match stored.flatten() {
+            Some(hash) => verify_slices_are_equal(hash.as_bytes(), presented.as_bytes()).is_ok(),
+            None => false,
+        })
+    }
+
+    async fn client_secret(&self, client_id: &str) -> StoreResult<Option<String>> {
+        let sealed: Option<Option<String>> =
+            sqlx::query_scalar("SELECT secret_sealed FROM clients WHERE client_id = $1")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        let Some(sealed) = sealed.flatten() else {
+            return Ok(None);
+        };
+        let raw = self
+            .master
+            .open(&secret_context(client_id), &sealed)
+            .map_err(corrupt)?;
+        String::from_utf8(raw).map(Some).map_err(corrupt)
+    }
+}

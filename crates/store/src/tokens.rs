@@ -1,0 +1,209 @@
+//! Tokens, codes and JWT ids: stored by hash, redeemed once in a single statement.
+
+use super::*;
+
+// Column lists as macros, so that the statements stay `&'static str` (sqlx refuses built strings).
+macro_rules! token_columns {
+    () => {
+        "hash, kind, client_id, username, scope, family, grant_id, jti, audience, issued_at, expires_at, revoked, extra"
+    };
+}
+macro_rules! code_columns {
+    () => {
+        "hash, client_id, redirect_uri, username, scope, nonce, code_challenge, code_challenge_method, auth_time, grant_id, expires_at, extra"
+    };
+}
+
+#[async_trait]
+impl TokenStore for Store {
+    async fn insert_token(&self, t: &TokenRecord) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO tokens (",
+            token_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ))
+        .bind(&t.hash)
+        .bind(t.kind.as_str())
+        .bind(&t.client_id)
+        .bind(t.username.as_deref())
+        .bind(&t.scope)
+        .bind(&t.family)
+        .bind(t.grant_id.as_deref())
+        .bind(&t.jti)
+        .bind(serde_json::to_string(&t.audience).map_err(corrupt)?)
+        .bind(t.issued_at)
+        .bind(t.expires_at)
+        .bind(flag(t.revoked))
+        .bind(serde_json::to_string(&t.extra).map_err(corrupt)?)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM tokens WHERE hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(Self::token_from_row).transpose()
+    }
+
+    async fn use_refresh_token(&self, hash: &str, now: i64) -> StoreResult<Taken<TokenRecord>> {
+        let fresh = sqlx::query(concat!("UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL RETURNING ", token_columns!()))
+        .bind(now)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = fresh {
+            return Self::token_from_row(&row).map(Taken::Fresh);
+        }
+        match self.token(hash).await? {
+            Some(t) if t.kind == TokenKind::Refresh => Ok(Taken::Already(t)),
+            _ => Ok(Taken::Missing),
+        }
+    }
+
+    async fn revoke_token(&self, hash: &str) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1")
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE family = $1")
+            .bind(family)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE grant_id = $1")
+            .bind(grant_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_user_tokens(&self, username: &str) -> StoreResult<u64> {
+        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64> {
+        let done =
+            sqlx::query("UPDATE tokens SET revoked = 1 WHERE client_id = $1 AND revoked = 0")
+                .bind(client_id)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_code(&self, c: &CodeRecord) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "INSERT INTO codes (",
+            code_columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&c.hash)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.username)
+        .bind(&c.scope)
+        .bind(c.nonce.as_deref())
+        .bind(c.code_challenge.as_deref())
+        .bind(c.code_challenge_method.as_deref())
+        .bind(c.auth_time)
+        .bind(&c.grant_id)
+        .bind(c.expires_at)
+        .bind(serde_json::to_string(&c.extra).map_err(corrupt)?)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_code(&self, hash: &str, now: i64) -> StoreResult<Taken<CodeRecord>> {
+        let fresh = sqlx::query(concat!(
+            "UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL RETURNING ",
+            code_columns!()
+        ))
+        .bind(now)
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = fresh {
+            return Self::code_from_row(&row).map(Taken::Fresh);
+        }
+        let used = sqlx::query(concat!(
+            "SELECT ",
+            code_columns!(),
+            " FROM codes WHERE hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        match used {
+            Some(row) => Self::code_from_row(&row).map(Taken::Already),
+            None => Ok(Taken::Missing),
+        }
+    }
+
+    async fn consume_jti(&self, key: &str, expires_at: i64, now: i64) -> StoreResult<bool> {
+        // An expired entry may be reused; a live one means a replay.
+        sqlx::query("DELETE FROM jtis WHERE key = $1 AND expires_at < $2")
+            .bind(key)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let done = sqlx::query(
+            "INSERT INTO jtis (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+        let mut total = 0;
+        for sql in [
+            "DELETE FROM tokens WHERE expires_at < $1",
+            "DELETE FROM codes WHERE expires_at < $1",
+            "DELETE FROM jtis WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1",
+            "DELETE FROM interactions WHERE expires_at < $1",
+        ] {
+            // Keep a day of history: a replayed refresh token or code must still be recognised.
+            let done = sqlx::query(sql)
+                .bind(now - 86_400)
+                .execute(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            total += done.rows_affected();
+        }
+        Ok(total)
+    }
+}
