@@ -766,3 +766,81 @@ async fn the_claims_parameter_releases_what_it_names() {
         Some("invalid_request")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_downgrade_and_code_reuse_are_refused() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    server.user("alice", "alice-password").await;
+    // A confidential client (PKCE not enforced for it by default) that sent no code_challenge.
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretPost,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await
+        .unwrap();
+    let b = browser();
+    let url = format!(
+        "{}?response_type=code&client_id=web&redirect_uri={}&scope=openid&state=s",
+        server.url("/authorize"),
+        urlencode(REDIRECT)
+    );
+    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let code = param(
+        &redirect_params(&consent(&server, &b, &html, "accept").await),
+        "code",
+    )
+    .unwrap()
+    .to_owned();
+    let exchange = |code: String, verifier: Option<&'static str>| {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code),
+            ("redirect_uri", REDIRECT.to_owned()),
+            ("client_id", "web".to_owned()),
+            ("client_secret", secret.clone()),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v.to_owned()));
+        }
+        server.http.post(server.url("/token")).form(&form).send()
+    };
+    // RFC 9700 §2.1.1: a code_verifier for a code issued without a challenge is a downgrade attempt.
+    let downgrade = exchange(code, Some(VERIFIER)).await.unwrap();
+    assert_eq!(downgrade.status(), 400);
+    assert_eq!(
+        downgrade.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    // A fresh code redeems once; the second use fails and revokes what the first one gave.
+    let again = b.get(&url).send().await.unwrap();
+    let code = param(&redirect_params(&again), "code").unwrap().to_owned();
+    let first: Value = exchange(code.clone(), None)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(first["access_token"].is_string(), "{first}");
+    let second = exchange(code, None).await.unwrap();
+    assert_eq!(second.status(), 400);
+    let userinfo = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(first["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo.status(),
+        401,
+        "tokens of a replayed code are revoked"
+    );
+}
