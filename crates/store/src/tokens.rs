@@ -71,49 +71,39 @@ impl TokenStore for Store {
     }
 
     async fn revoke_token(&self, hash: &str) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE hash = $1")
-            .bind(hash)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .revoke_where("UPDATE tokens SET revoked = 1 WHERE hash = $1", hash)
+            .await?
+            == 1)
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
-        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE family = $1")
-            .bind(family)
-            .execute(&self.pool)
+        self.revoke_where("UPDATE tokens SET revoked = 1 WHERE family = $1", family)
             .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64> {
-        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE grant_id = $1")
-            .bind(grant_id)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.revoke_where(
+            "UPDATE tokens SET revoked = 1 WHERE grant_id = $1",
+            grant_id,
+        )
+        .await
     }
 
     async fn revoke_user_tokens(&self, username: &str) -> StoreResult<u64> {
-        let done = sqlx::query("UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0")
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.revoke_where(
+            "UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0",
+            username,
+        )
+        .await
     }
 
     async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64> {
-        let done =
-            sqlx::query("UPDATE tokens SET revoked = 1 WHERE client_id = $1 AND revoked = 0")
-                .bind(client_id)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        self.revoke_where(
+            "UPDATE tokens SET revoked = 1 WHERE client_id = $1 AND revoked = 0",
+            client_id,
+        )
+        .await
     }
 
     async fn insert_code(&self, c: &CodeRecord) -> StoreResult<()> {
@@ -205,5 +195,17 @@ impl TokenStore for Store {
             total += done.rows_affected();
         }
         Ok(total)
+    }
+}
+
+impl Store {
+    /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `value`.
+    async fn revoke_where(&self, sql: &'static str, value: &str) -> StoreResult<u64> {
+        let done = sqlx::query(sql)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
     }
 }

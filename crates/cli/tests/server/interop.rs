@@ -19,6 +19,46 @@ fn python() -> std::path::PathBuf {
     python
 }
 
+/// Runs a peer's script with `input` as JSON on stdin; returns the JSON report it prints, or fails
+/// the test with what the peer said.
+async fn run_peer(
+    program: &std::path::Path,
+    script: &std::path::Path,
+    input: &Value,
+    timeout_secs: u64,
+) -> Value {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(program)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .await
+        .unwrap();
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(timeout_secs),
+        child.wait_with_output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{} did not finish in {timeout_secs} s", script.display()))
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 async fn authlib_against(backend: Backend) {
     let server = TestServer::start(backend).await;
     let secret = server
@@ -52,31 +92,7 @@ async fn authlib_against(backend: Backend) {
     });
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop/authlib/check.py");
-    let mut child = tokio::process::Command::new(python())
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use tokio::io::AsyncWriteExt as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .await
-        .unwrap();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "authlib: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = run_peer(&python(), &script, &input, 60).await;
     assert_eq!(report["steps"].as_array().unwrap().len(), 9, "{report}");
 }
 
@@ -126,35 +142,7 @@ async fn browser_code_flow(backend: Backend) {
         "issuer": server.issuer, "client_id": "openid-client", "client_secret": secret,
         "callback_port": port, "username": "grace", "password": "grace-password",
     });
-    let mut child = tokio::process::Command::new("node")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("node is needed for the browser tests");
-    use tokio::io::AsyncWriteExt as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .await
-        .unwrap();
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(120),
-        child.wait_with_output(),
-    )
-    .await
-    .unwrap()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "openid-client + Chromium: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
     assert_eq!(report["steps"].as_array().unwrap().len(), 8, "{report}");
 }
 
