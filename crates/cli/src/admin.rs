@@ -57,17 +57,21 @@ pub enum ClientCommand {
         json: bool,
     },
     Show {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Merge the JSON on stdin over the client's description.
     Update {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     Delete {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
     /// Issue a new secret (printed once); the old one stops working.
     RegenerateSecret {
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -298,8 +302,7 @@ async fn client(store: &Store, cmd: ClientCommand) -> Result<String, String> {
                 .map(str::to_owned);
             let mut client: ClientDescription = serde_json::from_value(Value::Object(metadata))
                 .map_err(|e| format!("invalid client metadata: {e}"))?;
-            client.client_id =
-                given_id.unwrap_or_else(|| ostiary_server::issue::random_token()[..22].to_owned());
+            client.client_id = given_id.unwrap_or_else(ostiary_server::issue::new_client_id);
             client.client_id_issued_at = now();
             client.client_secret_expires_at = match config.intervals.client_secret {
                 0 => 0,

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::{ErrorCode, ErrorResponse};
 
+use crate::hooks::HookError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,19 @@ pub enum ServerError {
     /// The deployment is misconfigured (no keys for an algorithm in use, …).
     #[error("configuration: {0}")]
     Config(String),
+    /// A customization hook failed.
+    #[error("hook: {0}")]
+    Hook(String),
+}
+
+impl From<HookError> for ServerError {
+    fn from(e: HookError) -> Self {
+        match e {
+            HookError::Denied(why) => ServerError::oauth(ErrorCode::AccessDenied, why),
+            HookError::Store(e) => ServerError::Store(e),
+            HookError::Failed(why) => ServerError::Hook(why),
+        }
+    }
 }
 
 impl ServerError {
@@ -105,6 +119,10 @@ impl IntoResponse for ServerError {
             }
             ServerError::Store(e) => {
                 tracing::error!(error = %e, "storage failure");
+                (ErrorResponse::new(ErrorCode::ServerError), None)
+            }
+            ServerError::Hook(reason) => {
+                tracing::error!(%reason, "customization hook failed");
                 (ErrorResponse::new(ErrorCode::ServerError), None)
             }
             ServerError::Config(reason) => {

@@ -9,8 +9,10 @@ use ostiary_core::{GrantType, Scopes};
 use ostiary_jose::{EncodeOptions, JwkSet, SigAlg};
 use serde_json::{Map, Value, json};
 
-use crate::config::{AccessTokenFormat, ClientDescription, RefreshTokenPolicy, ServerConfig, User};
+use crate::config::{ClientDescription, RefreshTokenPolicy, ServerConfig};
 use crate::error::{ServerError, ServerResult};
+use crate::hooks::{AccessToken, Context, create_jwt};
+use crate::properties::{JwtHeader, Properties};
 use crate::state::Server;
 use crate::store::{TokenKind, TokenRecord};
 
@@ -22,6 +24,16 @@ pub fn random_token() -> String {
         .fill(&mut bytes)
         .expect("system randomness");
     URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new client's id: 128 random bits in hex, so that it never starts with `-` (which command
+/// lines would take for an option) and needs no escaping anywhere.
+pub fn new_client_id() -> String {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("system randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// SHA-256 of a token, base64url: the key it is stored under.
@@ -39,6 +51,8 @@ pub struct Issue {
     pub grant_id: Option<String>,
     pub refresh: bool,
     pub id_token: Option<IdTokenFacts>,
+    /// The authorization's properties, as the hooks left them; stored with the tokens.
+    pub properties: Properties,
 }
 
 #[derive(Debug, Default)]
@@ -47,8 +61,17 @@ pub struct IdTokenFacts {
     pub auth_time: Option<i64>,
     /// The user session's public id (`sid`, for front-channel logout).
     pub sid: Option<String>,
-    /// The `claims` request parameter (OpenID Connect Core §5.5), as sent.
-    pub claims: Option<Value>,
+}
+
+impl IdTokenFacts {
+    /// What a token record remembers of the sign-in, for the ID tokens of a refresh.
+    pub fn remembered(extra: &Map<String, Value>) -> Self {
+        IdTokenFacts {
+            nonce: None,
+            auth_time: extra.get("auth_time").and_then(Value::as_i64),
+            sid: extra.get("sid").and_then(Value::as_str).map(str::to_owned),
+        }
+    }
 }
 
 /// Whether a grant for a user may return a refresh token, per the server's policy.
@@ -94,30 +117,21 @@ pub const STANDARD_CLAIMS: &[&str] = &[
 /// The claims the `profile` scope releases.
 pub const PROFILE_CLAIMS: &[&str] = STANDARD_CLAIMS.split_at(15).0.split_at(1).1;
 
-/// Claims of `user` released for `scope` (OpenID Connect Core §5.4), with `sub`.
-pub fn user_claims(user: &User, scope: &Scopes) -> Map<String, Value> {
-    let mut out = Map::new();
-    out.insert("sub".into(), user.username.clone().into());
-    let mut release = |names: &[&str]| {
-        for name in names {
-            if let Some(v) = user.claims.get(*name) {
-                out.insert((*name).to_owned(), v.clone());
-            }
-        }
-    };
-    if scope.contains("profile") {
-        release(PROFILE_CLAIMS);
-    }
-    if scope.contains("email") {
-        release(&["email", "email_verified"]);
-    }
-    if scope.contains("address") {
-        release(&["address"]);
-    }
-    if scope.contains("phone") {
-        release(&["phone_number", "phone_number_verified"]);
-    }
-    out
+/// The properties stored with a token or code, if they are readable.
+pub fn stored_properties(extra: &Map<String, Value>) -> Properties {
+    extra
+        .get("properties")
+        .and_then(|p| serde_json::from_value(p.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The `sub` an authorization's tokens carry: what the hooks set, else the user or client.
+pub fn subject(properties: &Properties, fallback: &str) -> String {
+    properties
+        .claim("sub")
+        .and_then(Value::as_str)
+        .unwrap_or(fallback)
+        .to_owned()
 }
 
 /// Issues the tokens and builds the token response (RFC 6749 §5.1).
@@ -128,45 +142,54 @@ pub async fn issue(
     grant: Issue,
     now: i64,
 ) -> ServerResult<Value> {
-    let issuer = config.issuer_url();
+    let ctx = Context {
+        server,
+        config,
+        client,
+    };
     let lifetime = config.intervals.access_token as i64;
     let expires_at = now + lifetime;
     let jti = random_token();
     let family = grant.family.clone().unwrap_or_else(random_token);
-    let subject = grant
-        .username
-        .clone()
-        .unwrap_or_else(|| client.client_id.clone());
+    let mut properties = grant.properties;
+    let subject = subject(
+        &properties,
+        grant.username.as_deref().unwrap_or(&client.client_id),
+    );
     let audience = vec![client.client_id.clone()];
 
-    let access_token = match config.access_token_format {
-        AccessTokenFormat::Opaque => random_token(),
-        AccessTokenFormat::Jwt => {
-            let mut claims = Map::new();
-            claims.insert("iss".into(), issuer.clone().into());
-            claims.insert("sub".into(), subject.clone().into());
-            claims.insert("aud".into(), json!(audience));
-            claims.insert("exp".into(), expires_at.into());
-            claims.insert("iat".into(), now.into());
-            claims.insert("jti".into(), jti.clone().into());
-            claims.insert("client_id".into(), client.client_id.clone().into());
-            claims.insert("scope".into(), grant.scope.to_string().into());
-            if let Some(user) = &grant.username {
-                claims.insert("username".into(), user.clone().into());
-            }
-            // Signed, encrypted to the client, or both, per the JWT settings.
-            let encrypt = config.jwt.key_alg.zip(config.jwt.enc_alg);
-            sign_and_encrypt(
-                server,
-                &claims,
-                config.jwt.signing_alg,
-                "at+jwt",
-                encrypt,
-                client,
-            )
-            .await?
+    let mut claims = Map::new();
+    claims.insert("iss".into(), config.issuer_url().into());
+    claims.insert("sub".into(), subject.into());
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("exp".into(), expires_at.into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("jti".into(), jti.clone().into());
+    claims.insert("client_id".into(), client.client_id.clone().into());
+    claims.insert("scope".into(), grant.scope.to_string().into());
+    if let Some(user) = &grant.username {
+        claims.insert("username".into(), user.clone().into());
+    }
+    let generator = &server.hooks().token_generator;
+    let access_token = generator
+        .generate_access_token(&ctx, &AccessToken { claims }, &mut properties)
+        .await?;
+    if generator.is_jwt(config) && !matches!(access_token.split('.').count(), 3 | 5) {
+        return Err(ServerError::Hook(
+            "the token generator says JWT but returned something else".into(),
+        ));
+    }
+
+    let mut extra = Map::new();
+    if let Some(facts) = &grant.id_token {
+        if let Some(t) = facts.auth_time {
+            extra.insert("auth_time".into(), t.into());
         }
-    };
+        if let Some(sid) = &facts.sid {
+            extra.insert("sid".into(), sid.clone().into());
+        }
+    }
+    extra.insert("properties".into(), json!(properties));
     let record = |hash: String, kind: TokenKind, expires_at: i64, jti: String| TokenRecord {
         hash,
         kind,
@@ -180,7 +203,7 @@ pub async fn issue(
         issued_at: now,
         expires_at,
         revoked: false,
-        extra: session_facts(grant.id_token.as_ref()),
+        extra: extra.clone(),
     };
     server
         .store()
@@ -214,18 +237,11 @@ pub async fn issue(
     }
 
     if let (Some(facts), Some(username)) = (&grant.id_token, &grant.username) {
-        let user = server
-            .store()
-            .user(username)
-            .await?
-            .ok_or_else(|| ServerError::invalid_grant("the user no longer exists"))?;
         let id_token = id_token(
-            server,
-            config,
-            client,
-            &user,
-            &grant.scope,
+            &ctx,
+            username,
             facts,
+            &properties,
             Some(&access_token),
             None,
             now,
@@ -233,67 +249,32 @@ pub async fn issue(
         .await?;
         response.insert("id_token".into(), id_token.into());
     }
+    // The hooks' response members come last and never replace the protocol's own.
+    for (name, value) in properties.response {
+        response.entry(name).or_insert(value);
+    }
     Ok(Value::Object(response))
 }
 
-/// What tokens remember of the sign-in, so that refreshed ID tokens keep `auth_time` and `sid`.
-fn session_facts(facts: Option<&IdTokenFacts>) -> Map<String, Value> {
-    let mut extra = Map::new();
-    if let Some(f) = facts {
-        if let Some(t) = f.auth_time {
-            extra.insert("auth_time".into(), t.into());
-        }
-        if let Some(sid) = &f.sid {
-            extra.insert("sid".into(), sid.clone().into());
-        }
-        if let Some(claims) = &f.claims {
-            extra.insert("claims".into(), claims.clone());
-        }
-    }
-    extra
-}
-
-/// Adds the claims a `claims` request asked for under `target` (`id_token` or `userinfo`) that
-/// the user has, beyond what the scopes release.
-pub fn add_requested_claims(
-    out: &mut Map<String, Value>,
-    user: &User,
-    request: Option<&Value>,
-    target: &str,
-) {
-    let Some(asked) = request
-        .and_then(|r| r.get(target))
-        .and_then(Value::as_object)
-    else {
-        return;
-    };
-    for name in asked.keys() {
-        if let Some(value) = user.claims.get(name) {
-            out.entry(name.clone()).or_insert_with(|| value.clone());
-        }
-    }
-}
-
-/// An ID token (OpenID Connect Core §2, §3.1.3.6).
-#[allow(clippy::too_many_arguments)]
+/// An ID token (OpenID Connect Core §2, §3.1.3.6): the claims the properties require and hold,
+/// under the protocol's own.
 pub async fn id_token(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    user: &User,
-    scope: &Scopes,
+    ctx: &Context<'_>,
+    username: &str,
     facts: &IdTokenFacts,
+    properties: &Properties,
     access_token: Option<&str>,
     code: Option<&str>,
     now: i64,
 ) -> ServerResult<String> {
+    let (config, client) = (ctx.config, ctx.client);
     let sig_alg = client
         .id_token_signed_response_alg
         .or(config.jwt.signing_alg)
         .unwrap_or(SigAlg::RS256);
-    let mut claims = user_claims(user, scope);
-    add_requested_claims(&mut claims, user, facts.claims.as_ref(), "id_token");
+    let mut claims = properties.release(&properties.id_token_claims);
     claims.insert("iss".into(), config.issuer_url().into());
+    claims.insert("sub".into(), subject(properties, username).into());
     claims.insert("aud".into(), client.client_id.clone().into());
     claims.insert(
         "exp".into(),
@@ -321,7 +302,7 @@ pub async fn id_token(
     let encrypt = client
         .id_token_encrypted_response_alg
         .zip(client.id_token_encrypted_response_enc);
-    sign_and_encrypt(server, &claims, Some(sig_alg), "JWT", encrypt, client).await
+    Ok(create_jwt(ctx, &claims, properties, Some(sig_alg), encrypt, "JWT").await?)
 }
 
 /// `at_hash` / `c_hash`: the left half of the hash that goes with the signing algorithm.
@@ -347,10 +328,14 @@ pub fn secret_derived_key(secret: &str, len: usize) -> Vec<u8> {
     digest::digest(algorithm, secret.as_bytes()).as_ref()[..len.min(64)].to_vec()
 }
 
-/// Signs with the server's current key for `sig_alg` and, when asked, encrypts to the client's key.
+/// Signs with the server's current key for `sig_alg` and, when asked, encrypts to the client's
+/// key, with the extra header parameters of `header`.
+#[allow(clippy::too_many_arguments)]
 pub async fn sign_and_encrypt(
     server: &Server,
+    config: &ServerConfig,
     claims: &Map<String, Value>,
+    header: JwtHeader,
     sig_alg: Option<SigAlg>,
     typ: &str,
     encrypt: Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>,
@@ -394,6 +379,9 @@ pub async fn sign_and_encrypt(
         key_alg: encrypt.map(|e| e.0),
         enc: encrypt.map(|e| e.1),
         typ: Some(typ.to_owned()),
+        custom: header.custom,
+        jku: header.jku.then(|| format!("{}/jwks", config.issuer_url())),
+        include_jwk: header.jwk,
         ..Default::default()
     };
     ostiary_jose::encode(claims, &opts, &signer, recipient.as_ref())

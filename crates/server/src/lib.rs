@@ -1,6 +1,6 @@
 //! The authorization server (OpenID Provider): configuration items, storage traits, hooks, and an
-//! axum router with the token, introspection, revocation, userinfo, JWKS and discovery endpoints.
-//! The interactive endpoints (authorize, login, consent, logout) come next.
+//! axum router with every endpoint: authorize (with its login and consent pages), token,
+//! introspection, revocation, userinfo, JWKS and discovery.
 //!
 //! ```ignore
 //! let server = Server::new(store, Hooks::default());
@@ -18,6 +18,7 @@ pub mod issue;
 pub mod pages;
 pub mod params;
 pub mod password;
+pub mod properties;
 pub mod ratelimit;
 pub mod state;
 pub mod store;

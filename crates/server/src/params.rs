@@ -38,6 +38,14 @@ impl Params {
             .ok_or_else(|| ServerError::invalid_request(format!("missing parameter \"{name}\"")))
     }
 
+    /// Every parameter with a value.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn insert(&mut self, name: &str, value: String) {
         self.0.insert(name.to_owned(), value);
     }

@@ -360,7 +360,23 @@ both_backends!(jwt_bearer_grant, |server| {
     jwt_bearer(&server).await;
 });
 
-/// The code exchange with PKCE, for a code made through the store (/authorize arrives later).
+/// What a sign-in through /authorize stores with its code: the properties, with the user's claims
+/// and the scope's claim requirements.
+fn signed_in_properties(username: &str, scope: &str) -> serde_json::Map<String, Value> {
+    let mut properties = ostiary_server::properties::Properties::default();
+    let scope = scope
+        .split(' ')
+        .map(|s| (s.to_owned(), s.to_owned()))
+        .collect();
+    properties.require_claims(&scope, None);
+    properties.set_claim("sub", username);
+    properties.set_claim("name", "Alice Liddell");
+    let mut extra = serde_json::Map::new();
+    extra.insert("properties".into(), serde_json::json!(properties));
+    extra
+}
+
+/// The code exchange with PKCE, for a code made through the store.
 async fn authorization_code(server: &TestServer) {
     use ostiary_server::issue::token_hash;
     let secret = server
@@ -388,7 +404,7 @@ async fn authorization_code(server: &TestServer) {
         auth_time: now - 5,
         grant_id: "grant-web-1".into(),
         expires_at: now + 60,
-        extra: Default::default(),
+        extra: signed_in_properties("carol", "openid profile"),
     };
     server.store.insert_code(&code).await.unwrap();
     let base = [

@@ -1,58 +1,31 @@
 //! `GET|POST /authorize` and the interaction steps it leads to, `POST /login` and `POST /consent`.
 //! A request with a live session and every scope already granted gets its code at once; otherwise
-//! it waits, as an interaction record, for the login and consent pages.
+//! it waits, as an interaction record, for the login and consent pages. The customization hooks
+//! run at the steps the reference gives them (see [`crate::hooks`]).
 
 use axum::extract::{RawQuery, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::{ErrorCode, Scopes};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::authorize::{self, AuthorizeError, AuthorizeRequest, respond};
-use crate::config::{ClientDescription, ServerConfig, User};
-use crate::error::ServerResult;
+use crate::config::ServerConfig;
+use crate::error::{ServerError, ServerResult};
+use crate::hooks::session::{cookie, set_cookie};
+use crate::hooks::{ConsentForm, Context, Credential, DirectLogin, LoginForm, SetCookies};
 use crate::issue::{IdTokenFacts, Issue, random_token, token_hash};
 use crate::pages;
 use crate::params::Params;
+use crate::properties::{Properties, ScopeMap, scope_map, scope_string};
 use crate::state::Server;
-use crate::store::{CodeRecord, InteractionRecord, SessionRecord};
+use crate::store::{CodeRecord, InteractionRecord};
 
-const SESSION_COOKIE: &str = "ostiary_session";
 const BROWSER_COOKIE: &str = "ostiary_browser";
 /// How long a login or consent page stays usable.
 const INTERACTION_TTL: i64 = 600;
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-fn set_cookie(
-    response: &mut Response,
-    config: &ServerConfig,
-    name: &str,
-    value: &str,
-    max_age: Option<i64>,
-) {
-    let secure = if config.issuer.tls { "; Secure" } else { "" };
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    let text = format!(
-        "{name}={value}; Path={}; HttpOnly; SameSite=Lax{secure}{age}",
-        config.issuer.path()
-    );
-    if let Ok(v) = HeaderValue::from_str(&text) {
-        response.headers_mut().append(SET_COOKIE, v);
-    }
-}
 
 pub async fn get(
     State(server): State<Server>,
@@ -92,6 +65,44 @@ fn code_str(code: ErrorCode) -> String {
         .unwrap_or_default()
 }
 
+/// What waits between the pages: the validated request, and the authorization as the hooks have
+/// shaped it so far.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Pending {
+    request: AuthorizeRequest,
+    scope: ScopeMap,
+    properties: Properties,
+    #[serde(default)]
+    login_count: u32,
+}
+
+/// Once the client and redirect URI are known good, a protocol error or a failed hook goes back
+/// to the client rather than onto an error page.
+fn or_redirect(
+    config: &ServerConfig,
+    request: &AuthorizeRequest,
+    result: ServerResult<Response>,
+) -> ServerResult<Response> {
+    match result {
+        Err(ServerError::OAuth { error, .. }) => Ok(redirect_error(
+            config,
+            request,
+            error.error,
+            error.error_description.as_deref().unwrap_or_default(),
+        )),
+        Err(ServerError::Hook(reason)) => {
+            tracing::error!(%reason, "customization hook failed");
+            Ok(redirect_error(
+                config,
+                request,
+                ErrorCode::ServerError,
+                "the sign-in could not be completed",
+            ))
+        }
+        other => other,
+    }
+}
+
 async fn start(server: &Server, headers: &HeaderMap, params: Params) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
@@ -123,54 +134,149 @@ async fn start(server: &Server, headers: &HeaderMap, params: Params) -> ServerRe
         }
     };
     let client = client.expect("validate succeeded, so the client exists");
-    let session = current_session(server, &config, headers, now).await?;
+    let ctx = Context {
+        server,
+        config: &config,
+        client: &client,
+    };
+    let mut properties = Properties::new(&client, &params);
+    let mut scope = scope_map(&config, &Scopes::parse(&request.scope).unwrap_or_default());
+    properties.require_claims(&scope, request.claims.as_ref());
+    let result = async {
+        server
+            .hooks()
+            .authenticate
+            .before_authenticate(&ctx, &mut scope, &mut properties)
+            .await?;
+        let pending = Pending {
+            request: request.clone(),
+            scope,
+            properties,
+            login_count: 1,
+        };
+        sign_in(&ctx, headers, pending, now).await
+    }
+    .await;
+    or_redirect(&config, &request, result)
+}
+
+/// Identifies the user: a direct login, else the session, else the login page.
+async fn sign_in(
+    ctx: &Context<'_>,
+    headers: &HeaderMap,
+    mut pending: Pending,
+    now: i64,
+) -> ServerResult<Response> {
+    let hooks = ctx.server.hooks();
+    let direct = hooks
+        .authenticate
+        .direct_login(ctx, &pending.scope, &mut pending.properties)
+        .await?;
+    match direct {
+        Some(DirectLogin::Deny) => {
+            return Err(ServerError::oauth(
+                ErrorCode::AccessDenied,
+                "the sign-in was refused",
+            ));
+        }
+        Some(DirectLogin::User { username, password }) => {
+            let credential = match &password {
+                Some(p) => Credential::Password(p),
+                None => Credential::Established,
+            };
+            if !validate(ctx, &mut pending, &username, credential, now).await? {
+                return Err(ServerError::oauth(
+                    ErrorCode::AccessDenied,
+                    "the user could not be signed in",
+                ));
+            }
+            // A direct login answers for the permissions too: no consent page.
+            return finish(ctx, pending, &username, now, None, now).await;
+        }
+        None => {}
+    }
+    let request = &pending.request;
     let prompt = |p: &str| request.prompt.iter().any(|x| x == p);
-    let fresh_enough =
-        |s: &SessionRecord| request.max_age.is_none_or(|max| now - s.auth_time <= max);
-    match session {
-        Some(s) if !prompt("login") && fresh_enough(&s) => {
-            let granted = granted_scopes(server, &s.username, &client.client_id).await?;
-            let needed = !Scopes::parse(&request.scope)
-                .unwrap_or_default()
-                .is_subset_of(&granted);
+    let session = hooks
+        .sessions
+        .get_user(ctx.server, ctx.config, headers, now)
+        .await?
+        .filter(|s| !prompt("login") && request.max_age.is_none_or(|max| now - s.auth_time <= max));
+    if let Some(session) = session {
+        let mut signed_in = pending.clone();
+        let valid = validate(
+            ctx,
+            &mut signed_in,
+            &session.username,
+            Credential::Established,
+            now,
+        )
+        .await?;
+        if valid {
+            let granted = granted_scopes(ctx, &session.username).await?;
+            let needed = signed_in.scope.keys().any(|s| !granted.contains_key(s));
             if !needed && !prompt("consent") {
                 return finish(
-                    server,
-                    &config,
-                    &request,
-                    &s.username,
-                    s.auth_time,
-                    Some(&s.sid),
+                    ctx,
+                    signed_in,
+                    &session.username,
+                    session.auth_time,
+                    Some(&session.sid),
                     now,
                 )
                 .await;
             }
             if prompt("none") {
-                return Ok(redirect_error(
-                    &config,
-                    &request,
+                return Err(ServerError::oauth(
                     ErrorCode::ConsentRequired,
                     "consent is needed",
                 ));
             }
-            interaction(
-                server,
-                &config,
-                &client,
-                request,
-                Some((s.username, s.auth_time)),
+            return interaction(
+                ctx,
+                signed_in,
+                Some((session.username, session.auth_time)),
                 now,
             )
-            .await
+            .await;
         }
-        _ if prompt("none") => Ok(redirect_error(
-            &config,
-            &request,
+    }
+    if prompt("none") {
+        return Err(ServerError::oauth(
             ErrorCode::LoginRequired,
             "the user is not signed in",
-        )),
-        _ => interaction(server, &config, &client, request, None, now).await,
+        ));
     }
+    interaction(ctx, pending, None, now).await
+}
+
+/// Runs `validate_user` and, when it accepts, the server's fill-ins.
+async fn validate(
+    ctx: &Context<'_>,
+    pending: &mut Pending,
+    username: &str,
+    credential: Credential<'_>,
+    now: i64,
+) -> ServerResult<bool> {
+    let valid = ctx
+        .server
+        .hooks()
+        .validate_user
+        .validate_user(
+            ctx,
+            username,
+            credential,
+            &mut pending.scope,
+            &mut pending.properties,
+        )
+        .await?;
+    if valid {
+        let exp = now + ctx.config.intervals.access_token as i64;
+        pending
+            .properties
+            .fill_missing(ctx.config, username, &ctx.client.client_id, exp);
+    }
+    Ok(valid)
 }
 
 fn redirect_error(
@@ -186,45 +292,22 @@ fn redirect_error(
     )
 }
 
-async fn current_session(
-    server: &Server,
-    config: &ServerConfig,
-    headers: &HeaderMap,
-    now: i64,
-) -> ServerResult<Option<SessionRecord>> {
-    if !config.support_user_session {
-        return Ok(None);
-    }
-    let Some(value) = cookie(headers, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let session = server.store().session(&token_hash(value)).await?;
-    let user_active = match &session {
-        Some(s) => server
-            .store()
-            .user(&s.username)
-            .await?
-            .is_some_and(|u| u.enabled),
-        None => false,
-    };
-    Ok(session.filter(|s| s.expires_at > now && user_active))
-}
-
-async fn granted_scopes(server: &Server, username: &str, client_id: &str) -> ServerResult<Scopes> {
-    Ok(server
+/// The scopes the user granted this client before, with their display forms.
+async fn granted_scopes(ctx: &Context<'_>, username: &str) -> ServerResult<ScopeMap> {
+    let granted = ctx
+        .server
         .store()
-        .consent(username, client_id)
+        .consent(username, &ctx.client.client_id)
         .await?
         .and_then(|s| Scopes::parse(&s))
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok(scope_map(ctx.config, &granted))
 }
 
 /// Saves the request for the pages and shows the first one due.
 async fn interaction(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    request: AuthorizeRequest,
+    ctx: &Context<'_>,
+    pending: Pending,
     user: Option<(String, i64)>,
     now: i64,
 ) -> ServerResult<Response> {
@@ -232,128 +315,92 @@ async fn interaction(
     let browser = random_token();
     let record = InteractionRecord {
         hash: token_hash(&handle),
-        request: serde_json::to_value(&request).unwrap_or_default(),
+        request: serde_json::to_value(&pending).unwrap_or_default(),
         browser: token_hash(&browser),
         username: user.as_ref().map(|u| u.0.clone()),
         auth_time: user.as_ref().map(|u| u.1),
         expires_at: now + INTERACTION_TTL,
     };
-    server.store().save_interaction(&record).await?;
+    ctx.server.store().save_interaction(&record).await?;
     let mut response = match &user {
-        None => login_page(config, client, &request, &handle, None),
-        Some((username, _)) => {
-            consent_page(server, config, client, &request, &handle, username).await?
-        }
+        None => login_page(ctx, &pending, &handle, None, StatusCode::OK).await?,
+        Some((username, _)) => consent_page(ctx, &pending, &handle, username).await?,
     };
-    set_cookie(
-        &mut response,
-        config,
-        BROWSER_COOKIE,
-        &browser,
-        Some(INTERACTION_TTL),
-    );
+    let cookie = set_cookie(ctx.config, BROWSER_COOKIE, &browser, Some(INTERACTION_TTL));
+    add_cookies(&mut response, vec![cookie]);
     Ok(response)
 }
 
-fn login_page(
-    config: &ServerConfig,
-    client: &ClientDescription,
-    request: &AuthorizeRequest,
+fn add_cookies(response: &mut Response, cookies: SetCookies) {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+}
+
+async fn login_page(
+    ctx: &Context<'_>,
+    pending: &Pending,
     handle: &str,
     error: Option<&str>,
-) -> Response {
-    #[derive(Serialize)]
-    struct Ctx<'a> {
-        action: String,
-        handle: &'a str,
-        client_name: &'a str,
-        login_hint: &'a str,
-        error: Option<&'a str>,
-    }
-    let ctx = Ctx {
-        action: format!("{}/login", config.issuer.path()),
-        handle,
-        client_name: client.display_name(),
-        login_hint: request.login_hint.as_deref().unwrap_or_default(),
-        error,
+    status: StatusCode,
+) -> ServerResult<Response> {
+    let form = LoginForm {
+        action: format!("{}/login", ctx.config.issuer.path()),
+        handle: handle.to_owned(),
+        client_name: ctx.client.display_name().to_owned(),
+        login_hint: pending.request.login_hint.clone().unwrap_or_default(),
+        error: error.map(str::to_owned),
+        login_count: pending.login_count,
     };
-    let status = if error.is_some() {
-        StatusCode::UNAUTHORIZED
-    } else {
-        StatusCode::OK
-    };
-    pages::page(
+    let html = ctx
+        .server
+        .hooks()
+        .authenticate
+        .display_login(ctx, &form, &pending.scope, &pending.properties)
+        .await?;
+    Ok(pages::page(
         status,
-        pages::render(
-            config.customization.templates_dir.as_deref(),
-            "login.html",
-            ctx,
-        ),
-        &pages::interaction_csp(&request.redirect_uri),
-    )
+        html,
+        &pages::interaction_csp(&pending.request.redirect_uri),
+    ))
 }
 
 async fn consent_page(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    request: &AuthorizeRequest,
+    ctx: &Context<'_>,
+    pending: &Pending,
     handle: &str,
     username: &str,
 ) -> ServerResult<Response> {
-    #[derive(Serialize)]
-    struct Scope<'a> {
-        name: &'a str,
-        description: &'a str,
-    }
-    #[derive(Serialize)]
-    struct Ctx<'a> {
-        action: String,
-        handle: &'a str,
-        client_name: &'a str,
-        username: &'a str,
-        requested: Vec<Scope<'a>>,
-        granted: Vec<&'a str>,
-        logo_uri: Option<&'a str>,
-        client_uri: Option<&'a str>,
-        policy_uri: Option<&'a str>,
-        tos_uri: Option<&'a str>,
-    }
-    let granted = granted_scopes(server, username, &client.client_id).await?;
-    let asked = Scopes::parse(&request.scope).unwrap_or_default();
-    let requested = asked
+    let client = ctx.client;
+    let granted = granted_scopes(ctx, username).await?;
+    let requested: ScopeMap = pending
+        .scope
         .iter()
-        .filter(|s| !granted.contains(s))
-        .map(|name| Scope {
-            name,
-            description: config
-                .scopes
-                .iter()
-                .find(|d| d.name == name)
-                .map(|d| d.description.as_str())
-                .unwrap_or_default(),
-        })
+        .filter(|(name, _)| !granted.contains_key(*name))
+        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let ctx = Ctx {
-        action: format!("{}/consent", config.issuer.path()),
-        handle,
-        client_name: client.display_name(),
-        username,
-        requested,
-        granted: granted.iter().collect(),
-        logo_uri: client.logo_uri.as_deref(),
-        client_uri: client.client_uri.as_deref(),
-        policy_uri: client.policy_uri.as_deref(),
-        tos_uri: client.tos_uri.as_deref(),
+    let form = ConsentForm {
+        action: format!("{}/consent", ctx.config.issuer.path()),
+        handle: handle.to_owned(),
+        client_name: client.display_name().to_owned(),
+        username: username.to_owned(),
+        logo_uri: client.logo_uri.clone(),
+        client_uri: client.client_uri.clone(),
+        policy_uri: client.policy_uri.clone(),
+        tos_uri: client.tos_uri.clone(),
     };
+    let html = ctx
+        .server
+        .hooks()
+        .authenticate
+        .display_permissions(ctx, &form, &requested, &granted, &pending.properties)
+        .await?;
     Ok(pages::page(
         StatusCode::OK,
-        pages::render(
-            config.customization.templates_dir.as_deref(),
-            "consent.html",
-            ctx,
-        ),
-        &pages::interaction_csp(&request.redirect_uri),
+        html,
+        &pages::interaction_csp(&pending.request.redirect_uri),
     ))
 }
 
@@ -363,7 +410,7 @@ async fn load_interaction(
     headers: &HeaderMap,
     params: &Params,
     now: i64,
-) -> ServerResult<Result<(InteractionRecord, AuthorizeRequest), Response>> {
+) -> ServerResult<Result<(InteractionRecord, Pending), Response>> {
     let stale = || {
         error_page(
             server,
@@ -397,10 +444,19 @@ async fn load_interaction(
         server.store().delete_interaction(&record.hash).await?;
         return Ok(Err(stale().await));
     }
-    let Ok(request) = serde_json::from_value::<AuthorizeRequest>(record.request.clone()) else {
+    let Ok(pending) = serde_json::from_value::<Pending>(record.request.clone()) else {
         return Ok(Err(stale().await));
     };
-    Ok(Ok((record, request)))
+    Ok(Ok((record, pending)))
+}
+
+/// Form fields `p_*` become custom properties, without the prefix (the reference's rule).
+fn take_custom_fields(params: &Params, properties: &mut Properties) {
+    for (name, value) in params.iter() {
+        if let Some(name) = name.strip_prefix("p_").filter(|n| !n.is_empty()) {
+            properties.custom.insert(name.to_owned(), value.to_owned());
+        }
+    }
 }
 
 pub async fn login(
@@ -411,18 +467,40 @@ pub async fn login(
 ) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
-    let (mut record, request) = match load_interaction(&server, &headers, &params, now).await? {
+    let (record, pending) = match load_interaction(&server, &headers, &params, now).await? {
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
-    let Some(client) = server.store().client(&request.client_id).await? else {
+    let Some(client) = server.store().client(&pending.request.client_id).await? else {
         return Ok(error_page(&server, "invalid_client", "the client is gone").await);
     };
+    let ctx = Context {
+        server: &server,
+        config: &config,
+        client: &client,
+    };
+    let request = pending.request.clone();
+    let address = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| format!("ip:{}", c.0.ip()))
+        .unwrap_or_else(|| "ip:unknown".into());
+    let result = submit_login(&ctx, &headers, &params, record, pending, &address, now).await;
+    or_redirect(&config, &request, result)
+}
+
+async fn submit_login(
+    ctx: &Context<'_>,
+    headers: &HeaderMap,
+    params: &Params,
+    mut record: InteractionRecord,
+    mut pending: Pending,
+    address: &str,
+    now: i64,
+) -> ServerResult<Response> {
+    let store = ctx.server.store();
     if params.get("action") == Some("cancel") {
-        server.store().delete_interaction(&record.hash).await?;
-        return Ok(redirect_error(
-            &config,
-            &request,
+        store.delete_interaction(&record.hash).await?;
+        return Err(ServerError::oauth(
             ErrorCode::AccessDenied,
             "the user cancelled the sign-in",
         ));
@@ -433,95 +511,90 @@ pub async fn login(
         params.get("password").unwrap_or_default(),
     );
     // SECURITY: brute force is slowed per user and per client address before any password check.
-    let limiter = server.login_limiter();
-    let address = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| format!("ip:{}", c.0.ip()))
-        .unwrap_or_else(|| "ip:unknown".into());
+    let limiter = ctx.server.login_limiter();
     let user_key = format!("user:{username}");
     let wait = limiter
         .blocked(&user_key, crate::ratelimit::PER_USER)
-        .or_else(|| limiter.blocked(&address, crate::ratelimit::PER_ADDRESS));
+        .or_else(|| limiter.blocked(address, crate::ratelimit::PER_ADDRESS));
     if let Some(wait) = wait {
         let message = format!(
             "Too many failed sign-ins. Try again in {} seconds.",
             wait.as_secs() + 1
         );
-        let mut page = login_page(&config, &client, &request, handle, Some(&message));
-        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(page);
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        return login_page(ctx, &pending, handle, Some(&message), status).await;
     }
-    let user: Option<User> = if username.is_empty() || password.is_empty() {
-        None
-    } else {
-        server
-            .hooks()
-            .validate_user
-            .validate_user(server.store(), username, password)
-            .await?
-    };
-    let Some(user) = user else {
-        limiter.fail(&user_key);
-        limiter.fail(&address);
-        return Ok(login_page(
-            &config,
-            &client,
-            &request,
-            handle,
-            Some("Wrong username or password."),
-        ));
-    };
-    limiter.reset(&user_key);
-    // A new session for this sign-in; the old one, if any, is replaced.
-    let session_value = random_token();
-    let lifetime = match config.intervals.session {
-        0 => 10 * 365 * 86_400,
-        n => n as i64,
-    };
-    let session = SessionRecord {
-        hash: token_hash(&session_value),
-        sid: random_token(),
-        username: user.username.clone(),
-        auth_time: now,
-        expires_at: now + lifetime,
-    };
-    if config.support_user_session {
-        server.store().create_session(&session).await?;
-    }
-    record.username = Some(user.username.clone());
-    record.auth_time = Some(now);
-    let granted = granted_scopes(&server, &user.username, &client.client_id).await?;
-    let needed = !Scopes::parse(&request.scope)
-        .unwrap_or_default()
-        .is_subset_of(&granted)
-        || request.prompt.iter().any(|p| p == "consent");
-    let mut response = if needed {
-        server.store().save_interaction(&record).await?;
-        consent_page(&server, &config, &client, &request, handle, &user.username).await?
-    } else {
-        server.store().delete_interaction(&record.hash).await?;
-        finish(
-            &server,
-            &config,
-            &request,
-            &user.username,
-            now,
-            Some(&session.sid),
+    take_custom_fields(params, &mut pending.properties);
+    let mut attempt = pending.clone();
+    let valid = !username.is_empty()
+        && !password.is_empty()
+        && validate(
+            ctx,
+            &mut attempt,
+            username,
+            Credential::Password(password),
             now,
         )
-        .await?
-    };
-    if config.support_user_session {
-        let max_age = (config.intervals.session != 0).then_some(lifetime);
-        set_cookie(
-            &mut response,
-            &config,
-            SESSION_COOKIE,
-            &session_value,
-            max_age,
-        );
+        .await?;
+    if !valid {
+        limiter.fail(&user_key);
+        limiter.fail(address);
+        pending.login_count += 1;
+        record.request = serde_json::to_value(&pending).unwrap_or_default();
+        store.save_interaction(&record).await?;
+        let message = Some("Wrong username or password.");
+        return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
     }
+    limiter.reset(&user_key);
+    let pending = attempt;
+    let (session, cookies) = ctx
+        .server
+        .hooks()
+        .sessions
+        .login(ctx.server, ctx.config, headers, username, now)
+        .await?;
+    // A login page that also showed the permissions answers for them with `accept`.
+    let accepted_here = params.get("action") == Some("accept");
+    if accepted_here {
+        save_consent(ctx, username, &pending.scope, now).await?;
+    }
+    let granted = granted_scopes(ctx, username).await?;
+    let needed = !accepted_here
+        && (pending.scope.keys().any(|s| !granted.contains_key(s))
+            || pending.request.prompt.iter().any(|p| p == "consent"));
+    let mut response = if needed {
+        record.username = Some(username.to_owned());
+        record.auth_time = Some(now);
+        record.request = serde_json::to_value(&pending).unwrap_or_default();
+        store.save_interaction(&record).await?;
+        consent_page(ctx, &pending, handle, username).await?
+    } else {
+        store.delete_interaction(&record.hash).await?;
+        finish(ctx, pending, username, now, Some(&session.sid), now).await?
+    };
+    add_cookies(&mut response, cookies);
     Ok(response)
+}
+
+/// Adds `scope` to what `username` granted this client.
+async fn save_consent(
+    ctx: &Context<'_>,
+    username: &str,
+    scope: &ScopeMap,
+    now: i64,
+) -> ServerResult<()> {
+    let mut granted = granted_scopes(ctx, username).await?;
+    granted.extend(scope.clone());
+    ctx.server
+        .store()
+        .save_consent(
+            username,
+            &ctx.client.client_id,
+            &scope_string(&granted),
+            now,
+        )
+        .await?;
+    Ok(())
 }
 
 pub async fn consent(
@@ -531,63 +604,66 @@ pub async fn consent(
 ) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
-    let (record, request) = match load_interaction(&server, &headers, &params, now).await? {
+    let (record, mut pending) = match load_interaction(&server, &headers, &params, now).await? {
         Ok(found) => found,
         Err(page) => return Ok(page),
     };
     let (Some(username), Some(auth_time)) = (record.username.clone(), record.auth_time) else {
         return Ok(error_page(&server, "invalid_request", "sign in first").await);
     };
+    let Some(client) = server.store().client(&pending.request.client_id).await? else {
+        return Ok(error_page(&server, "invalid_client", "the client is gone").await);
+    };
+    let ctx = Context {
+        server: &server,
+        config: &config,
+        client: &client,
+    };
     server.store().delete_interaction(&record.hash).await?;
-    if params.get("action") != Some("accept") {
-        return Ok(redirect_error(
-            &config,
-            &request,
-            ErrorCode::AccessDenied,
-            "the user refused",
-        ));
-    }
-    let mut granted = granted_scopes(&server, &username, &request.client_id)
-        .await?
-        .iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>();
-    for scope in Scopes::parse(&request.scope).unwrap_or_default().iter() {
-        if !granted.iter().any(|g| g == scope) {
-            granted.push(scope.to_owned());
+    let request = pending.request.clone();
+    let result = async {
+        if params.get("action") != Some("accept") {
+            return Err(ServerError::oauth(
+                ErrorCode::AccessDenied,
+                "the user refused",
+            ));
         }
+        take_custom_fields(&params, &mut pending.properties);
+        save_consent(&ctx, &username, &pending.scope, now).await?;
+        let session = server
+            .hooks()
+            .sessions
+            .get_user(&server, &config, &headers, now)
+            .await?;
+        let sid = session.filter(|s| s.username == username).map(|s| s.sid);
+        finish(&ctx, pending, &username, auth_time, sid.as_deref(), now).await
     }
-    server
-        .store()
-        .save_consent(&username, &request.client_id, &granted.join(" "), now)
-        .await?;
-    let session = current_session(&server, &config, &headers, now).await?;
-    let sid = session
-        .as_ref()
-        .filter(|s| s.username == username)
-        .map(|s| s.sid.clone());
-    finish(
-        &server,
-        &config,
-        &request,
-        &username,
-        auth_time,
-        sid.as_deref(),
-        now,
-    )
-    .await
+    .await;
+    or_redirect(&config, &request, result)
 }
 
-/// Issues the code and sends it to the client.
+/// `after_authenticate`, then the code and tokens, sent to the client.
 async fn finish(
-    server: &Server,
-    config: &ServerConfig,
-    request: &AuthorizeRequest,
+    ctx: &Context<'_>,
+    pending: Pending,
     username: &str,
     auth_time: i64,
     sid: Option<&str>,
     now: i64,
 ) -> ServerResult<Response> {
+    let (server, config) = (ctx.server, ctx.config);
+    let Pending {
+        request,
+        mut scope,
+        mut properties,
+        ..
+    } = pending;
+    server
+        .hooks()
+        .authenticate
+        .after_authenticate(ctx, &mut scope, &mut properties)
+        .await?;
+    let granted = scope_string(&scope);
     let wants = |part: &str| request.response_type.split(' ').any(|p| p == part);
     let grant_id = random_token();
     let mut params = Vec::new();
@@ -598,15 +674,13 @@ async fn finish(
         if let Some(sid) = sid {
             extra.insert("sid".into(), sid.into());
         }
-        if let Some(claims) = &request.claims {
-            extra.insert("claims".into(), claims.clone());
-        }
+        extra.insert("properties".into(), serde_json::json!(properties));
         let record = CodeRecord {
             hash: token_hash(&code),
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             username: username.to_owned(),
-            scope: request.scope.clone(),
+            scope: granted.clone(),
             nonce: request.nonce.clone(),
             code_challenge: request.code_challenge.clone(),
             code_challenge_method: request.code_challenge_method.clone(),
@@ -619,73 +693,72 @@ async fn finish(
         params.push(("code".to_owned(), code.clone()));
         code_value = Some(code);
     }
-    if wants("token") || wants("id_token") {
-        let Some(client) = server.store().client(&request.client_id).await? else {
-            return Ok(error_page(server, "invalid_client", "the client is gone").await);
+    let facts = IdTokenFacts {
+        nonce: request.nonce.clone(),
+        auth_time: Some(auth_time),
+        sid: sid.map(str::to_owned),
+    };
+    let mut access_token = None;
+    if wants("token") {
+        // Implicit tokens: no refresh token, and tied to the grant like the code's.
+        let grant = Issue {
+            username: Some(username.to_owned()),
+            scope: Scopes::parse(&granted).unwrap_or_default(),
+            grant_id: Some(grant_id.clone()),
+            properties: properties.clone(),
+            ..Default::default()
         };
-        let scope = Scopes::parse(&request.scope).unwrap_or_default();
-        let facts = IdTokenFacts {
-            nonce: request.nonce.clone(),
-            auth_time: Some(auth_time),
-            sid: sid.map(str::to_owned),
-            claims: request.claims.clone(),
-        };
-        let mut access_token = None;
-        if wants("token") {
-            // Implicit tokens: no refresh token, and tied to the grant like the code's.
-            let grant = Issue {
-                username: Some(username.to_owned()),
-                scope: scope.clone(),
-                grant_id: Some(grant_id.clone()),
-                ..Default::default()
-            };
-            let body = crate::issue::issue(server, config, &client, grant, now).await?;
-            for name in ["access_token", "token_type", "expires_in", "scope"] {
-                if let Some(value) = body.get(name) {
-                    let text = value
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| value.to_string());
-                    params.push((name.to_owned(), text));
-                }
-            }
-            access_token = body
-                .get("access_token")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned);
-        }
-        if wants("id_token") {
-            let Some(user) = server.store().user(username).await? else {
-                return Ok(redirect_error(
-                    config,
-                    request,
-                    ErrorCode::AccessDenied,
-                    "the user is gone",
-                ));
-            };
-            let token = crate::issue::id_token(
-                server,
-                config,
-                &client,
-                &user,
-                &scope,
-                &facts,
-                access_token.as_deref(),
-                code_value.as_deref(),
-                now,
-            )
-            .await?;
-            params.push(("id_token".to_owned(), token));
-        }
+        let body = crate::issue::issue(server, config, ctx.client, grant, now).await?;
+        access_token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        params.extend(as_parameters(body));
+    }
+    if wants("id_token") {
+        let token = crate::issue::id_token(
+            ctx,
+            username,
+            &facts,
+            &properties,
+            access_token.as_deref(),
+            code_value.as_deref(),
+            now,
+        )
+        .await?;
+        params.push(("id_token".to_owned(), token));
     }
     if let Some(state) = &request.state {
         params.push(("state".into(), state.clone()));
     }
     params.push(("iss".into(), config.issuer_url()));
+    // The hooks' response members, where the protocol's own are not.
+    for (name, value) in as_parameters(Value::Object(properties.response)) {
+        if !params.iter().any(|(n, _)| *n == name) {
+            params.push((name, value));
+        }
+    }
     Ok(respond::send(
-        request,
+        &request,
         params,
         config.customization.templates_dir.as_deref(),
     )
     .into_response())
+}
+
+/// A JSON object's members as response parameters: strings as they are, the rest as JSON.
+fn as_parameters(body: Value) -> Vec<(String, String)> {
+    let Value::Object(members) = body else {
+        return Vec::new();
+    };
+    members
+        .into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (name, text)
+        })
+        .collect()
 }

@@ -27,7 +27,7 @@ pub async fn oauth_authorization_server(
     openid_configuration(State(server)).await
 }
 
-pub fn metadata(config: &ServerConfig, claims: &[&str]) -> ProviderMetadata {
+pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata {
     let issuer = config.issuer_url();
     let url = |path: &str| Some(format!("{issuer}{path}"));
     let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -81,7 +81,7 @@ pub fn metadata(config: &ServerConfig, claims: &[&str]) -> ProviderMetadata {
         token_endpoint_auth_signing_alg_values_supported: sig_algs,
         introspection_endpoint_auth_methods_supported: auth_methods[1..].to_vec(),
         revocation_endpoint_auth_methods_supported: auth_methods,
-        claims_supported: names(claims),
+        claims_supported: claims,
         code_challenge_methods_supported: names(&["S256", "plain"]),
         service_documentation: config.service_documentation.clone(),
         op_policy_uri: config.op_policy_uri.clone(),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client_auth::{self, unauthorized};
 use crate::error::ServerResult;
-use crate::issue::token_hash;
+use crate::issue::{stored_properties, subject, token_hash};
 use crate::params::Params;
 use crate::state::Server;
 
@@ -48,18 +48,18 @@ pub async fn post(
     body.insert("exp".into(), t.expires_at.into());
     body.insert("iat".into(), t.issued_at.into());
     body.insert("nbf".into(), t.issued_at.into());
-    body.insert(
-        "sub".into(),
-        t.username
-            .clone()
-            .unwrap_or_else(|| t.client_id.clone())
-            .into(),
-    );
+    let properties = stored_properties(&t.extra);
+    let fallback = t.username.as_deref().unwrap_or(&t.client_id);
+    body.insert("sub".into(), subject(&properties, fallback).into());
     body.insert("aud".into(), json!(t.audience));
     body.insert("iss".into(), config.issuer_url().into());
     body.insert("jti".into(), t.jti.clone().into());
     if let Some(auth_time) = t.extra.get("auth_time") {
         body.insert("auth_time".into(), auth_time.clone());
+    }
+    // Claims a hook asked introspection to carry; the base members above stay as they are.
+    for (name, value) in properties.release(&properties.introspection_claims) {
+        body.entry(name).or_insert(value);
     }
     Ok(super::token::no_store(Json(Value::Object(body))))
 }

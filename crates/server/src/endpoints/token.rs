@@ -8,6 +8,7 @@ use ostiary_core::{ErrorCode, GrantType};
 
 use crate::error::{ServerError, ServerResult};
 use crate::grants;
+use crate::hooks::Context;
 use crate::params::Params;
 use crate::state::Server;
 use crate::{client_auth, issue};
@@ -24,19 +25,20 @@ pub async fn post(
         .parse()
         .map_err(|()| ServerError::oauth(ErrorCode::UnsupportedGrantType, "unknown grant_type"))?;
     let client = client_auth::authenticate(&server, &config, &headers, &params, now).await?;
+    let ctx = Context {
+        server: &server,
+        config: &config,
+        client: &client,
+    };
     let grant = match grant_type {
         GrantType::ClientCredentials => {
-            grants::client_credentials::grant(&config, &client, &params)?
+            grants::client_credentials::grant(&ctx, &params, now).await?
         }
-        GrantType::Password => grants::password::grant(&server, &config, &client, &params).await?,
-        GrantType::RefreshToken => {
-            grants::refresh_token::grant(&server, &config, &client, &params, now).await?
-        }
-        GrantType::JwtBearer => {
-            grants::jwt_bearer::grant(&server, &config, &client, &params, now).await?
-        }
+        GrantType::Password => grants::password::grant(&ctx, &params, now).await?,
+        GrantType::RefreshToken => grants::refresh_token::grant(&ctx, &params, now).await?,
+        GrantType::JwtBearer => grants::jwt_bearer::grant(&ctx, &params, now).await?,
         GrantType::AuthorizationCode => {
-            grants::authorization_code::grant(&server, &config, &client, &params, now).await?
+            grants::authorization_code::grant(&ctx, &params, now).await?
         }
         GrantType::Implicit => {
             return Err(ServerError::oauth(

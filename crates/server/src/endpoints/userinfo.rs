@@ -10,8 +10,9 @@ use axum::response::Response;
 use ostiary_core::{ErrorCode, Scopes};
 
 use crate::error::{ServerError, ServerResult};
-use crate::issue::{token_hash, user_claims};
+use crate::issue::{stored_properties, subject, token_hash};
 use crate::params::Params;
+use crate::properties::JwtHeader;
 use crate::state::Server;
 use crate::store::TokenKind;
 
@@ -117,14 +118,10 @@ async fn respond(server: &Server, token: String) -> ServerResult<Response> {
     let username = record.username.as_deref().ok_or_else(|| {
         ServerError::bearer(ErrorCode::InvalidToken, "the token acts for no user")
     })?;
-    let user = server
-        .store()
-        .user(username)
-        .await?
-        .filter(|u| u.enabled)
-        .ok_or_else(invalid)?;
-    let mut claims = user_claims(&user, &scope);
-    crate::issue::add_requested_claims(&mut claims, &user, record.extra.get("claims"), "userinfo");
+    // The claims the sign-in's hooks set, as its scopes and `claims` request release them.
+    let properties = stored_properties(&record.extra);
+    let mut claims = properties.release(&properties.userinfo_claims);
+    claims.insert("sub".into(), subject(&properties, username).into());
     // OpenID Connect Core §5.3.2: signed and/or encrypted when the client registered so.
     let client = server.store().client(&record.client_id).await?;
     let signed = client.as_ref().and_then(|c| c.userinfo_signed_response_alg);
@@ -136,8 +133,17 @@ async fn respond(server: &Server, token: String) -> ServerResult<Response> {
         let config = server.config().await?;
         claims.insert("iss".into(), config.issuer_url().into());
         claims.insert("aud".into(), client.client_id.clone().into());
-        let jwt = crate::issue::sign_and_encrypt(server, &claims, signed, "JWT", encrypted, client)
-            .await?;
+        let jwt = crate::issue::sign_and_encrypt(
+            server,
+            &config,
+            &claims,
+            JwtHeader::default(),
+            signed,
+            "JWT",
+            encrypted,
+            client,
+        )
+        .await?;
         let mut response = super::token::no_store(jwt);
         response.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,

@@ -9,18 +9,13 @@ use ostiary_core::{GrantType, Scopes};
 
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
-use crate::issue::{IdTokenFacts, Issue, refresh_allowed, token_hash};
+use crate::hooks::Context;
+use crate::issue::{IdTokenFacts, Issue, refresh_allowed, stored_properties, token_hash};
 use crate::params::Params;
-use crate::state::Server;
 use crate::store::Taken;
 
-pub async fn grant(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    params: &Params,
-    now: i64,
-) -> ServerResult<Issue> {
+pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
+    let (server, config, client) = (ctx.server, ctx.config, ctx.client);
     super::ensure_allowed(config, client, GrantType::AuthorizationCode)?;
     let code = params.require("code")?;
     let record = match server.store().take_code(&token_hash(code), now).await? {
@@ -62,7 +57,6 @@ pub async fn grant(
             .get("sid")
             .and_then(|v| v.as_str())
             .map(str::to_owned),
-        claims: record.extra.get("claims").cloned(),
     });
     let refresh = refresh_allowed(config, client, &scope);
     Ok(Issue {
@@ -71,6 +65,7 @@ pub async fn grant(
         grant_id: Some(record.grant_id),
         refresh,
         id_token,
+        properties: stored_properties(&record.extra),
         ..Default::default()
     })
 }

@@ -6,20 +6,16 @@
 use ostiary_core::{AuthMethod, GrantType};
 use ostiary_jose::{ClaimChecks, DecodeOptions, Jwk, JwkSet, SigAlg};
 
+use super::{Subject, run_hooks};
 use crate::client_auth::{ASSERTION_LEEWAY, audience_is_us};
-use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
+use crate::hooks::{Context, Credential};
 use crate::issue::Issue;
 use crate::params::Params;
-use crate::state::Server;
+use crate::properties::Properties;
 
-pub async fn grant(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    params: &Params,
-    now: i64,
-) -> ServerResult<Issue> {
+pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
+    let (server, config, client) = (ctx.server, ctx.config, ctx.client);
     super::ensure_allowed(config, client, GrantType::JwtBearer)?;
     let assertion = params.require("assertion")?;
     let invalid = |why: String| ServerError::invalid_grant(format!("assertion: {why}"));
@@ -78,16 +74,23 @@ pub async fn grant(
         .get("sub")
         .and_then(|v| v.as_str())
         .unwrap_or_default();
-    let user = server
-        .store()
-        .user(username)
-        .await?
-        .filter(|u| u.enabled)
-        .ok_or_else(|| invalid("sub is not an enabled user".into()))?;
     let scope = super::resolve_scope(config, client, params.get("scope"))?;
+    // The client vouches for the user with its signature; the hook still decides.
+    let subject = Subject::User {
+        username,
+        credential: Credential::Established,
+    };
+    let properties = Properties::new(client, params);
+    let (scope, properties) = run_hooks(ctx, &scope, properties, subject, now)
+        .await
+        .map_err(|e| match e {
+            ServerError::OAuth { .. } => invalid("sub is not a user who may sign in".into()),
+            other => other,
+        })?;
     Ok(Issue {
-        username: Some(user.username),
+        username: Some(username.to_owned()),
         scope,
+        properties,
         ..Default::default()
     })
 }

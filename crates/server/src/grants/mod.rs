@@ -12,6 +12,75 @@ use ostiary_core::{ErrorCode, GrantType, Scopes};
 use crate::client_auth::unauthorized;
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
+use crate::hooks::{Context, Credential};
+use crate::properties::{Properties, scope_map, scope_string};
+
+/// Who a grant without pages acts for.
+#[derive(Clone, Copy, Debug)]
+pub enum Subject<'a> {
+    User {
+        username: &'a str,
+        credential: Credential<'a>,
+    },
+    /// The client itself (client credentials).
+    Client,
+}
+
+/// The hooks of a grant without pages, in the reference's order: `before_authenticate`,
+/// `validate_user` or `validate_client`, the server's fill-ins, `after_authenticate`. Returns the
+/// scope to grant and the properties to issue with.
+pub async fn run_hooks(
+    ctx: &Context<'_>,
+    scope: &Scopes,
+    mut properties: Properties,
+    subject: Subject<'_>,
+    now: i64,
+) -> ServerResult<(Scopes, Properties)> {
+    let hooks = ctx.server.hooks();
+    let mut scopes = scope_map(ctx.config, scope);
+    properties.require_claims(&scopes, None);
+    hooks
+        .authenticate
+        .before_authenticate(ctx, &mut scopes, &mut properties)
+        .await?;
+    let (valid, sub) = match subject {
+        Subject::User {
+            username,
+            credential,
+        } => {
+            let valid = hooks
+                .validate_user
+                .validate_user(ctx, username, credential, &mut scopes, &mut properties)
+                .await?;
+            (valid, username)
+        }
+        Subject::Client => {
+            let valid = hooks
+                .validate_user
+                .validate_client(ctx, &mut scopes, &mut properties)
+                .await?;
+            (valid, ctx.client.client_id.as_str())
+        }
+    };
+    if !valid {
+        return Err(match subject {
+            Subject::User {
+                credential: Credential::Password(_),
+                ..
+            } => ServerError::invalid_grant("wrong username or password"),
+            Subject::User { .. } => ServerError::invalid_grant("the user may not sign in"),
+            Subject::Client => unauthorized("the client may not have tokens for itself"),
+        });
+    }
+    let exp = now + ctx.config.intervals.access_token as i64;
+    properties.fill_missing(ctx.config, sub, &ctx.client.client_id, exp);
+    hooks
+        .authenticate
+        .after_authenticate(ctx, &mut scopes, &mut properties)
+        .await?;
+    let scope = Scopes::parse(&scope_string(&scopes)).unwrap_or_default();
+    Ok((scope, properties))
+}
 
 /// The grant must be enabled on the server and allowed for the client.
 pub fn ensure_allowed(

@@ -2,33 +2,30 @@
 
 use ostiary_core::GrantType;
 
-use crate::config::{ClientDescription, ServerConfig};
-use crate::error::{ServerError, ServerResult};
+use super::{Subject, run_hooks};
+use crate::error::ServerResult;
+use crate::hooks::{Context, Credential};
 use crate::issue::{Issue, refresh_allowed};
 use crate::params::Params;
-use crate::state::Server;
+use crate::properties::Properties;
 
-pub async fn grant(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    params: &Params,
-) -> ServerResult<Issue> {
-    super::ensure_allowed(config, client, GrantType::Password)?;
+pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
+    super::ensure_allowed(ctx.config, ctx.client, GrantType::Password)?;
     let username = params.require("username")?;
     let password = params.require("password")?;
-    let scope = super::resolve_scope(config, client, params.get("scope"))?;
-    let user = server
-        .hooks()
-        .validate_user
-        .validate_user(server.store(), username, password)
-        .await?
-        .ok_or_else(|| ServerError::invalid_grant("wrong username or password"))?;
-    let refresh = refresh_allowed(config, client, &scope);
+    let scope = super::resolve_scope(ctx.config, ctx.client, params.get("scope"))?;
+    let subject = Subject::User {
+        username,
+        credential: Credential::Password(password),
+    };
+    let properties = Properties::new(ctx.client, params);
+    let (scope, properties) = run_hooks(ctx, &scope, properties, subject, now).await?;
+    let refresh = refresh_allowed(ctx.config, ctx.client, &scope);
     Ok(Issue {
-        username: Some(user.username),
+        username: Some(username.to_owned()),
         scope,
         refresh,
+        properties,
         ..Default::default()
     })
 }

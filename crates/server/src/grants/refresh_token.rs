@@ -4,20 +4,15 @@
 use ostiary_core::{ErrorCode, GrantType, Scopes};
 
 use crate::client_auth::unauthorized;
-use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
-use crate::issue::{IdTokenFacts, Issue, token_hash};
+use crate::hooks::{Context, Credential};
+use crate::issue::{IdTokenFacts, Issue, stored_properties, token_hash};
 use crate::params::Params;
-use crate::state::Server;
+use crate::properties::scope_map;
 use crate::store::{Taken, TokenKind};
 
-pub async fn grant(
-    server: &Server,
-    config: &ServerConfig,
-    client: &ClientDescription,
-    params: &Params,
-    now: i64,
-) -> ServerResult<Issue> {
+pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
+    let (server, config, client) = (ctx.server, ctx.config, ctx.client);
     super::ensure_allowed(config, client, GrantType::RefreshToken)?;
     if !client.is_confidential() && !config.allow_public_client_refresh {
         return Err(unauthorized(
@@ -55,12 +50,21 @@ pub async fn grant(
             asked
         }
     };
+    let mut properties = stored_properties(&record.extra);
     if let Some(username) = &record.username {
+        // The user must still be allowed in; the hook refreshes their claims on the way.
+        let mut scopes = scope_map(config, &scope);
         let active = server
-            .store()
-            .user(username)
-            .await?
-            .is_some_and(|u| u.enabled);
+            .hooks()
+            .validate_user
+            .validate_user(
+                ctx,
+                username,
+                Credential::Established,
+                &mut scopes,
+                &mut properties,
+            )
+            .await?;
         if !active {
             server.store().revoke_family(&record.family).await?;
             return Err(ServerError::invalid_grant("the user is disabled or gone"));
@@ -78,16 +82,8 @@ pub async fn grant(
         }
         Taken::Missing => return Err(invalid()),
     }
-    let id_token = (record.username.is_some() && scope.contains("openid")).then(|| IdTokenFacts {
-        nonce: None,
-        auth_time: record.extra.get("auth_time").and_then(|v| v.as_i64()),
-        sid: record
-            .extra
-            .get("sid")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
-        claims: record.extra.get("claims").cloned(),
-    });
+    let id_token = (record.username.is_some() && scope.contains("openid"))
+        .then(|| IdTokenFacts::remembered(&record.extra));
     Ok(Issue {
         username: record.username,
         scope,
@@ -95,5 +91,6 @@ pub async fn grant(
         grant_id: record.grant_id,
         refresh: true,
         id_token,
+        properties,
     })
 }
