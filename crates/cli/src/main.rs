@@ -38,7 +38,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Jwt(cmd) => jwt::run(cmd),
-        Command::Serve(options) => runtime().and_then(|rt| rt.block_on(serve::run(options))),
+        Command::Serve(options) => {
+            runtime().and_then(|rt| rt.block_on(serve::run(options, Default::default())))
+        }
         Command::Admin(options) => runtime().and_then(|rt| rt.block_on(admin::run(options))),
     };
     match result {

@@ -39,6 +39,16 @@ pub async fn start(
     listen: &str,
     issuer: Option<&str>,
 ) -> Result<Running, String> {
+    start_with_hooks(settings, listen, issuer, Hooks::default()).await
+}
+
+/// [`start`], with customization hooks in place of the built-in ones.
+pub async fn start_with_hooks(
+    settings: &Settings,
+    listen: &str,
+    issuer: Option<&str>,
+    hooks: Hooks,
+) -> Result<Running, String> {
     let store = open_store(settings).await?;
     let listener = TcpListener::bind(listen)
         .await
@@ -58,7 +68,7 @@ pub async fn start(
         .map_err(|e| e.to_string())?;
     bootstrap_admin(&store).await?;
     let store: Arc<dyn ServerStore> = Arc::new(store);
-    let server = Server::new(store, Hooks::default());
+    let server = Server::new(store, hooks);
     let app = ostiary_server::router(server, &config.issuer.path());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
@@ -145,13 +155,14 @@ async fn bootstrap_admin(store: &ostiary_store::Store) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn run(options: ServeOptions) -> Result<String, String> {
+/// `ostiary serve`, with `hooks` (the built-in ones, unless a program embeds Ostiary).
+pub async fn run(options: ServeOptions, hooks: Hooks) -> Result<String, String> {
     let settings = options.common.resolve()?;
     let listen = options
         .listen
         .or(settings.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let running = start(&settings, &listen, options.issuer.as_deref()).await?;
+    let running = start_with_hooks(&settings, &listen, options.issuer.as_deref(), hooks).await?;
     eprintln!(
         "ostiary: authorization server listening on http://{} (issuer {})",
         running.addr, running.issuer

@@ -401,6 +401,33 @@ mod tests {
     }
 
     #[test]
+    fn jwt_header_parameters_come_from_the_token_then_the_claim_values() {
+        let mut p = Properties::default();
+        p.set_claim("co", "example");
+        for (name, value) in [
+            ("co", ""),
+            ("iss", ""),
+            ("jku", ""),
+            ("x-env", "prod"),
+            ("kid", "k"),
+        ] {
+            p.jwt_header_claims.insert(name.into(), value.into());
+        }
+        let token: Map<String, Value> = [("iss".to_owned(), json!("https://as"))]
+            .into_iter()
+            .collect();
+        let header = p.jwt_header(&token);
+        assert!(header.jku && !header.jwk);
+        assert_eq!(header.custom.get("co"), Some(&json!("example")));
+        assert_eq!(header.custom.get("iss"), Some(&json!("https://as")));
+        assert_eq!(header.custom.get("x-env"), Some(&json!("prod")));
+        assert!(
+            !header.custom.contains_key("kid"),
+            "registered names are the server's"
+        );
+    }
+
+    #[test]
     fn missing_iss_sub_exp_and_client_id_are_filled_but_never_overwritten() {
         let config = ServerConfig::default();
         let mut p = Properties::default();
