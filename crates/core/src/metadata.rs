@@ -55,6 +55,10 @@ pub struct ProviderMetadata {
     pub claims_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acr_values_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ui_locales_supported: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_documentation: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

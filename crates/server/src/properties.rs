@@ -86,6 +86,11 @@ pub struct Properties {
     claim_values: BTreeMap<String, Value>,
 }
 
+/// Authentication context classes (`acr`), as Keycloak numbers them: `0` when a session
+/// answered without the user doing anything, `1` when they proved themselves in this request.
+pub const ACR_SESSION: &str = "0";
+pub const ACR_PASSWORD: &str = "1";
+
 /// The JWT header parameters a [`Properties`] asks for.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct JwtHeader {
@@ -203,6 +208,21 @@ impl Properties {
     /// request parameter (§5.5) to the ID token and userinfo maps. Scope claims go to both, as
     /// the ID token is the only place they reach a client that gets no access token.
     pub fn require_claims(&mut self, scope: &ScopeMap, claims_parameter: Option<&Value>) {
+        // `acr_values` (OpenID Connect Core §3.1.2.1) is a voluntary request for `acr`; a
+        // `claims` request for it, below, says more and wins.
+        if let Some(values) = self.request.get("acr_values") {
+            let values = values
+                .split(' ')
+                .map(|v| Value::from(v.to_owned()))
+                .collect();
+            self.id_token_claims.insert(
+                "acr".to_owned(),
+                ClaimRequest {
+                    essential: false,
+                    values,
+                },
+            );
+        }
         for name in scope.keys().flat_map(|s| claims_of_scope(s)) {
             for target in [&mut self.id_token_claims, &mut self.userinfo_claims] {
                 target.entry((*name).to_owned()).or_default();
@@ -232,6 +252,26 @@ impl Properties {
                 target.insert(name.clone(), requirement);
             }
         }
+    }
+
+    /// Records how the user signed in (`acr` in the ID token). Errs, with the reason, when the
+    /// request made `acr` essential and this level is not among its values.
+    pub fn set_acr(&mut self, level: &str) -> Result<(), String> {
+        let requirement = self.id_token_claims.entry("acr".to_owned()).or_default();
+        if requirement.essential && !acr_allows(requirement, level) {
+            return Err(format!(
+                "the requested authentication context cannot be met (this sign-in is acr {level})"
+            ));
+        }
+        self.set_claim("acr", level);
+        Ok(())
+    }
+
+    /// Whether a sign-in at `level` suits the `acr` values the request asked for, if any.
+    pub fn accepts_acr(&self, level: &str) -> bool {
+        self.id_token_claims
+            .get("acr")
+            .is_none_or(|r| acr_allows(r, level))
     }
 
     /// The built-in user source's claims: every stored claim of `user`, and its username as
@@ -305,6 +345,10 @@ impl Properties {
     pub fn custom_value(&self, name: &str) -> Option<&str> {
         self.custom.get(name).map(String::as_str)
     }
+}
+
+fn acr_allows(requirement: &ClaimRequest, level: &str) -> bool {
+    requirement.values.is_empty() || requirement.values.iter().any(|v| v == level)
 }
 
 /// The claims a scope releases (OpenID Connect Core §5.4).
@@ -425,6 +469,24 @@ mod tests {
             !header.custom.contains_key("kid"),
             "registered names are the server's"
         );
+    }
+
+    #[test]
+    fn acr_requests_decide_whether_a_session_is_enough() {
+        let mut p = Properties::default();
+        p.request.insert("acr_values".into(), "1 urn:other".into());
+        p.require_claims(&ScopeMap::new(), None);
+        assert!(!p.accepts_acr(ACR_SESSION) && p.accepts_acr(ACR_PASSWORD));
+        // Voluntary: a session sign-in is still recorded as what it is.
+        assert!(p.set_acr(ACR_SESSION).is_ok());
+        assert_eq!(p.claim("acr"), Some(&json!("0")));
+
+        let mut essential = Properties::default();
+        let claims = json!({"id_token": {"acr": {"essential": true, "value": "0"}}});
+        essential.require_claims(&ScopeMap::new(), Some(&claims));
+        assert!(essential.set_acr(ACR_PASSWORD).is_err());
+        assert!(essential.set_acr(ACR_SESSION).is_ok());
+        assert!(Properties::default().accepts_acr(ACR_SESSION));
     }
 
     #[test]

@@ -844,3 +844,167 @@ async fn pkce_downgrade_and_code_reuse_are_refused() {
         "tokens of a replayed code are revoked"
     );
 }
+
+/// The `acr` of an ID token for a code from `response`.
+async fn acr_of(server: &TestServer, response: reqwest::Response) -> String {
+    let params = redirect_params(&response);
+    let code = param(&params, "code").unwrap_or_else(|| panic!("no code: {params:?}"));
+    let (status, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let id = ostiary_jose::decode(
+        tokens["id_token"].as_str().unwrap(),
+        &JwkSet::default(),
+        &server.jwks().await,
+        &Default::default(),
+    )
+    .unwrap();
+    id.claims["acr"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acr_values_and_select_account() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let done = consent(&server, &b, &html, "accept").await;
+    assert_eq!(acr_of(&server, done).await, "1", "a password sign-in");
+    let sso = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acr_of(&server, sso).await, "0", "the session answered");
+
+    // acr_values=1: the session is not enough, the user signs in again.
+    let step_up = b
+        .get(authorize_url(&server, "spa", "&acr_values=1"))
+        .send()
+        .await
+        .unwrap();
+    let html = step_up.text().await.unwrap();
+    assert!(html.contains("name=\"password\""), "{html}");
+    let done = login(&server, &b, &html, "alice-password").await;
+    assert_eq!(acr_of(&server, done).await, "1");
+    // An essential acr the sign-in cannot meet fails it (OpenID Connect Core §5.5.1.1).
+    let claims = "&claims=%7B%22id_token%22%3A%7B%22acr%22%3A%7B%22essential%22%3Atrue%2C%22value%22%3A%22urn%3Aother%22%7D%7D%7D";
+    let html = b
+        .get(authorize_url(&server, "spa", claims))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = login(&server, &b, &html, "alice-password").await;
+    assert_eq!(
+        param(&redirect_params(&refused), "error"),
+        Some("access_denied")
+    );
+
+    // prompt=select_account offers the session's user, and signing in as them again works too.
+    let choose = b
+        .get(authorize_url(&server, "spa", "&prompt=select_account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(choose.status(), 200);
+    let html = choose.text().await.unwrap();
+    assert!(html.contains("Continue as alice"), "{html}");
+    let handle = hidden(&html, "handle");
+    let continued = b
+        .post(server.url("/login"))
+        .form(&[("handle", handle.as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acr_of(&server, continued).await, "0");
+    // Continuing needs the session the page offered: with another session cookie, the same
+    // browser is asked to sign in.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(Policy::none())
+        .build()
+        .unwrap();
+    let html = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    login(&server, &b, &html, "alice-password").await;
+    let html = b
+        .get(authorize_url(&server, "spa", "&prompt=select_account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let handle = hidden(&html, "handle");
+    let url: reqwest::Url = server.url("/login").parse().unwrap();
+    let cookies = reqwest::cookie::CookieStore::cookies(jar.as_ref(), &url).unwrap();
+    let swapped: String = cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .map(|c| {
+            if c.starts_with("ostiary_session=") {
+                "ostiary_session=forged"
+            } else {
+                c
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("cookie", swapped)
+        .form(&[("handle", handle.as_str()), ("action", "continue")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.text().await.unwrap().contains("sign in again"));
+
+    let discovery: Value = server
+        .http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        discovery["acr_values_supported"],
+        serde_json::json!(["0", "1"])
+    );
+}

@@ -15,11 +15,13 @@ use crate::authorize::{self, AuthorizeError, AuthorizeRequest, respond};
 use crate::config::ServerConfig;
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::session::{cookie, set_cookie};
-use crate::hooks::{ConsentForm, Context, Credential, DirectLogin, LoginForm, SetCookies};
+use crate::hooks::{
+    ConsentForm, Context, Credential, DirectLogin, LoginForm, SetCookies, UserSession,
+};
 use crate::issue::{IdTokenFacts, Issue, random_token, token_hash};
 use crate::pages;
 use crate::params::Params;
-use crate::properties::{Properties, ScopeMap, scope_map, scope_string};
+use crate::properties::{ACR_PASSWORD, ACR_SESSION, Properties, ScopeMap, scope_map, scope_string};
 use crate::state::Server;
 use crate::store::{CodeRecord, InteractionRecord};
 
@@ -74,6 +76,9 @@ struct Pending {
     properties: Properties,
     #[serde(default)]
     login_count: u32,
+    /// The session's user, offered on the login page (`prompt=select_account`).
+    #[serde(default)]
+    signed_in_as: Option<String>,
 }
 
 /// Once the client and redirect URI are known good, a protocol error or a failed hook goes back
@@ -153,6 +158,7 @@ async fn start(server: &Server, headers: &HeaderMap, params: Params) -> ServerRe
             scope,
             properties,
             login_count: 1,
+            signed_in_as: None,
         };
         sign_in(&ctx, headers, pending, now).await
     }
@@ -201,7 +207,11 @@ async fn sign_in(
         .sessions
         .get_user(ctx.server, ctx.config, headers, now)
         .await?
-        .filter(|s| !prompt("login") && request.max_age.is_none_or(|max| now - s.auth_time <= max));
+        .filter(|s| {
+            !prompt("login")
+                && request.max_age.is_none_or(|max| now - s.auth_time <= max)
+                && pending.properties.accepts_acr(ACR_SESSION)
+        });
     if let Some(session) = session {
         let mut signed_in = pending.clone();
         let valid = validate(
@@ -212,6 +222,11 @@ async fn sign_in(
             now,
         )
         .await?;
+        if valid && prompt("select_account") {
+            // Let the user choose: continue as the session's user, or sign in as another.
+            pending.signed_in_as = Some(session.username);
+            return interaction(ctx, pending, None, now).await;
+        }
         if valid {
             let granted = granted_scopes(ctx, &session.username).await?;
             let needed = signed_in.scope.keys().any(|s| !granted.contains_key(s));
@@ -250,7 +265,7 @@ async fn sign_in(
     interaction(ctx, pending, None, now).await
 }
 
-/// Runs `validate_user` and, when it accepts, the server's fill-ins.
+/// Runs `validate_user` and, when it accepts, the server's fill-ins and the sign-in's `acr`.
 async fn validate(
     ctx: &Context<'_>,
     pending: &mut Pending,
@@ -275,6 +290,14 @@ async fn validate(
         pending
             .properties
             .fill_missing(ctx.config, username, &ctx.client.client_id, exp);
+        let level = match credential {
+            Credential::Password(_) => ACR_PASSWORD,
+            Credential::Established => ACR_SESSION,
+        };
+        pending
+            .properties
+            .set_acr(level)
+            .map_err(|why| ServerError::oauth(ErrorCode::AccessDenied, why))?;
     }
     Ok(valid)
 }
@@ -339,6 +362,14 @@ fn add_cookies(response: &mut Response, cookies: SetCookies) {
     }
 }
 
+fn ui_locales(properties: &Properties) -> Vec<String> {
+    properties
+        .request
+        .get("ui_locales")
+        .map(|l| l.split(' ').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 async fn login_page(
     ctx: &Context<'_>,
     pending: &Pending,
@@ -353,6 +384,8 @@ async fn login_page(
         login_hint: pending.request.login_hint.clone().unwrap_or_default(),
         error: error.map(str::to_owned),
         login_count: pending.login_count,
+        signed_in_as: pending.signed_in_as.clone(),
+        ui_locales: ui_locales(&pending.properties),
     };
     let html = ctx
         .server
@@ -390,6 +423,7 @@ async fn consent_page(
         client_uri: client.client_uri.clone(),
         policy_uri: client.policy_uri.clone(),
         tos_uri: client.tos_uri.clone(),
+        ui_locales: ui_locales(&pending.properties),
     };
     let html = ctx
         .server
@@ -525,6 +559,9 @@ async fn submit_login(
         return login_page(ctx, &pending, handle, Some(&message), status).await;
     }
     take_custom_fields(params, &mut pending.properties);
+    if params.get("action") == Some("continue") {
+        return continue_session(ctx, headers, record, pending, handle, now).await;
+    }
     let mut attempt = pending.clone();
     let valid = !username.is_empty()
         && !password.is_empty()
@@ -546,7 +583,6 @@ async fn submit_login(
         return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
     }
     limiter.reset(&user_key);
-    let pending = attempt;
     let (session, cookies) = ctx
         .server
         .hooks()
@@ -554,26 +590,80 @@ async fn submit_login(
         .login(ctx.server, ctx.config, headers, username, now)
         .await?;
     // A login page that also showed the permissions answers for them with `accept`.
-    let accepted_here = params.get("action") == Some("accept");
-    if accepted_here {
-        save_consent(ctx, username, &pending.scope, now).await?;
+    let consented = params.get("action") == Some("accept");
+    if consented {
+        save_consent(ctx, username, &attempt.scope, now).await?;
     }
-    let granted = granted_scopes(ctx, username).await?;
-    let needed = !accepted_here
-        && (pending.scope.keys().any(|s| !granted.contains_key(s))
-            || pending.request.prompt.iter().any(|p| p == "consent"));
-    let mut response = if needed {
-        record.username = Some(username.to_owned());
-        record.auth_time = Some(now);
-        record.request = serde_json::to_value(&pending).unwrap_or_default();
-        store.save_interaction(&record).await?;
-        consent_page(ctx, &pending, handle, username).await?
-    } else {
-        store.delete_interaction(&record.hash).await?;
-        finish(ctx, pending, username, now, Some(&session.sid), now).await?
-    };
+    let mut response = identified(ctx, record, attempt, &session, handle, consented, now).await?;
     add_cookies(&mut response, cookies);
     Ok(response)
+}
+
+/// `prompt=select_account`'s "continue as": the session's user, if it is still the one offered.
+async fn continue_session(
+    ctx: &Context<'_>,
+    headers: &HeaderMap,
+    record: InteractionRecord,
+    mut pending: Pending,
+    handle: &str,
+    now: i64,
+) -> ServerResult<Response> {
+    let session = ctx
+        .server
+        .hooks()
+        .sessions
+        .get_user(ctx.server, ctx.config, headers, now)
+        .await?
+        .filter(|s| pending.signed_in_as.as_deref() == Some(s.username.as_str()));
+    let Some(session) = session else {
+        pending.signed_in_as = None;
+        let message = Some("That session has ended; sign in again.");
+        return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
+    };
+    let username = session.username.clone();
+    if !validate(ctx, &mut pending, &username, Credential::Established, now).await? {
+        return Err(ServerError::oauth(
+            ErrorCode::AccessDenied,
+            "the user may not sign in",
+        ));
+    }
+    identified(ctx, record, pending, &session, handle, false, now).await
+}
+
+/// The user is known: ask for consent unless given (`consented`) or not needed, then answer
+/// the client.
+async fn identified(
+    ctx: &Context<'_>,
+    mut record: InteractionRecord,
+    pending: Pending,
+    session: &UserSession,
+    handle: &str,
+    consented: bool,
+    now: i64,
+) -> ServerResult<Response> {
+    let store = ctx.server.store();
+    let username = session.username.as_str();
+    let granted = granted_scopes(ctx, username).await?;
+    let needed = !consented
+        && (pending.scope.keys().any(|s| !granted.contains_key(s))
+            || pending.request.prompt.iter().any(|p| p == "consent"));
+    if needed {
+        record.username = Some(username.to_owned());
+        record.auth_time = Some(session.auth_time);
+        record.request = serde_json::to_value(&pending).unwrap_or_default();
+        store.save_interaction(&record).await?;
+        return consent_page(ctx, &pending, handle, username).await;
+    }
+    store.delete_interaction(&record.hash).await?;
+    finish(
+        ctx,
+        pending,
+        username,
+        session.auth_time,
+        Some(&session.sid),
+        now,
+    )
+    .await
 }
 
 /// Adds `scope` to what `username` granted this client.

@@ -9,6 +9,7 @@ use ostiary_jose::SigAlg;
 
 use crate::config::ServerConfig;
 use crate::error::ServerResult;
+use crate::properties::{ACR_PASSWORD, ACR_SESSION};
 use crate::state::Server;
 
 pub async fn openid_configuration(
@@ -83,6 +84,9 @@ pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata 
         revocation_endpoint_auth_methods_supported: auth_methods,
         claims_supported: claims,
         code_challenge_methods_supported: names(&["S256", "plain"]),
+        acr_values_supported: names(&[ACR_SESSION, ACR_PASSWORD]),
+        // The built-in pages are English; templates and hooks see `ui_locales` to do better.
+        ui_locales_supported: names(&["en"]),
         service_documentation: config.service_documentation.clone(),
         op_policy_uri: config.op_policy_uri.clone(),
         op_tos_uri: config.op_tos_uri.clone(),

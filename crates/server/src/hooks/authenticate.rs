@@ -23,6 +23,11 @@ pub struct LoginForm {
     pub error: Option<String>,
     /// Which attempt this page is for, from 1.
     pub login_count: u32,
+    /// With `prompt=select_account`: the user this browser is signed in as, whom the page offers
+    /// to continue as (a button `action=continue`) besides signing in as someone else.
+    pub signed_in_as: Option<String>,
+    /// The request's `ui_locales`, most preferred first.
+    pub ui_locales: Vec<String>,
 }
 
 /// What the consent page needs. The form posts `handle` and a button named `action` (`accept` or
@@ -37,6 +42,8 @@ pub struct ConsentForm {
     pub client_uri: Option<String>,
     pub policy_uri: Option<String>,
     pub tos_uri: Option<String>,
+    /// The request's `ui_locales`, most preferred first.
+    pub ui_locales: Vec<String>,
 }
 
 /// What a direct login decided.
