@@ -2,8 +2,10 @@
 // login and consent pages, and openid-client (a certified relying party) completes the code flow
 // with PKCE, validates the ID token and calls userinfo.
 //
-// stdin: {"issuer", "client_id", "client_secret", "callback_port", "username", "password"}
-// The client must be registered with redirect_uri http://127.0.0.1:<callback_port>/cb.
+// stdin: {"issuer", "client_id", "client_secret", "second_client_id", "second_client_secret",
+//         "callback_port", "username", "password", "template_marker"}
+// Both clients must be registered with redirect_uri http://127.0.0.1:<callback_port>/cb; the
+// server's templates directory overrides the consent page with one containing template_marker.
 // stdout: one JSON line {"steps": [...]} naming each step that passed; exit 1 on a failure.
 import http from 'node:http';
 import * as oidc from 'openid-client';
@@ -43,8 +45,10 @@ const nextCallback = () => new Promise((resolve, reject) => {
   waiting = (url) => { clearTimeout(timer); waiting = null; resolve(url); };
 });
 
-const config = await oidc.discovery(new URL(input.issuer), input.client_id, undefined,
-  oidc.ClientSecretBasic(input.client_secret), { execute: [oidc.allowInsecureRequests] });
+const discover = (id, secret) => oidc.discovery(new URL(input.issuer), id, undefined,
+  oidc.ClientSecretBasic(secret), { execute: [oidc.allowInsecureRequests] });
+const config = await discover(input.client_id, input.client_secret);
+const second = await discover(input.second_client_id, input.second_client_secret);
 step('discovery', config.serverMetadata().issuer === input.issuer, config.serverMetadata());
 
 const browser = await chromium.launch({
@@ -54,18 +58,18 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync'],
 });
 try {
-  const request = async (extra = {}) => {
+  const request = async (extra = {}, cfg = config) => {
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
-    const url = oidc.buildAuthorizationUrl(config, {
+    const url = oidc.buildAuthorizationUrl(cfg, {
       redirect_uri: redirectUri, scope: 'openid profile email', state, nonce,
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
     });
     return { url, verifier, state, nonce };
   };
-  const exchange = async (r, arrived) => oidc.authorizationCodeGrant(config, arrived,
-    { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce });
+  const exchange = async (r, arrived, cfg = config, checks = {}) => oidc.authorizationCodeGrant(cfg, arrived,
+    { pkceCodeVerifier: r.verifier, expectedState: r.state, expectedNonce: r.nonce, ...checks });
 
   // 1. Log in and consent in the browser; openid-client checks the response and the ID token.
   const context = await browser.newContext();
@@ -79,6 +83,7 @@ try {
   await page.click('button[value=login]');
   await page.waitForSelector('button[value=accept]');
   step('consent page', (await page.content()).includes('wants to access your account'));
+  step('operator template directory', (await page.content()).includes(input.template_marker));
   await page.click('button[value=accept]');
   let arrived = await arriving;
   let tokens = await exchange(r, arrived);
@@ -103,7 +108,52 @@ try {
   step('form_post delivered a code', arrived.searchParams.has('code') && arrived.searchParams.get('state') === r.state,
     arrived.href);
 
-  // 4. Cancel on the login page of a fresh browser ends with access_denied.
+  // 4. Single sign-on to a second client: no login page, its own consent; Cancel there first.
+  r = await request({}, second);
+  arriving = nextCallback();
+  await page.goto(r.url.href);
+  await page.waitForSelector('button[value=accept]');
+  step('second client skips the login page', (await page.$('#password')) === null);
+  await page.click('button[value=cancel]');
+  arrived = await arriving;
+  step('cancel on the consent page gives access_denied', arrived.searchParams.get('error') === 'access_denied',
+    arrived.href);
+  r = await request({}, second);
+  arriving = nextCallback();
+  await page.goto(r.url.href);
+  await page.click('button[value=accept]');
+  arrived = await arriving;
+  tokens = await exchange(r, arrived, second);
+  step('SSO across two clients', tokens.claims().sub === input.username && tokens.claims().aud === input.second_client_id,
+    tokens.claims());
+
+  // 5. max_age: a sign-in older than max_age needs the password again, and auth_time moves on.
+  const firstAuthTime = claims.auth_time;
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  r = await request({ max_age: '1' });
+  arriving = nextCallback();
+  await page.goto(r.url.href);
+  await page.waitForSelector('#password');
+  await page.fill('#username', input.username);
+  await page.fill('#password', input.password);
+  await page.click('button[value=login]');
+  arrived = await arriving;
+  tokens = await exchange(r, arrived, config, { maxAge: 1 });
+  step('max_age forced a new login', tokens.claims().auth_time > firstAuthTime, tokens.claims());
+
+  // 6. fragment: the code comes in the URL fragment, which only the browser sees.
+  r = await request({ response_mode: 'fragment' });
+  arriving = nextCallback();
+  await page.goto(r.url.href);
+  await arriving;
+  const landed = new URL(page.url());
+  const fromFragment = new URL(redirectUri);
+  fromFragment.search = landed.hash.slice(1);
+  step('fragment carries the code', landed.search === '' && fromFragment.searchParams.has('code'), page.url());
+  tokens = await exchange(r, fromFragment);
+  step('fragment code exchanged', tokens.claims().sub === input.username);
+
+  // 7. Cancel on the login page of a fresh browser ends with access_denied.
   const stranger = await (await browser.newContext()).newPage();
   r = await request();
   arriving = nextCallback();

@@ -110,25 +110,41 @@ async fn authlib_discovers_gets_refreshes_introspects_and_revokes_on_postgres() 
 async fn browser_code_flow(backend: Backend) {
     use ostiary_server::config::ClientDescription;
     use ostiary_server::store::ClientStore as _;
-    let server = TestServer::start(backend).await;
+    // An operator's consent page, from a templates directory.
+    let templates = std::env::temp_dir().join(format!("ostiary-templates-{}", std::process::id()));
+    std::fs::create_dir_all(&templates).unwrap();
+    let marker = format!("operator-consent-{backend:?}");
+    let builtin = include_str!("../../../server/templates/consent.html");
+    std::fs::write(
+        templates.join("consent.html"),
+        builtin.replace("<h1>", &format!("<p>{marker}</p><h1>")),
+    )
+    .unwrap();
+    let dir = templates.display().to_string();
+    let server = TestServer::start_with(backend, |config| {
+        config.customization.templates_dir = Some(dir);
+    })
+    .await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let client = ClientDescription {
-        client_id: "openid-client".into(),
-        name: "openid-client".into(),
-        redirect_uris: vec![format!("http://127.0.0.1:{port}/cb")],
-        grant_types: vec![GrantType::AuthorizationCode],
-        ..Default::default()
-    };
     let secret = "openid-client-secret-0123456789abcdef0123456789";
-    server
-        .store
-        .create_client(&client, Some(secret))
-        .await
-        .unwrap();
+    for id in ["openid-client", "second-client"] {
+        let client = ClientDescription {
+            client_id: id.into(),
+            name: id.into(),
+            redirect_uris: vec![format!("http://127.0.0.1:{port}/cb")],
+            grant_types: vec![GrantType::AuthorizationCode],
+            ..Default::default()
+        };
+        server
+            .store
+            .create_client(&client, Some(secret))
+            .await
+            .unwrap();
+    }
     server.user("grace", "grace-password").await;
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = workspace.join("interop/node/code_flow.mjs");
@@ -140,10 +156,13 @@ async fn browser_code_flow(backend: Backend) {
     );
     let input = json!({
         "issuer": server.issuer, "client_id": "openid-client", "client_secret": secret,
+        "second_client_id": "second-client", "second_client_secret": secret,
         "callback_port": port, "username": "grace", "password": "grace-password",
+        "template_marker": marker,
     });
     let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
-    assert_eq!(report["steps"].as_array().unwrap().len(), 8, "{report}");
+    let _ = std::fs::remove_dir_all(&templates);
+    assert_eq!(report["steps"].as_array().unwrap().len(), 15, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
