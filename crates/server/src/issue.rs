@@ -156,7 +156,12 @@ pub async fn issue(
         &properties,
         grant.username.as_deref().unwrap_or(&client.client_id),
     );
-    let audience = vec![client.client_id.clone()];
+    // `aud` of the request (required when the configuration says so) names the resource
+    // servers the token is for; without it, the token is for the client.
+    let audience: Vec<String> = match properties.request.get("aud") {
+        Some(aud) => aud.split(' ').map(str::to_owned).collect(),
+        None => vec![client.client_id.clone()],
+    };
 
     let mut claims = Map::new();
     claims.insert("iss".into(), config.issuer_url().into());

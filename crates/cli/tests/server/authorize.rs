@@ -1008,3 +1008,67 @@ async fn acr_values_and_select_account() {
         serde_json::json!(["0", "1"])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_aud_becomes_the_access_tokens_audience() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.audience_required = true;
+        config.access_token_format = ostiary_server::config::AccessTokenFormat::Jwt;
+    })
+    .await;
+    setup(&server).await;
+    let b = browser();
+    let missing = b
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&missing), "error"),
+        Some("invalid_request")
+    );
+    let html = b
+        .get(authorize_url(
+            &server,
+            "spa",
+            "&aud=https%3A%2F%2Fapi.example",
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let params = redirect_params(&consent(&server, &b, &html, "accept").await);
+    let (status, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", param(&params, "code").unwrap()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = ostiary_jose::decode(
+        tokens["access_token"].as_str().unwrap(),
+        &JwkSet::default(),
+        &server.jwks().await,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        access.claims["aud"],
+        serde_json::json!(["https://api.example"])
+    );
+    assert_eq!(access.claims["client_id"], "spa");
+}
