@@ -309,6 +309,15 @@ impl ServerConfig {
         self.issuer.url()
     }
 
+    /// How long a user session lasts, in seconds; an interval of 0 means until the browser
+    /// forgets it, which a server has to count as some years.
+    pub fn session_lifetime(&self) -> i64 {
+        match self.intervals.session {
+            0 => 10 * 365 * 86_400,
+            n => n as i64,
+        }
+    }
+
     pub fn supports_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s.name == scope)
     }

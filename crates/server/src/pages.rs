@@ -12,6 +12,11 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    (
+        "logged_out.html",
+        include_str!("../templates/logged_out.html"),
+    ),
     (
         "form_post.html",
         include_str!("../templates/form_post.html"),

@@ -200,6 +200,16 @@ pub trait InteractionStore: Send + Sync {
         scope: &str,
         now: i64,
     ) -> StoreResult<()>;
+    /// Notes that `client_id` was signed in to through session `sid` (front-channel logout
+    /// tells these clients when the session ends).
+    async fn add_session_client(
+        &self,
+        sid: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// The clients session `sid` signed in to, forgotten as they are returned.
+    async fn take_session_clients(&self, sid: &str) -> StoreResult<Vec<String>>;
     async fn save_interaction(&self, interaction: &InteractionRecord) -> StoreResult<()>;
     async fn interaction(&self, hash: &str) -> StoreResult<Option<InteractionRecord>>;
     async fn delete_interaction(&self, hash: &str) -> StoreResult<bool>;

@@ -76,6 +76,34 @@ impl InteractionStore for Store {
         Ok(())
     }
 
+    async fn add_session_client(
+        &self,
+        sid: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO session_clients (sid, client_id, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (sid, client_id) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(sid)
+        .bind(client_id)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_session_clients(&self, sid: &str) -> StoreResult<Vec<String>> {
+        // One statement, so two logouts of one session never both tell the same client.
+        sqlx::query_scalar("DELETE FROM session_clients WHERE sid = $1 RETURNING client_id")
+            .bind(sid)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn save_interaction(&self, i: &InteractionRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO interactions (hash, request, browser, username, auth_time, expires_at) VALUES ($1, $2, $3, $4, $5, $6)

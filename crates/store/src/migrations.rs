@@ -86,4 +86,13 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             expires_at BIGINT NOT NULL)",
         ],
     ),
+    (
+        3,
+        "the clients each user session signed in to, for front-channel logout",
+        &["CREATE TABLE session_clients (
+            sid TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            PRIMARY KEY (sid, client_id))"],
+    ),
 ];

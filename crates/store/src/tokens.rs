@@ -185,6 +185,7 @@ impl TokenStore for Store {
             "DELETE FROM jtis WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1",
             "DELETE FROM interactions WHERE expires_at < $1",
+            "DELETE FROM session_clients WHERE expires_at < $1",
         ] {
             // Keep a day of history: a replayed refresh token or code must still be recognised.
             let done = sqlx::query(sql)

@@ -6,8 +6,8 @@
 use ostiary_jose::{Algorithm, KeyRing, SigAlg};
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
-    ClientStore, CodeRecord, ConfigStore, KeyStore, Taken, TokenKind, TokenRecord, TokenStore,
-    UserStore,
+    ClientStore, CodeRecord, ConfigStore, InteractionStore, KeyStore, Taken, TokenKind,
+    TokenRecord, TokenStore, UserStore,
 };
 use ostiary_store::{MasterKey, Store};
 use serde_json::json;
@@ -189,6 +189,20 @@ macro_rules! suite {
                 assert!(s.consume_jti("app:j1", 100, 10).await.unwrap());
                 assert!(!s.consume_jti("app:j1", 100, 20).await.unwrap());
                 assert!(s.consume_jti("app:j1", 300, 200).await.unwrap(), "after expiry the entry is gone");
+            }
+
+            #[tokio::test]
+            async fn a_sessions_clients_are_told_once() {
+                let s = super::$backend().await;
+                s.add_session_client("sid-1", "a", 100).await.unwrap();
+                s.add_session_client("sid-1", "b", 100).await.unwrap();
+                s.add_session_client("sid-1", "a", 200).await.unwrap();
+                s.add_session_client("sid-2", "c", 100).await.unwrap();
+                let mut told = s.take_session_clients("sid-1").await.unwrap();
+                told.sort();
+                assert_eq!(told, ["a", "b"]);
+                assert!(s.take_session_clients("sid-1").await.unwrap().is_empty());
+                assert_eq!(s.take_session_clients("sid-2").await.unwrap(), ["c"]);
             }
 
             #[tokio::test]

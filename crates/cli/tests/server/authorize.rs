@@ -8,11 +8,11 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::harness::{Backend, TestServer};
 
-const REDIRECT: &str = "https://app.example/cb";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(crate) const REDIRECT: &str = "https://app.example/cb";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(Policy::none())
@@ -21,7 +21,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The value of a hidden input in a page.
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -30,7 +30,7 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-fn authorize_url(server: &TestServer, client_id: &str, extra: &str) -> String {
+pub(crate) fn authorize_url(server: &TestServer, client_id: &str, extra: &str) -> String {
     format!(
         "{}?response_type=code&client_id={client_id}&redirect_uri={}&scope=openid%20profile&state=st-1&nonce=n-1&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
         server.url("/authorize"),
@@ -43,7 +43,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// The query (or fragment) parameters of a redirect to the client.
-fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
+pub(crate) fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
     assert_eq!(response.status(), 303, "expected a redirect");
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with(REDIRECT), "{location}");
@@ -58,14 +58,14 @@ fn redirect_params(response: &reqwest::Response) -> Vec<(String, String)> {
         .collect()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-async fn setup(server: &TestServer) {
+pub(crate) async fn setup(server: &TestServer) {
     server
         .client(
             "spa",
@@ -85,7 +85,7 @@ async fn setup(server: &TestServer) {
     server.user("alice", "alice-password").await;
 }
 
-async fn login(
+pub(crate) async fn login(
     server: &TestServer,
     b: &reqwest::Client,
     html: &str,
@@ -104,7 +104,7 @@ async fn login(
         .unwrap()
 }
 
-async fn consent(
+pub(crate) async fn consent(
     server: &TestServer,
     b: &reqwest::Client,
     html: &str,

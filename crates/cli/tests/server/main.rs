@@ -8,5 +8,6 @@ mod bad_input;
 mod endpoints;
 mod harness;
 mod interop;
+mod logout;
 mod matrix;
 mod token;

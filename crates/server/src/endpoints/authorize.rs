@@ -51,7 +51,7 @@ pub async fn post(
     start(&server, &headers, params).await
 }
 
-async fn error_page(server: &Server, error: &str, description: &str) -> Response {
+pub(super) async fn error_page(server: &Server, error: &str, description: &str) -> Response {
     let dir = server
         .config()
         .await
@@ -334,27 +334,18 @@ async fn interaction(
     user: Option<(String, i64)>,
     now: i64,
 ) -> ServerResult<Response> {
-    let handle = random_token();
-    let browser = random_token();
-    let record = InteractionRecord {
-        hash: token_hash(&handle),
-        request: serde_json::to_value(&pending).unwrap_or_default(),
-        browser: token_hash(&browser),
-        username: user.as_ref().map(|u| u.0.clone()),
-        auth_time: user.as_ref().map(|u| u.1),
-        expires_at: now + INTERACTION_TTL,
-    };
-    ctx.server.store().save_interaction(&record).await?;
+    let request = serde_json::to_value(&pending).unwrap_or_default();
+    let (handle, cookie) =
+        new_interaction(ctx.server, ctx.config, request, user.clone(), now).await?;
     let mut response = match &user {
         None => login_page(ctx, &pending, &handle, None, StatusCode::OK).await?,
         Some((username, _)) => consent_page(ctx, &pending, &handle, username).await?,
     };
-    let cookie = set_cookie(ctx.config, BROWSER_COOKIE, &browser, Some(INTERACTION_TTL));
     add_cookies(&mut response, vec![cookie]);
     Ok(response)
 }
 
-fn add_cookies(response: &mut Response, cookies: SetCookies) {
+pub(super) fn add_cookies(response: &mut Response, cookies: SetCookies) {
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.headers_mut().append(SET_COOKIE, value);
@@ -438,18 +429,19 @@ async fn consent_page(
     ))
 }
 
-/// Loads the interaction a page form refers to, checking it belongs to this browser.
-async fn load_interaction(
+/// The interaction a page's form refers to (its `handle`), checked to belong to this browser and
+/// to be current; otherwise the error page to show.
+pub(super) async fn interaction_of_this_browser(
     server: &Server,
     headers: &HeaderMap,
     params: &Params,
     now: i64,
-) -> ServerResult<Result<(InteractionRecord, Pending), Response>> {
+) -> ServerResult<Result<InteractionRecord, Response>> {
     let stale = || {
         error_page(
             server,
             "invalid_request",
-            "this sign-in page has expired or was already used; start again from the application",
+            "this page has expired or was already used; start again from the application",
         )
     };
     let Some(handle) = params.get("handle") else {
@@ -478,10 +470,53 @@ async fn load_interaction(
         server.store().delete_interaction(&record.hash).await?;
         return Ok(Err(stale().await));
     }
-    let Ok(pending) = serde_json::from_value::<Pending>(record.request.clone()) else {
-        return Ok(Err(stale().await));
+    Ok(Ok(record))
+}
+
+/// Saves `request` as an interaction bound to this browser; returns the handle for the page's
+/// form and the cookie that binds it.
+pub(super) async fn new_interaction(
+    server: &Server,
+    config: &ServerConfig,
+    request: Value,
+    user: Option<(String, i64)>,
+    now: i64,
+) -> ServerResult<(String, String)> {
+    let handle = random_token();
+    let browser = random_token();
+    let record = InteractionRecord {
+        hash: token_hash(&handle),
+        request,
+        browser: token_hash(&browser),
+        username: user.as_ref().map(|u| u.0.clone()),
+        auth_time: user.as_ref().map(|u| u.1),
+        expires_at: now + INTERACTION_TTL,
     };
-    Ok(Ok((record, pending)))
+    server.store().save_interaction(&record).await?;
+    let cookie = set_cookie(config, BROWSER_COOKIE, &browser, Some(INTERACTION_TTL));
+    Ok((handle, cookie))
+}
+
+/// The pending authorization a login or consent form refers to.
+async fn load_interaction(
+    server: &Server,
+    headers: &HeaderMap,
+    params: &Params,
+    now: i64,
+) -> ServerResult<Result<(InteractionRecord, Pending), Response>> {
+    let record = match interaction_of_this_browser(server, headers, params, now).await? {
+        Ok(record) => record,
+        Err(page) => return Ok(Err(page)),
+    };
+    match serde_json::from_value::<Pending>(record.request.clone()) {
+        Ok(pending) => Ok(Ok((record, pending))),
+        Err(_) => Ok(Err(error_page(
+            server,
+            "invalid_request",
+            "this page does not belong to a sign-in; start again from the application",
+        )
+        .await)),
+    }
 }
 
 /// Form fields `p_*` become custom properties, without the prefix (the reference's rule).
@@ -754,6 +789,14 @@ async fn finish(
         .after_authenticate(ctx, &mut scope, &mut properties)
         .await?;
     let granted = scope_string(&scope);
+    if let Some(sid) = sid {
+        let until = now + config.session_lifetime();
+        let client_id = &ctx.client.client_id;
+        server
+            .store()
+            .add_session_client(sid, client_id, until)
+            .await?;
+    }
     let wants = |part: &str| request.response_type.split(' ').any(|p| p == part);
     let grant_id = random_token();
     let mut params = Vec::new();

@@ -61,6 +61,7 @@ pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata 
             .then(|| format!("{issuer}/register")),
         introspection_endpoint: url("/introspection"),
         revocation_endpoint: url("/revocation"),
+        end_session_endpoint: url("/logout"),
         scopes_supported: config.scopes.iter().map(|s| s.name.clone()).collect(),
         response_types_supported: response_types,
         response_modes_supported: names(&["query", "fragment", "form_post"]),

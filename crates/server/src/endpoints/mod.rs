@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod health;
 pub mod introspection;
 pub mod jwks;
+pub mod logout;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -37,6 +38,7 @@ pub fn router(server: Server, issuer_path: &str) -> Router {
         .route("/revocation", post(revocation::post))
         .route("/userinfo", get(userinfo::get).post(userinfo::post))
         .route("/jwks", get(jwks::get))
+        .route("/logout", get(logout::get).post(logout::post))
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),

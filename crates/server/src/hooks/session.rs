@@ -129,10 +129,7 @@ impl SessionStore for CookieSessions {
             server.store().delete_session(&token_hash(old)).await?;
         }
         let value = random_token();
-        let lifetime = match config.intervals.session {
-            0 => 10 * 365 * 86_400,
-            n => n as i64,
-        };
+        let lifetime = config.session_lifetime();
         server
             .store()
             .create_session(&SessionRecord {

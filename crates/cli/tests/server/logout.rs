@@ -1,0 +1,257 @@
+//! RP-initiated logout and front-channel logout, over HTTP with a cookie jar.
+
+use ostiary_server::store::ClientStore as _;
+
+use crate::authorize::{
+    REDIRECT, VERIFIER, authorize_url, browser, consent, hidden, login, param, redirect_params,
+    setup,
+};
+use crate::harness::{Backend, TestServer};
+
+const BYE: &str = "https://app.example/bye";
+
+/// Signs alice in to `spa` and `other` in one browser; returns the browser and spa's ID token.
+async fn signed_in(server: &TestServer) -> (reqwest::Client, String) {
+    setup(server).await;
+    for (id, frontchannel) in [
+        ("spa", "https://app.example/fc"),
+        ("other", "https://other.example/fc?x=1"),
+    ] {
+        let mut client = server.store.client(id).await.unwrap().unwrap();
+        client.post_logout_redirect_uris = vec![BYE.into()];
+        client.frontchannel_logout_uri = Some(frontchannel.into());
+        client.frontchannel_logout_session_required = true;
+        server.store.update_client(&client).await.unwrap();
+    }
+    let b = browser();
+    let html = b
+        .get(authorize_url(server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let html = login(server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let params = redirect_params(&consent(server, &b, &html, "accept").await);
+    let (status, tokens, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", param(&params, "code").unwrap()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "spa"),
+                ("code_verifier", VERIFIER),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{tokens}");
+    let html = b
+        .get(authorize_url(server, "other", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    redirect_params(&consent(server, &b, &html, "accept").await);
+    (b, tokens["id_token"].as_str().unwrap().to_owned())
+}
+
+async fn signed_in_still(server: &TestServer, b: &reqwest::Client) -> bool {
+    let silent = b
+        .get(authorize_url(server, "spa", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    param(&redirect_params(&silent), "code").is_some()
+}
+
+fn logout_url(server: &TestServer, query: &[(&str, &str)]) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    format!("{}?{query}", server.url("/logout"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hint_for_the_session_logs_out_and_tells_every_client() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, id_token) = signed_in(&server).await;
+    let url = logout_url(
+        &server,
+        &[
+            ("id_token_hint", &id_token),
+            ("post_logout_redirect_uri", BYE),
+            ("state", "s&1"),
+        ],
+    );
+    let response = b.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let cleared = response.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str().unwrap().starts_with("ostiary_session=;")
+            && c.to_str().unwrap().contains("Max-Age=0")
+    });
+    assert!(cleared, "the session cookie is cleared");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-src https://app.example https://other.example")
+            || csp.contains("frame-src https://other.example https://app.example"),
+        "{csp}"
+    );
+    let html = response.text().await.unwrap();
+    let issuer = form_urlencoded::byte_serialize(server.issuer.as_bytes()).collect::<String>();
+    assert!(
+        html.contains(&format!(
+            "https:&#x2f;&#x2f;app.example&#x2f;fc?iss={issuer}"
+        )),
+        "{html}"
+    );
+    assert!(
+        html.contains("other.example&#x2f;fc?x=1&amp;iss="),
+        "an existing query is kept: {html}"
+    );
+    assert!(html.contains("&amp;sid="), "{html}");
+    assert!(
+        html.contains("url=https:&#x2f;&#x2f;app.example&#x2f;bye?state=s%261"),
+        "{html}"
+    );
+    assert!(
+        !signed_in_still(&server, &b).await,
+        "prompt=none now says login_required"
+    );
+
+    // Logging out again tells nobody twice: the clients were told already.
+    let again = b
+        .get(logout_url(
+            &server,
+            &[("client_id", "spa"), ("post_logout_redirect_uri", BYE)],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(again.headers()["location"], BYE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_hint_the_user_confirms() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, _) = signed_in(&server).await;
+    let page = b
+        .get(logout_url(&server, &[("client_id", "spa")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out of spa?"), "{html}");
+    let handle = hidden(&html, "handle");
+
+    // The form only counts from the browser that opened it.
+    let forged = reqwest::Client::new()
+        .post(server.url("/logout"))
+        .form(&[("handle", handle.as_str()), ("action", "logout")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(signed_in_still(&server, &b).await);
+
+    let stay = b
+        .post(server.url("/logout"))
+        .form(&[("handle", handle.as_str()), ("action", "stay")])
+        .send()
+        .await
+        .unwrap();
+    assert!(stay.text().await.unwrap().contains("still signed in"));
+    assert!(signed_in_still(&server, &b).await);
+
+    let html = b
+        .get(logout_url(&server, &[]))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let handle = hidden(&html, "handle");
+    let done = b
+        .post(server.url("/logout"))
+        .form(&[("handle", handle.as_str()), ("action", "logout")])
+        .send()
+        .await
+        .unwrap();
+    assert!(done.text().await.unwrap().contains("You are signed out"));
+    assert!(!signed_in_still(&server, &b).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_logout_requests_never_redirect() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, id_token) = signed_in(&server).await;
+    let foreign = {
+        let keys = crate::harness::signing_keys(ostiary_jose::SigAlg::RS256);
+        let claims = serde_json::json!({"iss": server.issuer, "sub": "alice", "aud": "spa"});
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(ostiary_jose::SigAlg::RS256),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
+    };
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("client_id", "spa"),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ],
+        vec![
+            ("client_id", "spa"),
+            ("post_logout_redirect_uri", "https://app.example/bye/"),
+        ],
+        vec![("post_logout_redirect_uri", BYE)],
+        vec![("client_id", "nobody"), ("post_logout_redirect_uri", BYE)],
+        vec![
+            ("id_token_hint", "not-a-token"),
+            ("post_logout_redirect_uri", BYE),
+        ],
+        vec![
+            ("id_token_hint", &foreign),
+            ("post_logout_redirect_uri", BYE),
+        ],
+        vec![
+            ("id_token_hint", &id_token),
+            ("client_id", "other"),
+            ("post_logout_redirect_uri", BYE),
+        ],
+    ];
+    for query in cases {
+        let response = b.get(logout_url(&server, &query)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{query:?}");
+        assert!(response.headers().get("location").is_none(), "{query:?}");
+    }
+    assert!(
+        signed_in_still(&server, &b).await,
+        "nothing above logged out"
+    );
+
+    let discovery: serde_json::Value = server
+        .http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["end_session_endpoint"], server.url("/logout"));
+}

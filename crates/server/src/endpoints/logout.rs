@@ -1,0 +1,307 @@
+//! `GET|POST /logout`: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), telling the
+//! session's other clients through front-channel logout (OpenID Connect Front-Channel Logout 1.0).
+//!
+//! A client that shows the user's own ID token (`id_token_hint`) for the current session logs them
+//! out at once; anything else gets a confirmation page, so that a link cannot sign a user out
+//! behind their back. `post_logout_redirect_uri` must be registered by the client the request
+//! names, or no redirect happens at all.
+
+use axum::extract::{RawQuery, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ostiary_jose::{DecodeOptions, JwkSet};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::authorize::{add_cookies, error_page, interaction_of_this_browser, new_interaction};
+use crate::config::ServerConfig;
+use crate::error::ServerResult;
+use crate::hooks::UserSession;
+use crate::pages;
+use crate::params::Params;
+use crate::state::Server;
+
+/// What a logout request asked for, once checked; kept while the confirmation page is shown.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct Logout {
+    client_name: Option<String>,
+    /// The registered URI to return to, with `state` already added.
+    redirect: Option<String>,
+}
+
+pub async fn get(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ServerResult<Response> {
+    match Params::parse(query.unwrap_or_default().as_bytes()) {
+        Ok(params) => start(&server, &headers, &params).await,
+        Err(_) => Ok(error_page(&server, "invalid_request", "a parameter is repeated").await),
+    }
+}
+
+pub async fn post(
+    State(server): State<Server>,
+    headers: HeaderMap,
+    params: Params,
+) -> ServerResult<Response> {
+    if params.get("handle").is_some() {
+        confirm(&server, &headers, &params).await
+    } else {
+        start(&server, &headers, &params).await
+    }
+}
+
+async fn start(server: &Server, headers: &HeaderMap, params: &Params) -> ServerResult<Response> {
+    let now = super::now();
+    let config = server.config().await?;
+    let refuse = |why: &'static str| error_page(server, "invalid_request", why);
+    let hint = match params.get("id_token_hint") {
+        None => None,
+        Some(token) => match verify_hint(server, &config, token).await? {
+            Some(claims) => Some(claims),
+            None => return Ok(refuse("id_token_hint is not an ID token of this server").await),
+        },
+    };
+    let hinted_client = hint
+        .as_ref()
+        .and_then(|c| c.get("aud"))
+        .and_then(|aud| match aud {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_owned),
+            _ => None,
+        });
+    let client_id = match (params.get("client_id"), hinted_client.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            return Ok(refuse("client_id does not match the id_token_hint").await);
+        }
+        (given, hinted) => given.or(hinted),
+    };
+    let client = match client_id {
+        Some(id) => match server.store().client(id).await? {
+            Some(c) => Some(c),
+            None => return Ok(refuse("unknown client").await),
+        },
+        None => None,
+    };
+    let redirect = match params.get("post_logout_redirect_uri") {
+        None => None,
+        // SECURITY: only a URI the named client registered, compared exactly: never an open redirect.
+        Some(uri) => match &client {
+            Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+                Some(with_state(uri, params.get("state")))
+            }
+            Some(_) => {
+                return Ok(
+                    refuse("post_logout_redirect_uri is not registered for this client").await,
+                );
+            }
+            None => {
+                return Ok(
+                    refuse("post_logout_redirect_uri needs client_id or id_token_hint").await,
+                );
+            }
+        },
+    };
+    let logout = Logout {
+        client_name: client.as_ref().map(|c| c.display_name().to_owned()),
+        redirect,
+    };
+    let sessions = &server.hooks().sessions;
+    let Some(session) = sessions.get_user(server, &config, headers, now).await? else {
+        // Nobody is signed in here: nothing to end.
+        return Ok(finished(&config, false, Vec::new(), logout.redirect));
+    };
+    let hint_is_this_session = hint.as_ref().is_some_and(|claims| {
+        let sid = claims.get("sid").and_then(Value::as_str);
+        let sub = claims.get("sub").and_then(Value::as_str);
+        sid.map_or(sub == Some(session.username.as_str()), |sid| {
+            sid == session.sid
+        })
+    });
+    if hint_is_this_session {
+        return end_session(server, &config, headers, &session, logout).await;
+    }
+    let request = serde_json::json!({ "logout": logout });
+    let (handle, cookie) = new_interaction(server, &config, request, None, now).await?;
+    #[derive(Serialize)]
+    struct Ctx<'a> {
+        action: String,
+        handle: &'a str,
+        username: &'a str,
+        client_name: Option<&'a str>,
+    }
+    let ctx = Ctx {
+        action: format!("{}/logout", config.issuer.path()),
+        handle: &handle,
+        username: &session.username,
+        client_name: logout.client_name.as_deref(),
+    };
+    let templates = config.customization.templates_dir.as_deref();
+    let html = pages::render(templates, "logout.html", ctx);
+    let mut response = pages::page(StatusCode::OK, html, pages::PAGE_CSP);
+    add_cookies(&mut response, vec![cookie]);
+    Ok(response)
+}
+
+/// The confirmation page's answer.
+async fn confirm(server: &Server, headers: &HeaderMap, params: &Params) -> ServerResult<Response> {
+    let now = super::now();
+    let config = server.config().await?;
+    let record = match interaction_of_this_browser(server, headers, params, now).await? {
+        Ok(record) => record,
+        Err(page) => return Ok(page),
+    };
+    server.store().delete_interaction(&record.hash).await?;
+    let Some(logout) = record
+        .request
+        .get("logout")
+        .and_then(|l| serde_json::from_value::<Logout>(l.clone()).ok())
+    else {
+        return Ok(error_page(server, "invalid_request", "this page is not a sign-out").await);
+    };
+    let session = server
+        .hooks()
+        .sessions
+        .get_user(server, &config, headers, now)
+        .await?;
+    match session {
+        Some(session) if params.get("action") == Some("logout") => {
+            end_session(server, &config, headers, &session, logout).await
+        }
+        Some(_) => Ok(finished(&config, false, Vec::new(), logout.redirect)),
+        None => Ok(finished(&config, true, Vec::new(), logout.redirect)),
+    }
+}
+
+/// Ends the session and tells each client it signed in to (front-channel logout).
+async fn end_session(
+    server: &Server,
+    config: &ServerConfig,
+    headers: &HeaderMap,
+    session: &UserSession,
+    logout: Logout,
+) -> ServerResult<Response> {
+    let cookies = server
+        .hooks()
+        .sessions
+        .logout(server, config, headers)
+        .await?;
+    let mut frames = Vec::new();
+    for client_id in server.store().take_session_clients(&session.sid).await? {
+        let Some(client) = server.store().client(&client_id).await? else {
+            continue;
+        };
+        let Some(uri) = client.frontchannel_logout_uri.as_deref() else {
+            continue;
+        };
+        if !config.frontchannel_logout {
+            continue;
+        }
+        // OpenID Connect Front-Channel Logout §2: iss and sid when the client wants them.
+        let frame = if client.frontchannel_logout_session_required || config.frontchannel_logout_sid
+        {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("iss", &config.issuer_url())
+                .append_pair("sid", &session.sid)
+                .finish();
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            format!("{uri}{separator}{query}")
+        } else {
+            uri.to_owned()
+        };
+        frames.push(frame);
+    }
+    tracing::info!(sid = %session.sid, clients = frames.len(), "user session ended");
+    let mut response = finished(config, true, frames, logout.redirect);
+    add_cookies(&mut response, cookies);
+    Ok(response)
+}
+
+/// The end of a logout: straight back to the client when no other client needs telling, else a
+/// page that loads the clients' logout URIs in frames and then returns (a meta refresh: the
+/// pages run no script).
+fn finished(
+    config: &ServerConfig,
+    signed_out: bool,
+    frames: Vec<String>,
+    redirect: Option<String>,
+) -> Response {
+    if frames.is_empty()
+        && let Some(to) = &redirect
+        && let Ok(location) = HeaderValue::from_str(to)
+    {
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        response.headers_mut().insert(LOCATION, location);
+        return response;
+    }
+    #[derive(Serialize)]
+    struct Ctx {
+        signed_out: bool,
+        frames: Vec<String>,
+        redirect: Option<String>,
+        delay: u32,
+    }
+    let origins: Vec<String> = frames.iter().filter_map(|f| origin(f)).collect();
+    let csp = if origins.is_empty() {
+        pages::PAGE_CSP.to_owned()
+    } else {
+        format!("{}; frame-src {}", pages::PAGE_CSP, origins.join(" "))
+    };
+    let templates = config.customization.templates_dir.as_deref();
+    let ctx = Ctx {
+        signed_out,
+        frames,
+        redirect,
+        delay: 2,
+    };
+    let html = pages::render(templates, "logged_out.html", ctx);
+    pages::page(StatusCode::OK, html, &csp)
+}
+
+fn with_state(uri: &str, state: Option<&str>) -> String {
+    match state {
+        None => uri.to_owned(),
+        Some(state) => {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("state", state)
+                .finish();
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            format!("{uri}{separator}{query}")
+        }
+    }
+}
+
+/// `scheme://authority` of a URI, cleaned for use in a CSP source list.
+fn origin(uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let source = format!("{scheme}://{authority}");
+    (!source.contains([';', ',', ' ', '\''])).then_some(source)
+}
+
+/// The claims of an ID token this server signed, however old (a logout hint is usually
+/// expired); `None` when it is not one.
+async fn verify_hint(
+    server: &Server,
+    config: &ServerConfig,
+    token: &str,
+) -> ServerResult<Option<Map<String, Value>>> {
+    let keys = server.keys().await?.public_set();
+    let decoded =
+        match ostiary_jose::decode(token, &JwkSet::default(), &keys, &DecodeOptions::default()) {
+            Ok(d) => d,
+            Err(_) => return Ok(None),
+        };
+    // Not a JWT access token (RFC 9068's typ), and ours; its expiry does not matter here.
+    let access_token = decoded
+        .header
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|t| ostiary_jose::typ_matches(t, "at+jwt"));
+    let claims = decoded.claims;
+    let ours = claims.get("iss").and_then(Value::as_str) == Some(config.issuer_url().as_str());
+    let complete = claims.contains_key("sub") && claims.contains_key("aud");
+    Ok((ours && complete && !access_token).then_some(claims))
+}
