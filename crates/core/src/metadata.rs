@@ -44,6 +44,10 @@ pub struct ProviderMetadata {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_object_signing_alg_values_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_object_encryption_alg_values_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_object_encryption_enc_values_supported: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_methods_supported: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,

@@ -226,6 +226,9 @@ pub struct ServerConfig {
     pub access_token_format: AccessTokenFormat,
     pub customization: Customization,
     pub registration: Registration,
+    /// Let the server fetch client-named URLs (`request_uri`, `jwks_uri`) on loopback and private
+    /// addresses, and over plain HTTP on loopback. Off: such URLs could reach internal services.
+    pub fetch_private_addresses: bool,
 }
 
 impl Default for ServerConfig {
@@ -270,6 +273,7 @@ impl Default for ServerConfig {
             access_token_format: AccessTokenFormat::Opaque,
             customization: Customization::default(),
             registration: Registration::Off,
+            fetch_private_addresses: false,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod client_auth;
 pub mod config;
 pub mod endpoints;
 pub mod error;
+pub mod fetch;
 pub mod grants;
 pub mod hooks;
 pub mod issue;

@@ -49,6 +49,10 @@ impl Params {
     pub fn insert(&mut self, name: &str, value: String) {
         self.0.insert(name.to_owned(), value);
     }
+
+    pub fn remove(&mut self, name: &str) {
+        self.0.remove(name);
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for Params {

@@ -10,4 +10,5 @@ mod harness;
 mod interop;
 mod logout;
 mod matrix;
+mod request_object;
 mod token;

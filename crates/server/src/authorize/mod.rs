@@ -2,6 +2,7 @@
 //! that keeps redirects safe: nothing may redirect before the client and its redirect URI are
 //! known good (RFC 6749 §4.1.2.1); after that, errors go back to the client.
 
+pub mod request_object;
 pub mod respond;
 
 use ostiary_core::{ErrorCode, GrantType};

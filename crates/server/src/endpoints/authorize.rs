@@ -11,7 +11,7 @@ use ostiary_core::{ErrorCode, Scopes};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::authorize::{self, AuthorizeError, AuthorizeRequest, respond};
+use crate::authorize::{self, AuthorizeError, AuthorizeRequest, request_object, respond};
 use crate::config::ServerConfig;
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::session::{cookie, set_cookie};
@@ -108,7 +108,7 @@ fn or_redirect(
     }
 }
 
-async fn start(server: &Server, headers: &HeaderMap, params: Params) -> ServerResult<Response> {
+async fn start(server: &Server, headers: &HeaderMap, mut params: Params) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
     let dir = config.customization.templates_dir.clone();
@@ -116,7 +116,28 @@ async fn start(server: &Server, headers: &HeaderMap, params: Params) -> ServerRe
         Some(id) => server.store().client(id).await?,
         None => None,
     };
-    let request = match authorize::validate(&config, client.as_ref(), &params) {
+    let object = request_object::resolve(server, &config, client.as_ref(), &mut params).await?;
+    let validated = match object {
+        Ok(()) => authorize::validate(&config, client.as_ref(), &params),
+        // The query alone decides whether the refusal may go back to the client.
+        Err(refused) => match authorize::validate(&config, client.as_ref(), &params) {
+            Ok(request) => Err(AuthorizeError::Redirect {
+                to: Box::new(request),
+                error: refused.error,
+                description: refused.description,
+            }),
+            Err(AuthorizeError::Redirect { to, .. }) => Err(AuthorizeError::Redirect {
+                to,
+                error: refused.error,
+                description: refused.description,
+            }),
+            Err(AuthorizeError::Render { .. }) => Err(AuthorizeError::Render {
+                error: refused.error,
+                description: refused.description,
+            }),
+        },
+    };
+    let request = match validated {
         Ok(r) => r,
         Err(AuthorizeError::Render { error, description }) => {
             return Ok(pages::error_page(

@@ -79,6 +79,18 @@ pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata 
             .collect(),
         userinfo_signing_alg_values_supported: sig_algs.clone(),
         request_object_signing_alg_values_supported: sig_algs.clone(),
+        // The server holds private keys for these (see `state::algorithms_in_use`).
+        request_object_encryption_alg_values_supported: crate::state::algorithms_in_use(config)
+            .into_iter()
+            .filter_map(|a| match a {
+                ostiary_jose::Algorithm::Key(k) => Some(k.name().to_owned()),
+                _ => None,
+            })
+            .collect(),
+        request_object_encryption_enc_values_supported: ostiary_jose::EncAlg::ALL
+            .iter()
+            .map(|e| e.name().to_owned())
+            .collect(),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         token_endpoint_auth_signing_alg_values_supported: sig_algs,
         introspection_endpoint_auth_methods_supported: auth_methods[1..].to_vec(),
@@ -93,9 +105,10 @@ pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata 
         op_tos_uri: config.op_tos_uri.clone(),
         authorization_response_iss_parameter_supported: true,
         claims_parameter_supported: true,
+        request_parameter_supported: true,
+        request_uri_parameter_supported: true,
         frontchannel_logout_supported: config.frontchannel_logout,
         frontchannel_logout_session_supported: config.frontchannel_logout_sid,
         issuer,
-        ..Default::default()
     }
 }
