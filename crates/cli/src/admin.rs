@@ -6,7 +6,7 @@ use std::io::Read as _;
 use clap::{Args, Subcommand};
 use ostiary_server::config::{ClientDescription, ClientType, ServerConfig, User};
 use ostiary_server::store::{
-    ClientStore as _, ConfigStore as _, KeyStore as _, StoreError, TokenStore as _, UserStore as _,
+    ClientStore as _, ConfigStore as _, StoreError, TokenStore as _, UserStore as _,
 };
 use ostiary_store::Store;
 use serde_json::{Map, Value, json};
@@ -45,6 +45,11 @@ pub enum ServerConfigCommand {
     Set { assignments: Vec<String> },
     /// Add new keys that sign and encrypt from now on; the old ones still verify and decrypt.
     RotateKeys,
+    /// Stop publishing and accepting replaced keys older than --older-than seconds (default: all).
+    RetireKeys {
+        #[arg(long, default_value_t = 0)]
+        older_than: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,14 +244,17 @@ async fn server_config(store: &Store, cmd: ServerConfigCommand) -> Result<String
         }
         ServerConfigCommand::RotateKeys => {
             current_config(store).await?;
-            let mut ring = store
-                .key_ring()
+            let fresh = ostiary_server::state::rotate_keys(store, now())
                 .await
-                .map_err(store_err)?
-                .ok_or("the server has no keys")?;
-            let fresh = ring.rotate(now()).map_err(|e| e.to_string())?;
-            store.save_key_ring(&ring).await.map_err(store_err)?;
+                .map_err(|e| e.to_string())?;
             Ok(json!({ "new_keys": fresh }).to_string())
+        }
+        ServerConfigCommand::RetireKeys { older_than } => {
+            let before = now() - older_than as i64 + 1;
+            let retired = ostiary_server::state::retire_keys(store, before, now())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({ "retired": retired }).to_string())
         }
     }
 }

@@ -183,7 +183,22 @@ fn users_and_the_server_configuration() {
         "",
     );
     let rotated = dir.json(&["admin", "server-config", "rotate-keys"], "");
-    assert!(!rotated["new_keys"].as_array().unwrap().is_empty());
+    let fresh = rotated["new_keys"].as_array().unwrap().len();
+    assert!(fresh > 0);
+    // Replaced keys stay until retired; a young one survives --older-than.
+    let kept = dir.json(
+        &[
+            "admin",
+            "server-config",
+            "retire-keys",
+            "--older-than",
+            "3600",
+        ],
+        "",
+    );
+    assert_eq!(kept["retired"], 0);
+    let retired = dir.json(&["admin", "server-config", "retire-keys"], "");
+    assert_eq!(retired["retired"].as_u64().unwrap() as usize, fresh);
 }
 
 #[test]

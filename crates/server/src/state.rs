@@ -226,3 +226,33 @@ pub async fn ensure_keys(
     store.save_key_ring(&ring).await?;
     Ok(())
 }
+
+/// Key rotation (the reference's JWKS rotation): a new key for every algorithm in use signs and
+/// encrypts from now on; the replaced ones stay published, verifying and decrypting, until
+/// [`retire_keys`]. Returns the new keys' ids. Nodes pick the change up within [`CACHE_TTL`].
+pub async fn rotate_keys(store: &dyn ServerStore, now: i64) -> ServerResult<Vec<String>> {
+    let mut ring = store
+        .key_ring()
+        .await?
+        .ok_or_else(|| ServerError::Config("the server has no keys".into()))?;
+    let fresh = ring
+        .rotate(now)
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    store.save_key_ring(&ring).await?;
+    tracing::info!(keys = ?fresh, "server keys rotated");
+    Ok(fresh)
+}
+
+/// Retires the replaced keys created before `before`: they are no longer published nor used to
+/// verify or decrypt. Returns how many went.
+pub async fn retire_keys(store: &dyn ServerStore, before: i64, now: i64) -> ServerResult<usize> {
+    let Some(mut ring) = store.key_ring().await? else {
+        return Ok(0);
+    };
+    let retired = ring.retire_previous(before, now);
+    if retired > 0 {
+        store.save_key_ring(&ring).await?;
+        tracing::info!(retired, "replaced server keys retired");
+    }
+    Ok(retired)
+}
