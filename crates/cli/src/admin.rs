@@ -4,7 +4,8 @@
 use std::io::Read as _;
 
 use clap::{Args, Subcommand};
-use ostiary_server::config::{ClientDescription, ClientType, ServerConfig, User};
+use ostiary_server::config::{ClientDescription, ServerConfig, User};
+use ostiary_server::registration::{self, Registrant};
 use ostiary_server::store::{
     ClientStore as _, ConfigStore as _, StoreError, TokenStore as _, UserStore as _,
 };
@@ -35,6 +36,19 @@ pub enum AdminCommand {
     /// Tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Initial access tokens for dynamic registration (when `registration` is `token`).
+    #[command(subcommand, name = "registration-token")]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Print a new initial access token (shown once).
+    Create {
+        /// Seconds it stays usable.
+        #[arg(long, default_value_t = ostiary_server::endpoints::register::INITIAL_TOKEN_LIFETIME as u64)]
+        expires_in: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +217,15 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
             .map_err(store_err)?;
             Ok(json!({ "revoked": revoked }).to_string())
         }
+        AdminCommand::RegistrationToken(RegistrationTokenCommand::Create { expires_in }) => {
+            current_config(&store).await?;
+            let lifetime = expires_in as i64;
+            let token =
+                ostiary_server::endpoints::register::new_initial_token(&store, lifetime, now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            Ok(json!({ "initial_access_token": token, "expires_in": lifetime }).to_string())
+        }
     }
 }
 
@@ -299,27 +322,10 @@ async fn client(store: &Store, cmd: ClientCommand) -> Result<String, String> {
     let config = current_config(store).await?;
     match cmd {
         ClientCommand::Create => {
-            let mut metadata = read_json_object("client metadata")?;
-            let public = metadata.get("client_type").and_then(Value::as_str) == Some("public");
-            if public && !metadata.contains_key("token_endpoint_auth_method") {
-                metadata.insert("token_endpoint_auth_method".into(), "none".into());
-            }
-            let given_id = metadata
-                .get("client_id")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let mut client: ClientDescription = serde_json::from_value(Value::Object(metadata))
-                .map_err(|e| format!("invalid client metadata: {e}"))?;
-            client.client_id = given_id.unwrap_or_else(ostiary_server::issue::new_client_id);
-            client.client_id_issued_at = now();
-            client.client_secret_expires_at = match config.intervals.client_secret {
-                0 => 0,
-                n => now() + n as i64,
-            };
-            if client.client_type == ClientType::Public {
-                client.client_secret_expires_at = 0;
-            }
-            client.validate()?;
+            let metadata = read_json_object("client metadata")?;
+            let client =
+                registration::client_from_metadata(&config, metadata, Registrant::Admin, now())
+                    .map_err(|e| format!("invalid client metadata: {e}"))?;
             let secret = client
                 .is_confidential()
                 .then(ostiary_server::issue::random_token);
@@ -332,11 +338,11 @@ async fn client(store: &Store, cmd: ClientCommand) -> Result<String, String> {
                     }
                     e => e.to_string(),
                 })?;
-            let mut response = serde_json::to_value(&client).map_err(|e| e.to_string())?;
-            if let (Some(secret), Some(obj)) = (secret, response.as_object_mut()) {
-                obj.insert("client_secret".into(), secret.into());
-            }
-            Ok(pretty(&response))
+            Ok(pretty(&registration::response(
+                &client,
+                secret.as_deref(),
+                None,
+            )))
         }
         ClientCommand::List { json } => {
             let clients = store.clients().await.map_err(store_err)?;

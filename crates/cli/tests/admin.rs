@@ -199,6 +199,19 @@ fn users_and_the_server_configuration() {
     assert_eq!(kept["retired"], 0);
     let retired = dir.json(&["admin", "server-config", "retire-keys"], "");
     assert_eq!(retired["retired"].as_u64().unwrap() as usize, fresh);
+
+    let initial = dir.json(
+        &[
+            "admin",
+            "registration-token",
+            "create",
+            "--expires-in",
+            "60",
+        ],
+        "",
+    );
+    assert_eq!(initial["expires_in"], 60);
+    assert_eq!(initial["initial_access_token"].as_str().unwrap().len(), 43);
 }
 
 #[test]

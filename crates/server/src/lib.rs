@@ -21,6 +21,7 @@ pub mod params;
 pub mod password;
 pub mod properties;
 pub mod ratelimit;
+pub mod registration;
 pub mod state;
 pub mod store;
 

@@ -36,6 +36,10 @@ pub enum Taken<T> {
 pub enum TokenKind {
     Access,
     Refresh,
+    /// RFC 7592's registration access token: manages one client's registration.
+    Registration,
+    /// RFC 7591's initial access token: lets its holder register a client.
+    InitialAccess,
 }
 
 impl TokenKind {
@@ -43,7 +47,14 @@ impl TokenKind {
         match self {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
+            TokenKind::Registration => "registration",
+            TokenKind::InitialAccess => "initial_access",
         }
+    }
+
+    /// Whether introspection and revocation deal with it (the OAuth tokens a client holds).
+    pub fn is_oauth_token(self) -> bool {
+        matches!(self, TokenKind::Access | TokenKind::Refresh)
     }
 }
 

@@ -194,6 +194,8 @@ impl Store {
         let kind = match get_s("kind")?.as_str() {
             "access" => TokenKind::Access,
             "refresh" => TokenKind::Refresh,
+            "registration" => TokenKind::Registration,
+            "initial_access" => TokenKind::InitialAccess,
             other => return Err(corrupt(format!("token kind {other}"))),
         };
         Ok(TokenRecord {

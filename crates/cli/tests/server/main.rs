@@ -10,5 +10,6 @@ mod harness;
 mod interop;
 mod logout;
 mod matrix;
+mod registration;
 mod request_object;
 mod token;

@@ -26,7 +26,8 @@ pub async fn post(
     }
     let token = params.require("token")?;
     let record = server.store().token(&token_hash(token)).await?;
-    let Some(t) = record.filter(|t| !t.revoked && t.expires_at > now) else {
+    let Some(t) = record.filter(|t| t.kind.is_oauth_token() && !t.revoked && t.expires_at > now)
+    else {
         return Ok(super::token::no_store(Json(json!({ "active": false }))));
     };
     let mut body = Map::new();

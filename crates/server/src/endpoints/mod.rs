@@ -6,6 +6,7 @@ pub mod health;
 pub mod introspection;
 pub mod jwks;
 pub mod logout;
+pub mod register;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -39,6 +40,13 @@ pub fn router(server: Server, issuer_path: &str) -> Router {
         .route("/userinfo", get(userinfo::get).post(userinfo::post))
         .route("/jwks", get(jwks::get))
         .route("/logout", get(logout::get).post(logout::post))
+        .route("/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(register::read)
+                .put(register::update)
+                .delete(register::delete),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(discovery::openid_configuration),
