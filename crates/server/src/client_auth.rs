@@ -8,8 +8,9 @@ use axum::http::header::AUTHORIZATION;
 use base64::Engine as _;
 use ostiary_core::grant::JWT_BEARER_ASSERTION_TYPE;
 use ostiary_core::{AuthMethod, ErrorCode};
-use ostiary_jose::{ClaimChecks, DecodeOptions, Jwk, JwkSet, SigAlg};
+use ostiary_jose::{ClaimChecks, DecodeOptions, JwkSet, SigAlg};
 
+use crate::client_keys::{Signer, decode_signed_by};
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
 use crate::params::Params;
@@ -169,32 +170,14 @@ pub async fn authenticate(
         }
         Presented::None { .. } => {}
         Presented::Assertion { assertion } => {
-            let keys = match method {
-                AuthMethod::ClientSecretJwt => {
-                    let secret = server
-                        .store()
-                        .client_secret(&client.client_id)
-                        .await?
-                        .ok_or_else(|| fail("the client has no secret"))?;
-                    JwkSet::from(
-                        Jwk::symmetric(secret.as_bytes())
-                            .map_err(|_| fail("the client has no usable secret"))?,
-                    )
-                }
-                _ => client.public_keys(),
+            let signer = match method {
+                AuthMethod::ClientSecretJwt => Signer::Secret,
+                _ => Signer::PublicKeys,
             };
             let allowed = allowed_assertion_algs(&client, method);
-            verify_assertion(
-                server,
-                config,
-                assertion,
-                &keys,
-                &allowed,
-                &client.client_id,
-                now,
-            )
-            .await
-            .map_err(|why| fail(&why))?;
+            verify_assertion(server, config, assertion, &client, signer, &allowed, now)
+                .await
+                .map_err(|why| fail(&why))?;
         }
     }
     Ok(client)
@@ -245,17 +228,29 @@ pub async fn verify_assertion(
     server: &Server,
     config: &ServerConfig,
     assertion: &str,
-    keys: &JwkSet,
+    client: &ClientDescription,
+    signer: Signer,
     allowed: &[SigAlg],
-    client_id: &str,
     now: i64,
 ) -> Result<(), String> {
+    let client_id = client.client_id.as_str();
     let opts = DecodeOptions {
         sig_algs: Some(allowed.to_vec()),
         ..Default::default()
     };
-    let decoded = ostiary_jose::decode(assertion, &JwkSet::default(), keys, &opts)
-        .map_err(|e| format!("client assertion: {e}"))?;
+    let no_encryption = JwkSet::default();
+    let decoded = decode_signed_by(
+        server,
+        config,
+        client,
+        signer,
+        assertion,
+        &no_encryption,
+        &opts,
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("client assertion: {e}"))?;
     let checks = ClaimChecks {
         issuer: Some(client_id.to_owned()),
         leeway: ASSERTION_LEEWAY,

@@ -364,6 +364,8 @@ pub struct ClientDescription {
     /// The client's public keys, inline (a JWK Set object).
     pub jwks: Option<Value>,
     pub jwks_uri: Option<String>,
+    /// The client's X.509 certificate (PEM), whose public key is the client's key.
+    pub x509_certificate: Option<String>,
     pub id_token_signed_response_alg: Option<SigAlg>,
     pub id_token_encrypted_response_alg: Option<KeyAlg>,
     pub id_token_encrypted_response_enc: Option<EncAlg>,
@@ -406,6 +408,7 @@ impl Default for ClientDescription {
             default_scope: None,
             jwks: None,
             jwks_uri: None,
+            x509_certificate: None,
             id_token_signed_response_alg: None,
             id_token_encrypted_response_alg: None,
             id_token_encrypted_response_enc: None,
@@ -446,9 +449,36 @@ impl ClientDescription {
                 "a confidential client or resource server needs an authentication method".into(),
             );
         }
-        if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt && self.jwks.is_none() {
-            // jwks_uri is kept but not fetched yet: without inline keys no assertion could verify.
-            return Err("private_key_jwt needs the client's public keys inline in \"jwks\"".into());
+        let key_sources = [
+            self.jwks.is_some(),
+            self.jwks_uri.is_some(),
+            self.x509_certificate.is_some(),
+        ];
+        match key_sources.iter().filter(|s| **s).count() {
+            0 if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt => {
+                return Err(
+                    "private_key_jwt needs the client's public keys: jwks, jwks_uri or x509_certificate"
+                        .into(),
+                );
+            }
+            0 | 1 => {}
+            _ => {
+                return Err(
+                    "give the client's keys one way: jwks, jwks_uri or x509_certificate".into(),
+                );
+            }
+        }
+        if let Some(pem) = &self.x509_certificate {
+            ostiary_jose::Jwk::from_pem(pem, None)
+                .ok()
+                .filter(|k| k.x5c.is_some())
+                .ok_or("x509_certificate must be a PEM certificate")?;
+        }
+        if let Some(uri) = &self.jwks_uri
+            && !uri.starts_with("https://")
+            && !uri.starts_with("http://")
+        {
+            return Err(format!("jwks_uri \"{uri}\" is not an http(s) URL"));
         }
         if let Some(jwks) = &self.jwks {
             let set =

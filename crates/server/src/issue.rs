@@ -377,7 +377,7 @@ pub async fn sign_and_encrypt(
                     .map_err(|e| ServerError::Config(e.to_string()))?,
             ))
         }
-        Some(_) => Some(client.public_keys()),
+        Some(_) => Some(crate::client_keys::public_keys(server, config, client, false).await?),
     };
     let opts = EncodeOptions {
         sig_alg,

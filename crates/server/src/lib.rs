@@ -9,6 +9,7 @@
 
 pub mod authorize;
 pub mod client_auth;
+pub mod client_keys;
 pub mod config;
 pub mod endpoints;
 pub mod error;

@@ -145,11 +145,6 @@ pub fn check(client: &ClientDescription) -> Result<(), MetadataError> {
             "the authorization_code grant needs a response type with code".into(),
         ));
     }
-    if client.jwks.is_some() && client.jwks_uri.is_some() {
-        return Err(MetadataError::Metadata(
-            "jwks and jwks_uri cannot both be given".into(),
-        ));
-    }
     if client.id_token_encrypted_response_enc.is_some()
         && client.id_token_encrypted_response_alg.is_none()
     {

@@ -55,6 +55,7 @@ struct Inner {
     config: Cached<ServerConfig>,
     keys: Cached<KeyRing>,
     logins: crate::ratelimit::LoginLimiter,
+    fetched_keys: crate::client_keys::FetchedKeys,
 }
 
 impl std::fmt::Debug for Server {
@@ -74,6 +75,7 @@ impl Server {
                 config: Cached::new(),
                 keys: Cached::new(),
                 logins: Default::default(),
+                fetched_keys: Default::default(),
             }),
         }
     }
@@ -84,6 +86,11 @@ impl Server {
 
     pub fn login_limiter(&self) -> &crate::ratelimit::LoginLimiter {
         &self.inner.logins
+    }
+
+    /// Client keys fetched from `jwks_uri`s.
+    pub fn fetched_keys(&self) -> &crate::client_keys::FetchedKeys {
+        &self.inner.fetched_keys
     }
 
     pub fn hooks(&self) -> &Hooks {

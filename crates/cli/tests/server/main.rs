@@ -5,6 +5,7 @@
 
 mod authorize;
 mod bad_input;
+mod client_keys;
 mod endpoints;
 mod harness;
 mod interop;

@@ -3,9 +3,10 @@
 //! and optionally encrypted to the server's key. Its parameters win over the query's.
 
 use ostiary_core::ErrorCode;
-use ostiary_jose::{DecodeOptions, Jwk, JwkSet, SigAlg};
+use ostiary_jose::{DecodeOptions, SigAlg};
 use serde_json::Value;
 
+use crate::client_keys::{self, Signer};
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::ServerResult;
 use crate::params::Params;
@@ -60,12 +61,6 @@ pub async fn resolve(
     };
     let invalid = |why: String| refused(ErrorCode::InvalidRequestObject, why);
     // SECURITY: signed by the client; a request object the client did not sign proves nothing.
-    let mut keys = client.public_keys().keys;
-    if let Some(secret) = server.store().client_secret(&client.client_id).await?
-        && let Ok(key) = Jwk::symmetric(secret.as_bytes())
-    {
-        keys.push(key);
-    }
     let opts = DecodeOptions {
         sig_algs: Some(match client.request_object_signing_alg {
             Some(alg) => vec![alg],
@@ -74,7 +69,17 @@ pub async fn resolve(
         ..Default::default()
     };
     let decrypt_with = server.keys().await?.private_set();
-    let decoded = match ostiary_jose::decode(&jwt, &decrypt_with, &JwkSet::new(keys), &opts) {
+    let decoded = client_keys::decode_signed_by(
+        server,
+        config,
+        client,
+        Signer::Either,
+        &jwt,
+        &decrypt_with,
+        &opts,
+    )
+    .await?;
+    let decoded = match decoded {
         Ok(d) => d,
         Err(e) => return Ok(Err(invalid(format!("request object: {e}")))),
     };

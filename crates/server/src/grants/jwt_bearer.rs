@@ -4,10 +4,11 @@
 //! names a user of this server.
 
 use ostiary_core::{AuthMethod, GrantType};
-use ostiary_jose::{ClaimChecks, DecodeOptions, Jwk, JwkSet, SigAlg};
+use ostiary_jose::{ClaimChecks, DecodeOptions, JwkSet, SigAlg};
 
 use super::{Subject, run_hooks};
 use crate::client_auth::{ASSERTION_LEEWAY, audience_is_us};
+use crate::client_keys::{Signer, decode_signed_by};
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{Context, Credential};
 use crate::issue::Issue;
@@ -19,15 +20,10 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
     super::ensure_allowed(config, client, GrantType::JwtBearer)?;
     let assertion = params.require("assertion")?;
     let invalid = |why: String| ServerError::invalid_grant(format!("assertion: {why}"));
-    let keys = if client.token_endpoint_auth_method == AuthMethod::ClientSecretJwt {
-        let secret = server
-            .store()
-            .client_secret(&client.client_id)
-            .await?
-            .unwrap_or_default();
-        JwkSet::from(Jwk::symmetric(secret.as_bytes()).map_err(|e| invalid(e.to_string()))?)
+    let signer = if client.token_endpoint_auth_method == AuthMethod::ClientSecretJwt {
+        Signer::Secret
     } else {
-        client.public_keys()
+        Signer::PublicKeys
     };
     let allowed: Vec<SigAlg> = match client.token_endpoint_auth_signing_alg {
         Some(alg) => vec![alg],
@@ -37,8 +33,18 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         sig_algs: Some(allowed),
         ..Default::default()
     };
-    let decoded = ostiary_jose::decode(assertion, &JwkSet::default(), &keys, &opts)
-        .map_err(|e| invalid(e.to_string()))?;
+    let no_encryption = JwkSet::default();
+    let decoded = decode_signed_by(
+        server,
+        config,
+        client,
+        signer,
+        assertion,
+        &no_encryption,
+        &opts,
+    )
+    .await?
+    .map_err(|e| invalid(e.to_string()))?;
     ClaimChecks {
         issuer: Some(client.client_id.clone()),
         leeway: ASSERTION_LEEWAY,

@@ -1,0 +1,187 @@
+//! Client keys from `jwks_uri` (cached, fetched again when a signature does not verify) and from
+//! an X.509 certificate, used for private_key_jwt client authentication.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_jose::{Jwk, JwkSet, SigAlg};
+use ostiary_server::config::ClientDescription;
+use ostiary_server::store::ClientStore as _;
+use tokio::sync::Mutex;
+
+use crate::harness::{Backend, TestServer, signing_keys};
+
+/// A client's JWKS endpoint on loopback: serves what `keys` holds, counting requests.
+struct JwksHost {
+    url: String,
+    keys: Arc<Mutex<String>>,
+    hits: Arc<AtomicUsize>,
+}
+
+async fn jwks_host(initial: &JwkSet) -> JwksHost {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    let keys = Arc::new(Mutex::new(initial.public().to_json()));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let (served, counted) = (keys.clone(), hits.clone());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 2048];
+            let _ = socket.read(&mut request).await;
+            counted.fetch_add(1, Ordering::SeqCst);
+            let body = served.lock().await.clone();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+        }
+    });
+    JwksHost { url, keys, hits }
+}
+
+async fn register(server: &TestServer, id: &str, configure: impl FnOnce(&mut ClientDescription)) {
+    let mut client = ClientDescription {
+        client_id: id.into(),
+        name: id.into(),
+        grant_types: vec![GrantType::ClientCredentials],
+        response_types: vec![],
+        token_endpoint_auth_method: AuthMethod::PrivateKeyJwt,
+        ..Default::default()
+    };
+    configure(&mut client);
+    client.validate().unwrap();
+    server.store.create_client(&client, None).await.unwrap();
+}
+
+async fn token_with(
+    server: &TestServer,
+    id: &str,
+    keys: &JwkSet,
+    jti: &str,
+) -> (u16, serde_json::Value) {
+    let assertion = server.assertion(id, keys, SigAlg::RS256, jti, 60);
+    let form = [
+        ("grant_type", "client_credentials"),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let (status, body, _) = server.post_form("/token", &form, None).await;
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_from_jwks_uri_are_cached_and_fetched_again_after_the_client_rotates() {
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.fetch_private_addresses = true).await;
+    let first = signing_keys(SigAlg::RS256);
+    let host = jwks_host(&first).await;
+    register(&server, "rotating", |c| c.jwks_uri = Some(host.url.clone())).await;
+
+    for jti in ["a1", "a2", "a3"] {
+        let (status, body) = token_with(&server, "rotating", &first, jti).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        host.hits.load(Ordering::SeqCst),
+        1,
+        "fetched once, then cached"
+    );
+
+    // A stranger's key right away: refused, and no fetch storm.
+    let (status, _) = token_with(&server, "rotating", &signing_keys(SigAlg::RS256), "x1").await;
+    assert_eq!(status, 401);
+    assert_eq!(host.hits.load(Ordering::SeqCst), 1);
+
+    // The client rotates; once the minimum interval has passed, one failed check fetches again.
+    let second = signing_keys(SigAlg::RS256);
+    *host.keys.lock().await = second.public().to_json();
+    tokio::time::sleep(
+        ostiary_server::client_keys::MIN_REFETCH + std::time::Duration::from_millis(300),
+    )
+    .await;
+    let (status, body) = token_with(&server, "rotating", &second, "b1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(host.hits.load(Ordering::SeqCst), 2);
+    let (status, _) = token_with(&server, "rotating", &first, "a4").await;
+    assert_eq!(status, 401, "the old key is gone from the client's set");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_uri_on_a_private_address_is_not_fetched_by_default() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let keys = signing_keys(SigAlg::RS256);
+    let host = jwks_host(&keys).await;
+    register(&server, "internal", |c| c.jwks_uri = Some(host.url.clone())).await;
+    let (status, body) = token_with(&server, "internal", &keys, "i1").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert_eq!(host.hits.load(Ordering::SeqCst), 0, "never contacted");
+}
+
+/// A private key and its self-signed certificate, made by openssl.
+fn key_and_certificate(dir: &std::path::Path) -> (String, String) {
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=ostiary-test-client",
+            "-days",
+            "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (
+        std::fs::read_to_string(key).unwrap(),
+        std::fs::read_to_string(cert).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_supplies_its_key() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("ostiary-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key_pem, cert_pem) = key_and_certificate(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut key = Jwk::from_pem(&key_pem, None).unwrap();
+    key.alg = Some("RS256".into());
+    let keys = JwkSet::from(key);
+    register(&server, "certified", |c| {
+        c.x509_certificate = Some(cert_pem.clone())
+    })
+    .await;
+    let (status, body) = token_with(&server, "certified", &keys, "c1").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = token_with(&server, "certified", &signing_keys(SigAlg::RS256), "c2").await;
+    assert_eq!(status, 401);
+
+    let not_a_certificate = ClientDescription {
+        client_id: "x".into(),
+        x509_certificate: Some(key_pem),
+        ..Default::default()
+    };
+    assert!(
+        not_a_certificate.validate().is_err(),
+        "a private key is not a certificate"
+    );
+}

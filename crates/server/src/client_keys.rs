@@ -1,0 +1,120 @@
+//! A client's keys: its public keys inline (`jwks`), from its X.509 certificate
+//! (`x509_certificate`, PEM) or from `jwks_uri` — fetched with the guarded fetcher, cached, and
+//! fetched again once when a signature does not verify (the reference's UpdateJWKS: the client
+//! may have rotated) — and its secret, for HS* signatures.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ostiary_jose::{DecodeOptions, Decoded, JoseError, Jwk, JwkSet};
+use tokio::sync::Mutex;
+
+use crate::config::{ClientDescription, ServerConfig};
+use crate::error::{ServerError, ServerResult};
+use crate::state::Server;
+
+/// How long fetched keys are used before they are fetched again.
+pub const JWKS_TTL: Duration = Duration::from_secs(300);
+/// The least time between two fetches of one `jwks_uri`, so that bad signatures cannot make
+/// the server fetch without end.
+pub const MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// Keys fetched from `jwks_uri`s, by URI.
+#[derive(Debug, Default)]
+pub struct FetchedKeys(Mutex<HashMap<String, (Instant, JwkSet)>>);
+
+/// Which of a client's keys may have signed something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signer {
+    /// Its secret (client_secret_jwt).
+    Secret,
+    /// Its public keys (private_key_jwt, JWT bearer assertions).
+    PublicKeys,
+    /// Either (request objects).
+    Either,
+}
+
+/// The client's public keys; `refetch` asks for `jwks_uri` again unless it was fetched moments ago.
+pub async fn public_keys(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    refetch: bool,
+) -> ServerResult<JwkSet> {
+    if let Some(pem) = &client.x509_certificate {
+        let key = Jwk::from_pem(pem, None).map_err(|e| {
+            ServerError::Config(format!("client {}: certificate: {e}", client.client_id))
+        })?;
+        return Ok(JwkSet::from(key));
+    }
+    let Some(uri) = &client.jwks_uri else {
+        return Ok(client.public_keys());
+    };
+    let cache = server.fetched_keys();
+    let mut fetched = cache.0.lock().await;
+    if let Some((at, keys)) = fetched.get(uri) {
+        let age = at.elapsed();
+        if age < MIN_REFETCH || (!refetch && age < JWKS_TTL) {
+            return Ok(keys.clone());
+        }
+    }
+    // One fetch at a time per node: concurrent callers wait for it rather than fetch again.
+    let keys = match crate::fetch::fetch(uri, config.fetch_private_addresses).await {
+        Ok(body) => JwkSet::from_json(&String::from_utf8_lossy(&body))
+            .map(|set| set.public())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match keys {
+        Ok(keys) => {
+            fetched.insert(uri.clone(), (Instant::now(), keys.clone()));
+            Ok(keys)
+        }
+        Err(why) => {
+            tracing::warn!(client_id = %client.client_id, %uri, %why, "cannot fetch the client's keys");
+            // Keys fetched before stay usable: a brief outage at the client breaks nothing.
+            Ok(fetched.get(uri).map(|(_, k)| k.clone()).unwrap_or_default())
+        }
+    }
+}
+
+async fn keys_for(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    signer: Signer,
+    refetch: bool,
+) -> ServerResult<JwkSet> {
+    let mut keys = Vec::new();
+    if signer != Signer::Secret {
+        keys = public_keys(server, config, client, refetch).await?.keys;
+    }
+    if signer != Signer::PublicKeys
+        && let Some(secret) = server.store().client_secret(&client.client_id).await?
+        && let Ok(key) = Jwk::symmetric(secret.as_bytes())
+    {
+        keys.push(key);
+    }
+    Ok(JwkSet::new(keys))
+}
+
+/// Decodes `token` as signed by `client` (decrypting with `decrypt_with` when it is a JWE). When
+/// the signature does not verify and the keys come from `jwks_uri`, fetches them again and retries
+/// once.
+pub async fn decode_signed_by(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    signer: Signer,
+    token: &str,
+    decrypt_with: &JwkSet,
+    opts: &DecodeOptions,
+) -> ServerResult<Result<Decoded, JoseError>> {
+    let keys = keys_for(server, config, client, signer, false).await?;
+    let first = ostiary_jose::decode(token, decrypt_with, &keys, opts);
+    if first.is_ok() || client.jwks_uri.is_none() || signer == Signer::Secret {
+        return Ok(first);
+    }
+    let keys = keys_for(server, config, client, signer, true).await?;
+    Ok(ostiary_jose::decode(token, decrypt_with, &keys, opts))
+}
