@@ -119,6 +119,40 @@ impl KeyRing {
         Ok(ids)
     }
 
+    /// Makes `key` the current key of its algorithm (an operator's key, e.g. from X.509
+    /// credentials); the key it replaces stays as `Previous`. Installing the current key again
+    /// changes nothing. Returns whether the ring changed.
+    pub fn install(&mut self, key: Jwk, now: i64) -> Result<bool> {
+        let alg = key
+            .alg
+            .clone()
+            .ok_or_else(|| JoseError::InvalidKey("a key to install needs \"alg\"".into()))?;
+        let thumbprint = key.thumbprint();
+        if self
+            .current(&alg)
+            .is_some_and(|k| k.thumbprint() == thumbprint && k.x5t_s256 == key.x5t_s256)
+        {
+            return Ok(false);
+        }
+        for entry in self
+            .keys
+            .iter_mut()
+            .filter(|k| k.state == KeyState::Current && k.key.alg.as_deref() == Some(alg.as_str()))
+        {
+            entry.state = KeyState::Previous;
+        }
+        self.keys.insert(
+            0,
+            RingKey {
+                key,
+                state: KeyState::Current,
+                created_at: now,
+                retired_at: None,
+            },
+        );
+        Ok(true)
+    }
+
     /// Adds the keys of `other` (for algorithms newly in use).
     pub fn merge(&mut self, mut other: KeyRing) {
         self.keys.append(&mut other.keys);
@@ -173,6 +207,28 @@ mod tests {
     use crate::alg::{EncAlg, KeyAlg, SigAlg};
     use crate::jwt::{DecodeOptions, EncodeOptions, decode, encode};
     use serde_json::json;
+
+    #[test]
+    fn an_installed_key_becomes_current_once() {
+        let mut ring = KeyRing::generate(&[Algorithm::Sig(SigAlg::RS256)], 1).unwrap();
+        let generated = ring.current("RS256").unwrap().kid.clone();
+        let operator = Jwk::generate(Algorithm::Sig(SigAlg::RS256)).unwrap();
+        assert!(ring.install(operator.clone(), 2).unwrap());
+        assert_eq!(ring.current("RS256").unwrap().kid, operator.kid);
+        assert!(
+            !ring.install(operator, 3).unwrap(),
+            "the same key again changes nothing"
+        );
+        assert_eq!(
+            ring.public_set().keys.len(),
+            2,
+            "the replaced key still verifies"
+        );
+        assert!(ring.public_set().keys.iter().any(|k| k.kid == generated));
+        let mut no_alg = Jwk::generate(Algorithm::Sig(SigAlg::RS256)).unwrap();
+        no_alg.alg = None;
+        assert!(ring.install(no_alg, 4).is_err());
+    }
 
     #[test]
     fn rotation_keeps_old_keys_usable_until_retired() {

@@ -184,8 +184,13 @@ impl Default for JwtSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct X509Credentials {
+    /// PEM file of the server's certificate.
     pub certificate_file: String,
+    /// PEM file of its private key, encrypted (PKCS#8) or not.
     pub private_key_file: String,
+    /// File holding the private key's password, when it is encrypted.
+    #[serde(default)]
+    pub private_key_password_file: Option<String>,
 }
 
 /// The Customization tab: which hooks the binary uses. Rust users replace hooks in code instead.

@@ -207,12 +207,14 @@ pub async fn initialize(
     Ok(config)
 }
 
-/// Adds keys for any algorithm in use that has none (a new ring on first start).
+/// Adds keys for any algorithm in use that has none (a new ring on first start), and installs
+/// the X.509 credentials' key when configured.
 pub async fn ensure_keys(
     store: &dyn ServerStore,
     config: &ServerConfig,
     now: i64,
 ) -> ServerResult<()> {
+    install_x509_key(store, config, now).await?;
     let wanted = algorithms_in_use(config);
     let ring = match store.key_ring().await? {
         None => KeyRing::generate(&wanted, now).map_err(|e| ServerError::Config(e.to_string()))?,
@@ -231,6 +233,59 @@ pub async fn ensure_keys(
         }
     };
     store.save_key_ring(&ring).await?;
+    Ok(())
+}
+
+/// With X.509 credentials configured, their key signs (and its certificate goes out in `x5c`)
+/// instead of a generated one; a new certificate replaces the old key, which keeps verifying.
+async fn install_x509_key(
+    store: &dyn ServerStore,
+    config: &ServerConfig,
+    now: i64,
+) -> ServerResult<()> {
+    let Some(credentials) = &config.jwt.x509 else {
+        return Ok(());
+    };
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| ServerError::Config(format!("X.509 credentials: {path}: {e}")))
+    };
+    let password = match &credentials.private_key_password_file {
+        Some(path) => Some(read(path)?.trim_end_matches(['\r', '\n']).to_owned()),
+        None => None,
+    };
+    let mut key = ostiary_jose::Jwk::from_pem_with_certificate(
+        &read(&credentials.private_key_file)?,
+        &read(&credentials.certificate_file)?,
+        password.as_deref().map(str::as_bytes),
+    )
+    .map_err(|e| ServerError::Config(format!("X.509 credentials: {e}")))?;
+    let alg = config.jwt.signing_alg.unwrap_or(SigAlg::RS256);
+    let fits = match key.kty() {
+        "RSA" => alg.name().starts_with("RS") || alg.name().starts_with("PS"),
+        "EC" => alg.name().starts_with("ES"),
+        "OKP" => alg == SigAlg::EdDSA,
+        _ => false,
+    };
+    if !fits {
+        return Err(ServerError::Config(format!(
+            "X.509 credentials: a {} key cannot sign {alg}",
+            key.kty()
+        )));
+    }
+    key.alg = Some(alg.name().to_owned());
+    // A kid, so that verifiers pick this key among the published ones (RFC 7638 thumbprint).
+    if key.kid.is_none() {
+        key.kid = Some(key.thumbprint());
+    }
+    let mut ring = store.key_ring().await?.unwrap_or_default();
+    if ring
+        .install(key, now)
+        .map_err(|e| ServerError::Config(e.to_string()))?
+    {
+        store.save_key_ring(&ring).await?;
+        tracing::info!(%alg, "the X.509 credentials' key signs from now on");
+    }
     Ok(())
 }
 

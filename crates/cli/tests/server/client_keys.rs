@@ -1,5 +1,6 @@
-//! Client keys from `jwks_uri` (cached, fetched again when a signature does not verify) and from
-//! an X.509 certificate, used for private_key_jwt client authentication.
+//! Keys that come from outside: a client's from `jwks_uri` (cached, fetched again when a
+//! signature does not verify) or from an X.509 certificate, and the server's own from X.509
+//! credentials.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -127,29 +128,48 @@ async fn jwks_uri_on_a_private_address_is_not_fetched_by_default() {
     assert_eq!(host.hits.load(Ordering::SeqCst), 0, "never contacted");
 }
 
-/// A private key and its self-signed certificate, made by openssl.
-fn key_and_certificate(dir: &std::path::Path) -> (String, String) {
+/// A private key and its self-signed certificate, made by openssl; the key is encrypted
+/// (PBES2 with AES-256) with `password` when one is given.
+fn key_and_certificate(dir: &std::path::Path, password: Option<&str>) -> (String, String) {
     let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-    let status = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=ostiary-test-client",
-            "-days",
-            "2",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
+    let run = |args: Vec<String>| {
+        let status = std::process::Command::new("openssl")
+            .args(&args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut genkey: Vec<String> = [
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let mut req: Vec<String> = ["req", "-x509", "-subj", "/CN=ostiary-test", "-days", "2"]
+        .map(str::to_owned)
+        .to_vec();
+    if let Some(p) = password {
+        genkey.extend([
+            "-aes-256-cbc".to_owned(),
+            "-pass".to_owned(),
+            format!("pass:{p}"),
+        ]);
+        req.extend(["-passin".to_owned(), format!("pass:{p}")]);
+    }
+    genkey.extend(["-out".to_owned(), path(&key)]);
+    req.extend([
+        "-key".to_owned(),
+        path(&key),
+        "-out".to_owned(),
+        path(&cert),
+    ]);
+    run(genkey);
+    run(req);
     (
         std::fs::read_to_string(key).unwrap(),
         std::fs::read_to_string(cert).unwrap(),
@@ -161,7 +181,7 @@ async fn a_client_certificate_supplies_its_key() {
     let server = TestServer::start(Backend::Sqlite).await;
     let dir = std::env::temp_dir().join(format!("ostiary-cert-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (key_pem, cert_pem) = key_and_certificate(&dir);
+    let (key_pem, cert_pem) = key_and_certificate(&dir, None);
     let _ = std::fs::remove_dir_all(&dir);
     let mut key = Jwk::from_pem(&key_pem, None).unwrap();
     key.alg = Some("RS256".into());
@@ -184,4 +204,63 @@ async fn a_client_certificate_supplies_its_key() {
         not_a_certificate.validate().is_err(),
         "a private key is not a certificate"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_signs_with_its_x509_credentials() {
+    use ostiary_server::config::{AccessTokenFormat, X509Credentials};
+    let dir = std::env::temp_dir().join(format!("ostiary-server-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (key_pem, cert_pem) = key_and_certificate(&dir, Some("s3cret"));
+    assert!(key_pem.contains("ENCRYPTED PRIVATE KEY"));
+    std::fs::write(dir.join("password"), "s3cret\n").unwrap();
+    let credentials = X509Credentials {
+        certificate_file: dir.join("cert.pem").display().to_string(),
+        private_key_file: dir.join("key.pem").display().to_string(),
+        private_key_password_file: Some(dir.join("password").display().to_string()),
+    };
+    let configured = credentials.clone();
+    let server = TestServer::start_with(Backend::Sqlite, move |c| {
+        c.jwt.x509 = Some(configured);
+        c.access_token_format = AccessTokenFormat::Jwt;
+    })
+    .await;
+    let certificate = Jwk::from_pem(&cert_pem, None).unwrap();
+    let published = server.jwks().await;
+    let ours = published
+        .keys
+        .iter()
+        .find(|k| k.x5c == certificate.x5c)
+        .expect("the certificate is published in x5c");
+    assert!(ours.x5t_s256.is_some());
+
+    let secret = server
+        .client(
+            "svc",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [("grant_type", "client_credentials")];
+    let (status, body, _) = server
+        .post_form("/token", &form, Some(("svc", &secret)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let decoded =
+        ostiary_jose::decode(token, &JwkSet::default(), &published, &Default::default()).unwrap();
+    assert_eq!(decoded.header["kid"].as_str(), ours.kid.as_deref());
+
+    // A wrong password is a configuration error, not a silently generated key.
+    std::fs::write(dir.join("password"), "wrong").unwrap();
+    let mut config = ostiary_server::store::ConfigStore::server_config(&server.store)
+        .await
+        .unwrap()
+        .unwrap();
+    config.jwt.x509 = Some(credentials);
+    let result = ostiary_server::state::ensure_keys(&server.store, &config, 0).await;
+    assert!(result.is_err());
+    let _ = std::fs::remove_dir_all(&dir);
 }
