@@ -214,7 +214,7 @@ fn allowed_assertion_algs(client: &ClientDescription, method: AuthMethod) -> Vec
         .collect()
 }
 
-fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn unverified_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)

@@ -47,15 +47,22 @@ pub async fn public_keys(
         })?;
         return Ok(JwkSet::from(key));
     }
-    let Some(uri) = &client.jwks_uri else {
-        return Ok(client.public_keys());
-    };
+    match &client.jwks_uri {
+        Some(uri) => Ok(fetched(server, config, uri, refetch).await),
+        None => Ok(client.public_keys()),
+    }
+}
+
+/// The public keys at `uri`, from the cache unless stale (or `refetch` and not fetched moments
+/// ago). When a fetch fails, the keys fetched before stay usable: a brief outage at the client
+/// breaks nothing.
+pub async fn fetched(server: &Server, config: &ServerConfig, uri: &str, refetch: bool) -> JwkSet {
     let cache = server.fetched_keys();
     let mut fetched = cache.0.lock().await;
     if let Some((at, keys)) = fetched.get(uri) {
         let age = at.elapsed();
         if age < MIN_REFETCH || (!refetch && age < JWKS_TTL) {
-            return Ok(keys.clone());
+            return keys.clone();
         }
     }
     // One fetch at a time per node: concurrent callers wait for it rather than fetch again.
@@ -67,13 +74,12 @@ pub async fn public_keys(
     };
     match keys {
         Ok(keys) => {
-            fetched.insert(uri.clone(), (Instant::now(), keys.clone()));
-            Ok(keys)
+            fetched.insert(uri.to_owned(), (Instant::now(), keys.clone()));
+            keys
         }
         Err(why) => {
-            tracing::warn!(client_id = %client.client_id, %uri, %why, "cannot fetch the client's keys");
-            // Keys fetched before stay usable: a brief outage at the client breaks nothing.
-            Ok(fetched.get(uri).map(|(_, k)| k.clone()).unwrap_or_default())
+            tracing::warn!(%uri, %why, "cannot fetch a key set");
+            fetched.get(uri).map(|(_, k)| k.clone()).unwrap_or_default()
         }
     }
 }

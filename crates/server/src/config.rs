@@ -234,6 +234,22 @@ pub struct ServerConfig {
     /// Let the server fetch client-named URLs (`request_uri`, `jwks_uri`) on loopback and private
     /// addresses, and over plain HTTP on loopback. Off: such URLs could reach internal services.
     pub fetch_private_addresses: bool,
+    /// Issuers whose signed assertions the JWT bearer grant accepts for a user (RFC 7523 §3,
+    /// "the JWT MUST contain an iss"): another identity provider this server trusts.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+}
+
+/// An assertion issuer trusted by the JWT bearer grant, with its public keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    /// Its public keys inline (a JWK Set object) …
+    #[serde(default)]
+    pub jwks: Option<Value>,
+    /// … or where to fetch them.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -279,6 +295,7 @@ impl Default for ServerConfig {
             customization: Customization::default(),
             registration: Registration::Off,
             fetch_private_addresses: false,
+            trusted_issuers: Vec::new(),
         }
     }
 }
@@ -300,6 +317,14 @@ impl ServerConfig {
             && self.jwt.enc_alg.is_none()
         {
             return Err("JWT access tokens need jwt.signing_alg, jwt.enc_alg or both".into());
+        }
+        for trusted in &self.trusted_issuers {
+            if trusted.issuer.is_empty() || trusted.jwks.is_some() == trusted.jwks_uri.is_some() {
+                return Err(format!(
+                    "trusted issuer \"{}\" needs a name and either jwks or jwks_uri",
+                    trusted.issuer
+                ));
+            }
         }
         if let Some(bad) = self
             .scopes

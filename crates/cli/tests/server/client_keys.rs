@@ -264,3 +264,80 @@ async fn the_server_signs_with_its_x509_credentials() {
     assert!(result.is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_issuer_vouches_for_users_in_jwt_bearer_grants() {
+    use ostiary_server::config::TrustedIssuer;
+    let idp = signing_keys(SigAlg::ES256);
+    let published = idp.public().to_value();
+    let server = TestServer::start_with(Backend::Sqlite, move |c| {
+        c.trusted_issuers = vec![TrustedIssuer {
+            issuer: "https://idp.example".into(),
+            jwks: Some(published),
+            jwks_uri: None,
+        }];
+    })
+    .await;
+    let secret = server
+        .client(
+            "app",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::JwtBearer],
+            None,
+        )
+        .await
+        .unwrap();
+    server.user("alice", "alice-password").await;
+    let assertion = |keys: &JwkSet, iss: &str, jti: &str| {
+        let now = ostiary::settings::now();
+        let claims = serde_json::json!({"iss": iss, "sub": "alice", "aud": server.issuer, "exp": now + 60, "jti": jti});
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(SigAlg::ES256),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
+    };
+    let grant = |assertion: String| {
+        let secret = secret.clone();
+        let server = &server;
+        async move {
+            let form = [
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", assertion.as_str()),
+            ];
+            server
+                .post_form("/token", &form, Some(("app", &secret)))
+                .await
+        }
+    };
+    let (status, body, _) = grant(assertion(&idp, "https://idp.example", "j1")).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (_, introspected, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", token)],
+            Some(("app", &secret)),
+        )
+        .await;
+    assert_eq!(introspected["username"], "alice");
+
+    for (case, jwt) in [
+        ("replayed", assertion(&idp, "https://idp.example", "j1")),
+        (
+            "signed by another key",
+            assertion(&signing_keys(SigAlg::ES256), "https://idp.example", "j2"),
+        ),
+        (
+            "an issuer nobody trusts",
+            assertion(&idp, "https://other-idp.example", "j3"),
+        ),
+    ] {
+        let (status, body, _) = grant(jwt).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{case}"
+        );
+    }
+}
