@@ -7,43 +7,14 @@
 // Both clients must be registered with redirect_uri http://127.0.0.1:<callback_port>/cb; the
 // server's templates directory overrides the consent page with one containing template_marker.
 // stdout: one JSON line {"steps": [...]} naming each step that passed; exit 1 on a failure.
-import http from 'node:http';
 import * as oidc from 'openid-client';
-import { chromium } from 'playwright-core';
+import { callbackServer, launchChromium, readInput, stepper } from './lib.mjs';
 
-const input = JSON.parse(await new Promise((resolve) => {
-  let data = '';
-  process.stdin.on('data', (c) => { data += c; });
-  process.stdin.on('end', () => resolve(data));
-}));
-const redirectUri = `http://127.0.0.1:${input.callback_port}/cb`;
-const steps = [];
-const step = (name, ok, detail) => {
-  if (!ok) {
-    console.error(`step ${name} failed: ${JSON.stringify(detail)}`);
-    process.exit(1);
-  }
-  steps.push(name);
-};
-
-// The client's redirect endpoint: records what arrives (query or form_post body).
-let waiting = null;
-const callback = http.createServer((req, res) => {
-  let body = '';
-  req.on('data', (c) => { body += c; });
-  req.on('end', () => {
-    const url = new URL(req.url, redirectUri);
-    if (req.method === 'POST') url.search = body;
-    res.end('done');
-    // Browsers also ask for /favicon.ico: only the redirect endpoint counts.
-    if (url.pathname === '/cb' && waiting) waiting(url);
-  });
-});
-await new Promise((r) => callback.listen(input.callback_port, '127.0.0.1', r));
-const nextCallback = () => new Promise((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('no callback within 15 s')), 15000);
-  waiting = (url) => { clearTimeout(timer); waiting = null; resolve(url); };
-});
+const input = await readInput();
+const { steps, step } = stepper();
+const callback = await callbackServer(input.callback_port);
+const redirectUri = `${callback.base}/cb`;
+const nextCallback = () => callback.next('/cb');
 
 const discover = (id, secret) => oidc.discovery(new URL(input.issuer), id, undefined,
   oidc.ClientSecretBasic(secret), { execute: [oidc.allowInsecureRequests] });
@@ -51,12 +22,7 @@ const config = await discover(input.client_id, input.client_secret);
 const second = await discover(input.second_client_id, input.second_client_secret);
 step('discovery', config.serverMetadata().issuer === input.issuer, config.serverMetadata());
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 try {
   const request = async (extra = {}, cfg = config) => {
     const verifier = oidc.randomPKCECodeVerifier();

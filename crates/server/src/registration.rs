@@ -204,6 +204,8 @@ pub fn response(
 ) -> Value {
     let mut body = serde_json::to_value(client).unwrap_or_default();
     if let Some(obj) = body.as_object_mut() {
+        // Absent metadata is left out, not sent as null (clients check the types they get).
+        obj.retain(|_, v| !v.is_null());
         obj.remove("client_secret_expires_at");
         if let Some(secret) = secret {
             obj.insert("client_secret".into(), secret.into());
@@ -234,6 +236,17 @@ mod tests {
             Registrant::Dynamic,
             1000,
         )
+    }
+
+    #[test]
+    fn the_response_leaves_absent_metadata_out() {
+        let client = register(json!({"redirect_uris": ["https://app.example/cb"]})).unwrap();
+        let body = response(&client, Some("s"), Some(("t", "https://as/register/x")));
+        let obj = body.as_object().unwrap();
+        assert!(obj.values().all(|v| !v.is_null()), "{body}");
+        assert!(!obj.contains_key("default_max_age"));
+        assert_eq!(body["client_secret"], "s");
+        assert_eq!(body["registration_access_token"], "t");
     }
 
     #[test]

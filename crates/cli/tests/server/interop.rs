@@ -165,6 +165,30 @@ async fn browser_code_flow(backend: Backend) {
     assert_eq!(report["steps"].as_array().unwrap().len(), 15, "{report}");
 }
 
+/// node openid-client registers dynamically, uses a signed request object and logs out
+/// (interop/node/registration_flow.mjs), through a real headless Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_registers_sends_a_request_object_and_logs_out() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.registration = ostiary_server::config::Registration::Open;
+    })
+    .await;
+    server.user("grace", "grace-password").await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = workspace.join("interop/node/registration_flow.mjs");
+    let input = json!({
+        "issuer": server.issuer, "callback_port": port,
+        "username": "grace", "password": "grace-password",
+    });
+    let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
+    assert_eq!(report["steps"].as_array().unwrap().len(), 5, "{report}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_in_chromium_completes_the_code_flow_on_sqlite() {
     browser_code_flow(Backend::Sqlite).await;
