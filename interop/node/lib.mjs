@@ -25,11 +25,11 @@ export const stepper = () => {
 
 /**
  * The client's endpoints on 127.0.0.1:port: records what arrives at `paths` (query or form_post
- * body). `next(path)` waits for the next arrival at that path.
+ * body), in order. `next(path)` gives the next arrival at that path, waiting for it if need be.
  */
 export const callbackServer = async (port, paths = ['/cb']) => {
   const base = `http://127.0.0.1:${port}`;
-  let waiting = null;
+  const queues = new Map(paths.map((p) => [p, { arrived: [], waiting: [] }]));
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
@@ -38,13 +38,21 @@ export const callbackServer = async (port, paths = ['/cb']) => {
       if (req.method === 'POST') url.search = body;
       res.end('done');
       // Browsers also ask for /favicon.ico: only the client's endpoints count.
-      if (paths.includes(url.pathname) && waiting && waiting.path === url.pathname) waiting.resolve(url);
+      const queue = queues.get(url.pathname);
+      if (!queue) return;
+      const waiter = queue.waiting.shift();
+      if (waiter) waiter(url); else queue.arrived.push(url);
     });
   });
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   const next = (path = '/cb') => new Promise((resolve, reject) => {
+    const queue = queues.get(path);
+    if (queue.arrived.length > 0) {
+      resolve(queue.arrived.shift());
+      return;
+    }
     const timer = setTimeout(() => reject(new Error(`nothing at ${path} within 15 s`)), 15000);
-    waiting = { path, resolve: (url) => { clearTimeout(timer); waiting = null; resolve(url); } };
+    queue.waiting.push((url) => { clearTimeout(timer); resolve(url); });
   });
   return { base, next, close: () => server.close() };
 };

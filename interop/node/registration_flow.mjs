@@ -9,7 +9,7 @@ import { callbackServer, launchChromium, readInput, stepper } from './lib.mjs';
 
 const input = await readInput();
 const { steps, step } = stepper();
-const callback = await callbackServer(input.callback_port, ['/cb', '/bye']);
+const callback = await callbackServer(input.callback_port, ['/cb', '/bye', '/fc']);
 const redirectUri = `${callback.base}/cb`;
 const byeUri = `${callback.base}/bye`;
 
@@ -24,6 +24,8 @@ const config = await oidc.dynamicClientRegistration(new URL(input.issuer), {
   client_name: 'openid-client, registered dynamically',
   redirect_uris: [redirectUri],
   post_logout_redirect_uris: [byeUri],
+  frontchannel_logout_uri: `${callback.base}/fc`,
+  frontchannel_logout_session_required: true,
   grant_types: ['authorization_code'],
   response_types: ['code'],
   token_endpoint_auth_method: 'client_secret_post',
@@ -57,14 +59,18 @@ try {
     { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
   step('code flow from the request object', tokens.claims().sub === input.username, tokens.claims());
 
-  // RP-initiated logout with the ID token as hint: straight back to the registered URI.
+  // RP-initiated logout with the ID token as hint: the logged-out page loads the client's
+  // front-channel logout URI in a frame (with iss and sid), then returns to the registered URI.
   const logoutState = oidc.randomState();
   const logout = oidc.buildEndSessionUrl(config, {
     id_token_hint: tokens.id_token, post_logout_redirect_uri: byeUri, state: logoutState,
   });
-  arriving = callback.next('/bye');
   await page.goto(logout.href);
-  const back = await arriving;
+  const told = await callback.next('/fc');
+  step('front-channel logout with iss and sid', told.searchParams.get('iss') === input.issuer
+    && told.searchParams.get('sid') === tokens.claims().sid, told.href);
+  const back = await callback.next('/bye');
+  await page.waitForURL(/\/bye/);
   step('logout returned to post_logout_redirect_uri', back.searchParams.get('state') === logoutState, back.href);
 
   // The session is gone: prompt=none now answers login_required.

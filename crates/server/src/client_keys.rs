@@ -4,6 +4,7 @@
 //! may have rotated) — and its secret, for HS* signatures.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ostiary_jose::{DecodeOptions, Decoded, JoseError, Jwk, JwkSet};
@@ -19,9 +20,21 @@ pub const JWKS_TTL: Duration = Duration::from_secs(300);
 /// the server fetch without end.
 pub const MIN_REFETCH: Duration = Duration::from_secs(10);
 
-/// Keys fetched from `jwks_uri`s, by URI.
+/// Keys fetched from `jwks_uri`s, by URI; each URI has its own lock, so a slow one delays only
+/// its own callers.
 #[derive(Debug, Default)]
-pub struct FetchedKeys(Mutex<HashMap<String, (Instant, JwkSet)>>);
+pub struct FetchedKeys(std::sync::Mutex<HashMap<String, Arc<Mutex<Option<Fetched>>>>>);
+
+/// A key set and when it was fetched.
+type Fetched = (Instant, JwkSet);
+
+impl FetchedKeys {
+    fn entry(&self, uri: &str) -> Arc<Mutex<Option<Fetched>>> {
+        // The map lock is held only to find the entry; a poisoned map is still a valid map.
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(uri.to_owned()).or_default().clone()
+    }
+}
 
 /// Which of a client's keys may have signed something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +70,15 @@ pub async fn public_keys(
 /// ago). When a fetch fails, the keys fetched before stay usable: a brief outage at the client
 /// breaks nothing.
 pub async fn fetched(server: &Server, config: &ServerConfig, uri: &str, refetch: bool) -> JwkSet {
-    let cache = server.fetched_keys();
-    let mut fetched = cache.0.lock().await;
-    if let Some((at, keys)) = fetched.get(uri) {
+    let entry = server.fetched_keys().entry(uri);
+    let mut fetched = entry.lock().await;
+    if let Some((at, keys)) = fetched.as_ref() {
         let age = at.elapsed();
         if age < MIN_REFETCH || (!refetch && age < JWKS_TTL) {
             return keys.clone();
         }
     }
-    // One fetch at a time per node: concurrent callers wait for it rather than fetch again.
+    // One fetch at a time per URI and node: concurrent callers wait for it rather than fetch again.
     let keys = match crate::fetch::fetch(uri, config.fetch_private_addresses).await {
         Ok(body) => JwkSet::from_json(&String::from_utf8_lossy(&body))
             .map(|set| set.public())
@@ -74,12 +87,15 @@ pub async fn fetched(server: &Server, config: &ServerConfig, uri: &str, refetch:
     };
     match keys {
         Ok(keys) => {
-            fetched.insert(uri.to_owned(), (Instant::now(), keys.clone()));
+            *fetched = Some((Instant::now(), keys.clone()));
             keys
         }
         Err(why) => {
             tracing::warn!(%uri, %why, "cannot fetch a key set");
-            fetched.get(uri).map(|(_, k)| k.clone()).unwrap_or_default()
+            // Noted as a fetch too, so that a dead URI is not asked again on every request.
+            let keys = fetched.take().map(|(_, k)| k).unwrap_or_default();
+            *fetched = Some((Instant::now(), keys.clone()));
+            keys
         }
     }
 }

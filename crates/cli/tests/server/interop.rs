@@ -186,7 +186,7 @@ async fn openid_client_registers_sends_a_request_object_and_logs_out() {
         "username": "grace", "password": "grace-password",
     });
     let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
-    assert_eq!(report["steps"].as_array().unwrap().len(), 5, "{report}");
+    assert_eq!(report["steps"].as_array().unwrap().len(), 6, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
