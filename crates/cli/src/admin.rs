@@ -145,11 +145,11 @@ fn store_err(e: StoreError) -> String {
     e.to_string()
 }
 
-fn pretty(v: &Value) -> String {
+pub(crate) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-fn read_stdin() -> Result<String, String> {
+pub(crate) fn read_stdin() -> Result<String, String> {
     let mut text = String::new();
     std::io::stdin()
         .take(1024 * 1024)
@@ -158,7 +158,7 @@ fn read_stdin() -> Result<String, String> {
     Ok(text)
 }
 
-fn read_json_object(what: &str) -> Result<Map<String, Value>, String> {
+pub(crate) fn read_json_object(what: &str) -> Result<Map<String, Value>, String> {
     match serde_json::from_str::<Value>(&read_stdin()?) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(format!("{what} on stdin must be a JSON object")),
@@ -166,7 +166,7 @@ fn read_json_object(what: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
-fn read_password() -> Result<String, String> {
+pub(crate) fn read_password() -> Result<String, String> {
     let text = read_stdin()?;
     let password = text
         .strip_suffix('\n')

@@ -1,6 +1,7 @@
 //! The `ostiary` command line as a library, so that tests run the same code in-process.
 
 pub mod admin;
+pub mod client;
 pub mod jwt;
 pub mod serve;
 pub mod settings;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ostiary::{admin, jwt, serve};
+use ostiary::{admin, client, jwt, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +22,8 @@ enum Command {
     Serve(serve::ServeOptions),
     /// Manage the server configuration, clients, users and tokens.
     Admin(admin::AdminOptions),
+    /// The client runtime: server descriptions, client configurations and tokens.
+    Client(client::ClientOptions),
     /// Make keys and make or read JWTs (JWS, JWE, nested) from scripts.
     #[command(subcommand)]
     Jwt(jwt::JwtCommand),
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(serve::run(options, Default::default())))
         }
         Command::Admin(options) => runtime().and_then(|rt| rt.block_on(admin::run(options))),
+        Command::Client(options) => runtime().and_then(|rt| rt.block_on(client::run(options))),
     };
     match result {
         Ok(output) => {

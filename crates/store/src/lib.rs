@@ -6,6 +6,7 @@ mod clients;
 mod config;
 mod interactions;
 mod migrations;
+mod relying_party;
 pub mod seal;
 mod tokens;
 mod users;
@@ -135,6 +136,9 @@ impl Store {
             "SELECT sealed FROM key_rings",
             "SELECT password_hash FROM users",
             "SELECT hash FROM tokens",
+            "SELECT body FROM rp_servers",
+            "SELECT sealed FROM rp_clients",
+            "SELECT sealed FROM rp_tokens",
         ] {
             let rows: Vec<String> = sqlx::query_scalar(sql)
                 .fetch_all(&self.pool)

@@ -95,4 +95,22 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             expires_at BIGINT NOT NULL,
             PRIMARY KEY (sid, client_id))"],
     ),
+    (
+        4,
+        "the client runtime: server descriptions, client configurations (sealed) and tokens (sealed)",
+        &[
+            "CREATE TABLE rp_servers (issuer TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at BIGINT NOT NULL)",
+            "CREATE TABLE rp_clients (
+            app TEXT PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            sealed TEXT NOT NULL,
+            updated_at BIGINT NOT NULL)",
+            "CREATE TABLE rp_tokens (
+            app TEXT NOT NULL,
+            session TEXT NOT NULL,
+            sealed TEXT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            PRIMARY KEY (app, session))",
+        ],
+    ),
 ];

@@ -206,6 +206,31 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn the_client_runtime_keeps_servers_configurations_and_tokens() {
+                use ostiary_client::store::{ClientConfigStore, ClientTokenStore, ServerDescriptionStore, StoredTokens};
+                let s = super::$backend().await;
+                let server = ostiary_client::ServerDescription { issuer: "https://as.example".into(), ..Default::default() };
+                s.save_server(&server).await.unwrap();
+                assert_eq!(s.server("https://as.example").await.unwrap(), Some(server.clone()));
+                assert_eq!(s.servers().await.unwrap().len(), 1);
+                let config = ostiary_client::ClientConfiguration {
+                    app: "app".into(), issuer: server.issuer.clone(), client_id: "id".into(),
+                    client_secret: Some("rp-secret-value".into()), ..Default::default()
+                };
+                s.save_configuration(&config).await.unwrap();
+                assert_eq!(s.configuration("app").await.unwrap().unwrap().client_secret.as_deref(), Some("rp-secret-value"));
+                let tokens = StoredTokens { access_token: "rp-access-token".into(), token_type: "Bearer".into(), ..Default::default() };
+                s.save_tokens("app", "web", &tokens, 100).await.unwrap();
+                assert_eq!(s.tokens("app", "web", 50).await.unwrap(), Some(tokens));
+                assert_eq!(s.tokens("app", "web", 100).await.unwrap(), None, "expired");
+                let dump = s.debug_dump().await;
+                assert!(!dump.contains("rp-secret-value") && !dump.contains("rp-access-token"), "sealed at rest");
+                assert!(s.delete_configuration("app").await.unwrap());
+                assert_eq!(s.tokens("app", "web", 50).await.unwrap(), None, "tokens go with their configuration");
+                assert!(s.delete_server("https://as.example").await.unwrap());
+            }
+
+            #[tokio::test]
             async fn secrets_are_not_stored_in_the_clear() {
                 let s = super::$backend().await;
                 let client = ClientDescription { client_id: "c".into(), ..Default::default() };

@@ -6,6 +6,7 @@
 mod authorize;
 mod bad_input;
 mod client_keys;
+mod client_runtime;
 mod endpoints;
 mod harness;
 mod interop;

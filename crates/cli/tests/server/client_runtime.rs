@@ -1,0 +1,313 @@
+//! The client runtime (`ostiary-client`) against `ostiary serve`: discovery, dynamic registration,
+//! every client authentication method, the token grants, the token store, introspection,
+//! revocation and userinfo — and the same through `ostiary client …`.
+
+use std::sync::Arc;
+
+use ostiary_client::{Client, ClientConfiguration, ClientError};
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_server::config::Registration;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestServer};
+
+fn runtime(server: &TestServer) -> Client {
+    Client::new(Arc::new(server.store.clone()))
+}
+
+fn metadata(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+async fn client_runtime(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.registration = Registration::Open;
+        c.intervals.access_token = 2;
+    })
+    .await;
+    let client = runtime(&server);
+    let described = client.discover(&server.issuer, None).await.unwrap();
+    assert_eq!(described.metadata.issuer, server.issuer);
+    assert!(
+        !described.keys().keys.is_empty(),
+        "the keys come with discovery"
+    );
+    assert_eq!(
+        client.refresh_jwks(&server.issuer).await.unwrap(),
+        described.keys()
+    );
+
+    // Dynamic registration, then every call with the issued credentials.
+    let reports = metadata(json!({
+        "client_name": "Reports", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic", "scope": "openid",
+    }));
+    let config = client
+        .register("reports", &server.issuer, reports, None)
+        .await
+        .unwrap();
+    assert!(config.client_secret.is_some() && config.registration_access_token.is_some());
+    let tokens = client
+        .client_credentials("reports", None, Some("svc"))
+        .await
+        .unwrap();
+    let introspected = client
+        .introspect("reports", &tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["client_id"], config.client_id.as_str());
+    client
+        .revoke_token("reports", &tokens.access_token)
+        .await
+        .unwrap();
+    let introspected = client
+        .introspect("reports", &tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false, "revoked at the server");
+
+    // A client that registers private_key_jwt gets keys of its own and signs its assertions.
+    let signed = metadata(json!({
+        "grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+    }));
+    let config = client
+        .register("signed", &server.issuer, signed, None)
+        .await
+        .unwrap();
+    assert!(config.keys.is_some());
+    client
+        .client_credentials("signed", None, None)
+        .await
+        .unwrap();
+
+    // Configurations made by an administrator: post and client_secret_jwt.
+    for (app, method) in [
+        ("posting", AuthMethod::ClientSecretPost),
+        ("hmac", AuthMethod::ClientSecretJwt),
+    ] {
+        let secret = server
+            .client(app, method, &[GrantType::ClientCredentials], None)
+            .await
+            .unwrap();
+        let config = ClientConfiguration {
+            app: app.into(),
+            issuer: server.issuer.clone(),
+            client_id: app.into(),
+            client_secret: Some(secret),
+            token_endpoint_auth_method: method,
+            ..Default::default()
+        };
+        client.create_configuration(&config).await.unwrap();
+        client.client_credentials(app, None, None).await.unwrap();
+    }
+    let mut wrong = client.app("posting").await.unwrap().0;
+    wrong.app = "wrong".into();
+    wrong.client_secret = Some("not-the-secret".into());
+    client.create_configuration(&wrong).await.unwrap();
+    match client.client_credentials("wrong", None, None).await {
+        Err(ClientError::Refused(e)) => assert_eq!(e.error, ostiary_core::ErrorCode::InvalidClient),
+        other => panic!("expected invalid_client, got {other:?}"),
+    }
+
+    // The password grant, kept for a session; transparent refresh once the access token expires.
+    let secret = server
+        .client(
+            "portal",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password, GrantType::RefreshToken],
+            None,
+        )
+        .await
+        .unwrap();
+    server.user("alice", "alice-password").await;
+    let config = ClientConfiguration {
+        app: "portal".into(),
+        issuer: server.issuer.clone(),
+        client_id: "portal".into(),
+        client_secret: Some(secret),
+        default_scope: Some("openid profile".into()),
+        ..Default::default()
+    };
+    client.create_configuration(&config).await.unwrap();
+    let first = client
+        .password_grant("portal", "alice", "alice-password", None, Some("web-1"))
+        .await
+        .unwrap();
+    assert!(first.refresh_token.is_some());
+    let held = client
+        .is_authorized("portal", "web-1", Some("openid"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.access_token, first.access_token);
+    assert!(
+        client
+            .is_authorized("portal", "web-1", Some("openid admin"))
+            .await
+            .unwrap()
+            .is_none(),
+        "scope not granted"
+    );
+    assert!(
+        client
+            .is_authorized("portal", "web-2", None)
+            .await
+            .unwrap()
+            .is_none(),
+        "another session has nothing"
+    );
+    let claims = client
+        .userinfo("portal", &first.access_token)
+        .await
+        .unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["name"], "Alice Liddell");
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    let refreshed = client
+        .is_authorized("portal", "web-1", Some("openid"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        refreshed.access_token, first.access_token,
+        "refreshed on the way"
+    );
+    assert_ne!(
+        refreshed.refresh_token, first.refresh_token,
+        "the refresh token rotated"
+    );
+    assert!(client.remove_tokens("portal", "web-1").await.unwrap());
+    assert!(
+        client
+            .is_authorized("portal", "web-1", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    match client
+        .password_grant("portal", "alice", "wrong", None, None)
+        .await
+    {
+        Err(ClientError::Refused(e)) => assert_eq!(e.error, ostiary_core::ErrorCode::InvalidGrant),
+        other => panic!("expected invalid_grant, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_runtime_against_ostiary_on_sqlite() {
+    client_runtime(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_runtime_against_ostiary_on_postgres() {
+    client_runtime(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_refuses_metadata_for_another_issuer_and_plain_http_elsewhere() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let client = runtime(&server);
+    // A server whose metadata names someone else: a mix-up, refused.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake = format!("http://{}/oauth2", listener.local_addr().unwrap());
+    let body =
+        json!({"issuer": server.issuer, "token_endpoint": format!("{}/token", server.issuer)})
+            .to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 2048];
+            let _ = socket.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+        }
+    });
+    match client.discover(&fake, None).await {
+        Err(ClientError::IssuerMismatch { expected, found }) => {
+            assert_eq!((expected, found), (fake.clone(), server.issuer.clone()));
+        }
+        other => panic!("expected a mix-up error, got {other:?}"),
+    }
+    assert!(
+        client.store().server(&fake).await.unwrap().is_none(),
+        "nothing saved"
+    );
+    assert!(matches!(
+        client.discover("http://as.example/oauth2", None).await,
+        Err(ClientError::Config(_))
+    ));
+    assert!(matches!(
+        client.client_credentials("nobody", None, None).await,
+        Err(ClientError::Unknown { .. })
+    ));
+}
+
+/// `ostiary client …` as an operator runs it, with its own data directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_commands() {
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.registration = Registration::Open).await;
+    let dir = std::env::temp_dir().join(format!("ostiary-client-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(args)
+            .env("OSTIARY_DATA_DIR", &dir)
+            .env_remove("OSTIARY_DATABASE")
+            .env_remove("OSTIARY_MASTER_KEY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let json_of = |args: &[&str], stdin: &str| -> Value {
+        let (ok, out, err) = run(args, stdin);
+        assert!(ok, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let issuer = server.issuer.as_str();
+    let described = json_of(&["client", "server", "discover", issuer], "");
+    assert_eq!(described["issuer"], issuer);
+    let listed = json_of(&["client", "server", "list"], "");
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let registered = json_of(
+        &["client", "config", "register", "ops", "--server", issuer],
+        r#"{"grant_types": ["client_credentials"], "client_name": "Ops"}"#,
+    );
+    assert_eq!(
+        registered["client_secret"], "(set)",
+        "secrets are not printed back"
+    );
+    let tokens = json_of(&["client", "token", "client-credentials", "ops"], "");
+    let token = tokens["access_token"].as_str().unwrap();
+    let introspected = json_of(&["client", "token", "introspect", "ops", token], "");
+    assert_eq!(introspected["active"], true);
+    assert_eq!(
+        json_of(&["client", "token", "revoke", "ops", token], ""),
+        json!({})
+    );
+    let introspected = json_of(&["client", "token", "introspect", "ops", token], "");
+    assert_eq!(introspected["active"], false);
+    let (ok, _, err) = run(&["client", "token", "client-credentials", "nobody"], "");
+    assert!(
+        !ok && err.lines().filter(|l| l.starts_with("ostiary: ")).count() == 1,
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

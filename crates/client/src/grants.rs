@@ -1,1 +1,0 @@
-//! Authorization code (with PKCE), implicit, password, client credentials, refresh and JWT bearer grants.

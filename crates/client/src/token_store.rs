@@ -1,1 +1,0 @@
-//! The token store trait: tokens kept per application and web session, removed when they expire.
