@@ -22,6 +22,15 @@ pub enum ClientError {
     Config(String),
     #[error("storage: {0}")]
     Store(String),
+    /// The redirect's `state` belongs to no pending request of this application (forged,
+    /// replayed, or expired).
+    #[error("the state does not match a pending authorization request")]
+    StateMismatch,
+    #[error(transparent)]
+    IdToken(#[from] crate::id_token::IdTokenError),
+    /// Userinfo answered for another user than the ID token (OpenID Connect Core §5.3.2).
+    #[error("userinfo's sub is not the ID token's")]
+    SubjectMismatch,
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;

@@ -10,10 +10,13 @@
 //! ```
 
 pub mod auth;
+pub mod authorization;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod id_token;
 pub mod store;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -264,8 +267,8 @@ impl Client {
         Ok(tokens)
     }
 
-    /// Stores `tokens` for `app` and `session`, replacing what was there; a refresh token keeps
-    /// the record alive beyond the access token's expiry.
+    /// Stores `tokens` for `app` and `session`, replacing what was there and keeping from it what
+    /// a refresh does not return again.
     async fn keep(
         &self,
         app: &str,
@@ -273,17 +276,14 @@ impl Client {
         tokens: &TokenResponse,
         previous: Option<&StoredTokens>,
     ) -> ClientResult<()> {
-        let now = now();
-        let expires_at = tokens.expires_in.map(|s| now + s);
-        let refresh_token = tokens
-            .refresh_token
-            .clone()
-            .or_else(|| previous.and_then(|p| p.refresh_token.clone()));
         let stored = StoredTokens {
             access_token: tokens.access_token.clone(),
             token_type: tokens.token_type.clone(),
-            expires_at,
-            refresh_token: refresh_token.clone(),
+            expires_at: tokens.expires_in.map(|s| now() + s),
+            refresh_token: tokens
+                .refresh_token
+                .clone()
+                .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
             id_token: tokens
                 .id_token
                 .clone()
@@ -294,14 +294,25 @@ impl Client {
                 .or_else(|| previous.and_then(|p| p.scope.clone())),
             id_token_claims: previous.and_then(|p| p.id_token_claims.clone()),
         };
-        // Kept while usable: until the access token expires, or for a day more with a refresh token.
-        let keep_until = match (expires_at, &refresh_token) {
-            (_, Some(_)) => expires_at.unwrap_or(now) + 30 * 86_400,
+        self.keep_stored(app, session, &stored).await
+    }
+
+    /// Keeps `stored` while it is usable: until the access token expires, or with a refresh token
+    /// for 30 days more.
+    async fn keep_stored(
+        &self,
+        app: &str,
+        session: &str,
+        stored: &StoredTokens,
+    ) -> ClientResult<()> {
+        let now = now();
+        let keep_until = match (stored.expires_at, &stored.refresh_token) {
+            (at, Some(_)) => at.unwrap_or(now) + 30 * 86_400,
             (Some(at), None) => at,
             (None, None) => now + 3600,
         };
         self.store
-            .save_tokens(app, session, &stored, keep_until)
+            .save_tokens(app, session, stored, keep_until)
             .await
     }
 

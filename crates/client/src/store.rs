@@ -59,8 +59,47 @@ pub trait ClientTokenStore: Send + Sync {
         now: i64,
     ) -> ClientResult<Option<StoredTokens>>;
     async fn delete_tokens(&self, app: &str, session: &str) -> ClientResult<bool>;
+    /// Forgets every session of `app` whose ID token carried `sid` (front-channel logout).
+    async fn delete_tokens_of_sid(&self, app: &str, sid: &str) -> ClientResult<u64>;
+}
+
+/// An authorization request on its way: what the redirect back must match.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PendingAuthorization {
+    pub app: String,
+    pub session: String,
+    pub state: String,
+    pub nonce: Option<String>,
+    pub code_verifier: Option<String>,
+    pub redirect_uri: String,
+    pub response_type: String,
+    pub max_age: Option<u64>,
+    /// Where the application wants the browser after the sign-in.
+    pub return_to: Option<String>,
+}
+
+#[async_trait]
+pub trait PendingStore: Send + Sync {
+    async fn save_pending(
+        &self,
+        pending: &PendingAuthorization,
+        expires_at: i64,
+    ) -> ClientResult<()>;
+    /// The pending request of `state`, removed as it is returned (a state is good once).
+    async fn take_pending(
+        &self,
+        state: &str,
+        now: i64,
+    ) -> ClientResult<Option<PendingAuthorization>>;
 }
 
 /// Everything the client runtime stores.
-pub trait RpStore: ServerDescriptionStore + ClientConfigStore + ClientTokenStore {}
-impl<T: ServerDescriptionStore + ClientConfigStore + ClientTokenStore> RpStore for T {}
+pub trait RpStore:
+    ServerDescriptionStore + ClientConfigStore + ClientTokenStore + PendingStore
+{
+}
+impl<T: ServerDescriptionStore + ClientConfigStore + ClientTokenStore + PendingStore> RpStore
+    for T
+{
+}

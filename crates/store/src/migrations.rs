@@ -113,4 +113,13 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             PRIMARY KEY (app, session))",
         ],
     ),
+    (
+        5,
+        "the client runtime's pending authorization requests, and the sessions' sid",
+        &[
+            "CREATE TABLE rp_pending (state TEXT PRIMARY KEY, sealed TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+            // The server's session id of the tokens, for front-channel logout.
+            "ALTER TABLE rp_tokens ADD COLUMN sid TEXT",
+        ],
+    ),
 ];

@@ -2,7 +2,8 @@
 //! configurations and tokens (sealed whole: they hold secrets, private keys and bearer tokens).
 
 use ostiary_client::store::{
-    ClientConfigStore, ClientTokenStore, ServerDescriptionStore, StoredTokens,
+    ClientConfigStore, ClientTokenStore, PendingAuthorization, PendingStore,
+    ServerDescriptionStore, StoredTokens,
 };
 use ostiary_client::{ClientConfiguration, ClientError, ClientResult, ServerDescription};
 
@@ -157,14 +158,21 @@ impl ClientTokenStore for Store {
         expires_at: i64,
     ) -> ClientResult<()> {
         let sealed = self.seal_json(&tokens_context(app, session), tokens)?;
+        let sid = tokens
+            .id_token_claims
+            .as_ref()
+            .and_then(|c| c.get("sid"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         sqlx::query(
-            "INSERT INTO rp_tokens (app, session, sealed, expires_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (app, session) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at",
+            "INSERT INTO rp_tokens (app, session, sealed, expires_at, sid) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (app, session) DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at, sid = excluded.sid",
         )
         .bind(app)
         .bind(session)
         .bind(sealed)
         .bind(expires_at)
+        .bind(sid)
         .execute(&self.pool)
         .await
         .map_err(|e| store_error(unavailable(e)))?;
@@ -191,6 +199,16 @@ impl ClientTokenStore for Store {
             .transpose()
     }
 
+    async fn delete_tokens_of_sid(&self, app: &str, sid: &str) -> ClientResult<u64> {
+        let done = sqlx::query("DELETE FROM rp_tokens WHERE app = $1 AND sid = $2")
+            .bind(app)
+            .bind(sid)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(unavailable(e)))?;
+        Ok(done.rows_affected())
+    }
+
     async fn delete_tokens(&self, app: &str, session: &str) -> ClientResult<bool> {
         let done = sqlx::query("DELETE FROM rp_tokens WHERE app = $1 AND session = $2")
             .bind(app)
@@ -199,5 +217,48 @@ impl ClientTokenStore for Store {
             .await
             .map_err(|e| store_error(unavailable(e)))?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+fn pending_context(state: &str) -> String {
+    format!("rp_pending:{state}")
+}
+
+#[async_trait]
+impl PendingStore for Store {
+    async fn save_pending(
+        &self,
+        pending: &PendingAuthorization,
+        expires_at: i64,
+    ) -> ClientResult<()> {
+        let sealed = self.seal_json(&pending_context(&pending.state), pending)?;
+        sqlx::query("INSERT INTO rp_pending (state, sealed, expires_at) VALUES ($1, $2, $3)")
+            .bind(&pending.state)
+            .bind(sealed)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(unavailable(e)))?;
+        Ok(())
+    }
+
+    async fn take_pending(
+        &self,
+        state: &str,
+        now: i64,
+    ) -> ClientResult<Option<PendingAuthorization>> {
+        // One statement: of two redirects with one state, one wins.
+        let row: Option<(String, i64)> =
+            sqlx::query_as("DELETE FROM rp_pending WHERE state = $1 RETURNING sealed, expires_at")
+                .bind(state)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| store_error(unavailable(e)))?;
+        match row {
+            Some((sealed, expires_at)) if expires_at > now => {
+                self.open_json(&pending_context(state), &sealed).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 }

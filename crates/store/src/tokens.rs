@@ -187,6 +187,7 @@ impl TokenStore for Store {
             "DELETE FROM interactions WHERE expires_at < $1",
             "DELETE FROM session_clients WHERE expires_at < $1",
             "DELETE FROM rp_tokens WHERE expires_at < $1",
+            "DELETE FROM rp_pending WHERE expires_at < $1",
         ] {
             // Keep a day of history: a replayed refresh token or code must still be recognised.
             let done = sqlx::query(sql)

@@ -311,3 +311,218 @@ async fn the_client_commands() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An application on loopback that uses the login layer: `/` needs a signed-in user.
+async fn web_application(client: Client, app: &str) -> String {
+    use axum::routing::get;
+    use ostiary_client::web::{LoggedIn, Login, require_login};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut login = Login::new(client, app, "/");
+    login.scope = Some("openid profile".into());
+    login.secure_cookie = false;
+    let router = axum::Router::new()
+        .route(
+            "/",
+            get(
+                |axum::Extension(user): axum::Extension<LoggedIn>| async move {
+                    let claims = user.tokens.id_token_claims.unwrap_or_default();
+                    format!("hello {}", claims["sub"].as_str().unwrap_or("?"))
+                },
+            ),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            login.clone(),
+            require_login,
+        ))
+        .merge(login.routes("/cb", "/fc"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
+}
+
+/// A browser: cookies kept, redirects not followed.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 303, "expected a redirect: {response:?}");
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// From the application's page to the redirect back, signing in as alice on the way.
+async fn sign_in(b: &reqwest::Client, app_base: &str, server: &TestServer, first: bool) -> String {
+    let to_server = location(&b.get(format!("{app_base}/")).send().await.unwrap());
+    assert!(
+        to_server.starts_with(&server.url("/authorize")),
+        "{to_server}"
+    );
+    assert!(
+        to_server.contains("code_challenge_method=S256"),
+        "PKCE S256 by default"
+    );
+    let page = b.get(&to_server).send().await.unwrap();
+    if page.status() == 303 {
+        return location(&page);
+    }
+    let html = page.text().await.unwrap();
+    let handle = crate::authorize::hidden(&html, "handle");
+    let form = [
+        ("handle", handle.as_str()),
+        ("username", "alice"),
+        ("password", "alice-password"),
+        ("action", "login"),
+    ];
+    let after_login = b
+        .post(server.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    if !first {
+        return location(&after_login);
+    }
+    let html = after_login.text().await.unwrap();
+    let handle = crate::authorize::hidden(&html, "handle");
+    let form = [("handle", handle.as_str()), ("action", "accept")];
+    location(
+        &b.post(server.url("/consent"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_layer_signs_users_in_with_the_code_flow() {
+    use ostiary_server::store::ClientStore as _;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let client = runtime(&server);
+    client.discover(&server.issuer, None).await.unwrap();
+    let app_base = web_application(client.clone(), "web").await;
+    let redirect_uri = format!("{app_base}/cb");
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            None,
+        )
+        .await
+        .unwrap();
+    let mut registered = server.store.client("web").await.unwrap().unwrap();
+    registered.redirect_uris = vec![redirect_uri.clone()];
+    server.store.update_client(&registered).await.unwrap();
+    server.user("alice", "alice-password").await;
+    client
+        .create_configuration(&ClientConfiguration {
+            app: "web".into(),
+            issuer: server.issuer.clone(),
+            client_id: "web".into(),
+            client_secret: Some(secret),
+            redirect_uri: Some(redirect_uri),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let callback = sign_in(&b, &app_base, &server, true).await;
+    assert!(
+        callback.starts_with(&format!("{app_base}/cb?")),
+        "{callback}"
+    );
+    let landed = b.get(&callback).send().await.unwrap();
+    assert_eq!(location(&landed), "/");
+    let home = b.get(format!("{app_base}/")).send().await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert_eq!(home.text().await.unwrap(), "hello alice");
+
+    // The same redirect again: its state is spent.
+    let replay = b.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    let forged = b
+        .get(format!("{app_base}/cb?state=forged&code=x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+
+    // A mix-up: the response claims another issuer; nothing is stored for that browser.
+    let other = browser();
+    let callback = sign_in(&other, &app_base, &server, false).await;
+    let tampered = callback.replace(
+        &format!(
+            "iss={}",
+            form_urlencoded::byte_serialize(server.issuer.as_bytes()).collect::<String>()
+        ),
+        "iss=https%3A%2F%2Fevil.example",
+    );
+    assert_ne!(tampered, callback);
+    let refused = other.get(&tampered).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("issuer"));
+    assert_eq!(
+        other
+            .get(format!("{app_base}/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303,
+        "still signed out"
+    );
+
+    // Front-channel logout ends the session that signed in with this sid.
+    let app_url: reqwest::Url = app_base.parse().unwrap();
+    let cookies = reqwest::cookie::CookieStore::cookies(jar.as_ref(), &app_url).unwrap();
+    let session = cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .find_map(|c| c.strip_prefix("ostiary_rp_session="))
+        .unwrap()
+        .to_owned();
+    let stored = client
+        .store()
+        .tokens("web", &session, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let sessions_sid = stored.id_token_claims.unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong_issuer = b
+        .get(format!(
+            "{app_base}/fc?iss=https%3A%2F%2Fevil.example&sid={sessions_sid}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_issuer.status(), 400);
+    let issuer = form_urlencoded::byte_serialize(server.issuer.as_bytes()).collect::<String>();
+    let told = b
+        .get(format!("{app_base}/fc?iss={issuer}&sid={sessions_sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(told.status(), 200);
+    assert_eq!(
+        b.get(format!("{app_base}/")).send().await.unwrap().status(),
+        303,
+        "signed out"
+    );
+}

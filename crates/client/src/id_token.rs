@@ -1,0 +1,368 @@
+//! ID token validation (OpenID Connect Core §3.1.3.7, §3.2.2.11, §3.3.2.12): the reference's
+//! ValidateIDToken. Every failure is its own [`IdTokenError`], so that an application can tell a
+//! replay from a mix-up from a clock problem.
+
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ostiary_jose::{DecodeOptions, JoseError, JwkSet, SigAlg};
+use serde_json::{Map, Value};
+
+use crate::config::{ClientConfiguration, ServerDescription};
+
+/// Clock skew tolerated on `exp`, `iat` and `auth_time`.
+pub const LEEWAY: i64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTokenError {
+    #[error("the ID token is not a valid JWT: {0}")]
+    Malformed(String),
+    #[error("the ID token is not signed")]
+    Unsigned,
+    #[error("the ID token's signature does not verify")]
+    BadSignature,
+    #[error("the ID token was issued by {0}")]
+    WrongIssuer(String),
+    #[error("the ID token is not for this client")]
+    WrongAudience,
+    #[error("the ID token's azp is not this client")]
+    WrongAuthorizedParty,
+    #[error("the ID token has expired")]
+    Expired,
+    #[error("the ID token is issued in the future")]
+    IssuedInFuture,
+    #[error("the ID token's nonce is not the request's")]
+    WrongNonce,
+    #[error("the ID token's at_hash does not match the access token")]
+    AccessTokenHash,
+    #[error("the ID token's c_hash does not match the code")]
+    CodeHash,
+    #[error("the sign-in is older than max_age")]
+    TooOld,
+    #[error("the ID token lacks {0}")]
+    Missing(&'static str),
+}
+
+/// What the validation compares against, beyond the client and the server.
+#[derive(Clone, Debug, Default)]
+pub struct Expected<'a> {
+    /// The request's `nonce`: required to match when given.
+    pub nonce: Option<&'a str>,
+    /// The request's `max_age`: then `auth_time` must be present and recent enough.
+    pub max_age: Option<u64>,
+    /// The access token returned with the ID token (`at_hash` is checked when present, and
+    /// required for implicit `id_token token`).
+    pub access_token: Option<&'a str>,
+    pub access_token_hash_required: bool,
+    /// The code returned with the ID token in a hybrid response (`c_hash` required).
+    pub code: Option<&'a str>,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+fn left_half_hash(alg: SigAlg, value: &str) -> String {
+    let algorithm = match alg.name().get(2..) {
+        Some("384") => &digest::SHA384,
+        Some("512") => &digest::SHA512,
+        _ if alg == SigAlg::EdDSA => &digest::SHA512,
+        _ => &digest::SHA256,
+    };
+    let hash = digest::digest(algorithm, value.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hash.as_ref()[..hash.as_ref().len() / 2])
+}
+
+/// Validates `token` from `server` for `config`, with `keys` the server's public keys (and
+/// `decrypt_with` the client's private keys, for an encrypted ID token). Returns its claims.
+pub fn validate(
+    token: &str,
+    config: &ClientConfiguration,
+    server: &ServerDescription,
+    keys: &JwkSet,
+    decrypt_with: &JwkSet,
+    expected: &Expected<'_>,
+) -> Result<Map<String, Value>, IdTokenError> {
+    let decoded = ostiary_jose::decode(token, decrypt_with, keys, &DecodeOptions::default())
+        .map_err(|e| match e {
+            JoseError::Unsigned => IdTokenError::Unsigned,
+            JoseError::BadSignature | JoseError::NoKey { .. } | JoseError::AmbiguousKey => {
+                IdTokenError::BadSignature
+            }
+            other => IdTokenError::Malformed(other.to_string()),
+        })?;
+    let alg = decoded.security.sigalg.ok_or(IdTokenError::Unsigned)?;
+    let claims = decoded.claims;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let number = |name: &'static str| -> Result<Option<i64>, IdTokenError> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or(IdTokenError::Malformed(format!("{name} is not a number"))),
+        }
+    };
+    let issuer = text("iss").ok_or(IdTokenError::Missing("iss"))?;
+    if issuer != server.issuer {
+        return Err(IdTokenError::WrongIssuer(issuer.to_owned()));
+    }
+    text("sub").ok_or(IdTokenError::Missing("sub"))?;
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(IdTokenError::Missing("aud")),
+    };
+    if !audiences.contains(&config.client_id.as_str()) {
+        return Err(IdTokenError::WrongAudience);
+    }
+    match text("azp") {
+        Some(azp) if azp != config.client_id => return Err(IdTokenError::WrongAuthorizedParty),
+        None if audiences.len() > 1 => return Err(IdTokenError::Missing("azp")),
+        _ => {}
+    }
+    let exp = number("exp")?.ok_or(IdTokenError::Missing("exp"))?;
+    if expected.now > exp + LEEWAY {
+        return Err(IdTokenError::Expired);
+    }
+    let iat = number("iat")?.ok_or(IdTokenError::Missing("iat"))?;
+    if iat > expected.now + LEEWAY {
+        return Err(IdTokenError::IssuedInFuture);
+    }
+    if let Some(nonce) = expected.nonce
+        && text("nonce") != Some(nonce)
+    {
+        return Err(IdTokenError::WrongNonce);
+    }
+    if let Some(max_age) = expected.max_age {
+        let auth_time = number("auth_time")?.ok_or(IdTokenError::Missing("auth_time"))?;
+        if expected.now - auth_time > max_age as i64 + LEEWAY {
+            return Err(IdTokenError::TooOld);
+        }
+    }
+    match (expected.access_token, text("at_hash")) {
+        (Some(token), Some(hash)) if left_half_hash(alg, token) != hash => {
+            return Err(IdTokenError::AccessTokenHash);
+        }
+        (Some(_), None) if expected.access_token_hash_required => {
+            return Err(IdTokenError::Missing("at_hash"));
+        }
+        _ => {}
+    }
+    if let Some(code) = expected.code {
+        match text("c_hash") {
+            Some(hash) if left_half_hash(alg, code) == hash => {}
+            Some(_) => return Err(IdTokenError::CodeHash),
+            None => return Err(IdTokenError::Missing("c_hash")),
+        }
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ostiary_jose::{Algorithm, EncodeOptions, Jwk};
+    use serde_json::json;
+
+    const NOW: i64 = 1_800_000_000;
+
+    struct Setup {
+        keys: JwkSet,
+        config: ClientConfiguration,
+        server: ServerDescription,
+    }
+
+    fn setup() -> Setup {
+        Setup {
+            keys: JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap()),
+            config: ClientConfiguration {
+                client_id: "app".into(),
+                ..Default::default()
+            },
+            server: ServerDescription {
+                issuer: "https://as.example".into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn good() -> Value {
+        json!({"iss": "https://as.example", "sub": "alice", "aud": "app", "exp": NOW + 300,
+               "iat": NOW, "nonce": "n-1", "auth_time": NOW - 10})
+    }
+
+    fn sign(claims: &Value, keys: &JwkSet) -> String {
+        let opts = EncodeOptions {
+            sig_alg: Some(SigAlg::ES256),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
+    }
+
+    fn check(
+        s: &Setup,
+        token: &str,
+        expected: Expected<'_>,
+    ) -> Result<Map<String, Value>, IdTokenError> {
+        validate(
+            token,
+            &s.config,
+            &s.server,
+            &s.keys.public(),
+            &JwkSet::default(),
+            &expected,
+        )
+    }
+
+    fn expected() -> Expected<'static> {
+        Expected {
+            nonce: Some("n-1"),
+            now: NOW,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_id_token_gives_its_claims() {
+        let s = setup();
+        let claims = check(&s, &sign(&good(), &s.keys), expected()).unwrap();
+        assert_eq!(claims["sub"], "alice");
+        let with_hashes = {
+            let mut c = good();
+            c["at_hash"] = json!(left_half_hash(SigAlg::ES256, "the-access-token"));
+            c["c_hash"] = json!(left_half_hash(SigAlg::ES256, "the-code"));
+            c
+        };
+        let both = Expected {
+            access_token: Some("the-access-token"),
+            access_token_hash_required: true,
+            code: Some("the-code"),
+            max_age: Some(60),
+            ..expected()
+        };
+        assert!(check(&s, &sign(&with_hashes, &s.keys), both).is_ok());
+    }
+
+    #[test]
+    fn every_defect_has_its_own_error() {
+        let s = setup();
+        let changed = |f: &dyn Fn(&mut Value)| {
+            let mut c = good();
+            f(&mut c);
+            sign(&c, &s.keys)
+        };
+        let cases: Vec<(String, Expected<'static>, IdTokenError)> = vec![
+            (
+                changed(&|c| c["iss"] = json!("https://evil.example")),
+                expected(),
+                IdTokenError::WrongIssuer("https://evil.example".into()),
+            ),
+            (
+                changed(&|c| c["aud"] = json!("other")),
+                expected(),
+                IdTokenError::WrongAudience,
+            ),
+            (
+                changed(&|c| c["aud"] = json!(["app", "other"])),
+                expected(),
+                IdTokenError::Missing("azp"),
+            ),
+            (
+                changed(&|c| {
+                    c["aud"] = json!(["app", "other"]);
+                    c["azp"] = json!("other");
+                }),
+                expected(),
+                IdTokenError::WrongAuthorizedParty,
+            ),
+            (
+                changed(&|c| c["exp"] = json!(NOW - 3600)),
+                expected(),
+                IdTokenError::Expired,
+            ),
+            (
+                changed(&|c| c["iat"] = json!(NOW + 3600)),
+                expected(),
+                IdTokenError::IssuedInFuture,
+            ),
+            (
+                changed(&|c| c["nonce"] = json!("replayed")),
+                expected(),
+                IdTokenError::WrongNonce,
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("nonce");
+                }),
+                expected(),
+                IdTokenError::WrongNonce,
+            ),
+            (
+                changed(&|c| c["auth_time"] = json!(NOW - 3600)),
+                Expected {
+                    max_age: Some(60),
+                    ..expected()
+                },
+                IdTokenError::TooOld,
+            ),
+            (
+                changed(&|c| c["at_hash"] = json!("AAAA")),
+                Expected {
+                    access_token: Some("t"),
+                    ..expected()
+                },
+                IdTokenError::AccessTokenHash,
+            ),
+            (
+                sign(&good(), &s.keys),
+                Expected {
+                    access_token: Some("t"),
+                    access_token_hash_required: true,
+                    ..expected()
+                },
+                IdTokenError::Missing("at_hash"),
+            ),
+            (
+                sign(&good(), &s.keys),
+                Expected {
+                    code: Some("c"),
+                    ..expected()
+                },
+                IdTokenError::Missing("c_hash"),
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("sub");
+                }),
+                expected(),
+                IdTokenError::Missing("sub"),
+            ),
+            (
+                sign(
+                    &good(),
+                    &JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap()),
+                ),
+                expected(),
+                IdTokenError::BadSignature,
+            ),
+        ];
+        for (token, expected, error) in cases {
+            assert_eq!(check(&s, &token, expected), Err(error.clone()), "{error}");
+        }
+        let unsigned = {
+            let opts = EncodeOptions {
+                allow_unsigned: true,
+                ..Default::default()
+            };
+            ostiary_jose::encode(good().as_object().unwrap(), &opts, &JwkSet::default(), None)
+                .unwrap()
+        };
+        assert_eq!(
+            check(&s, &unsigned, expected()),
+            Err(IdTokenError::Unsigned)
+        );
+        assert!(matches!(
+            check(&s, "not.a.jwt", expected()),
+            Err(IdTokenError::Malformed(_))
+        ));
+    }
+}

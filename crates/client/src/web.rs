@@ -1,0 +1,222 @@
+//! The client runtime in an axum application: a login layer that sends unauthenticated browsers
+//! to the server (the reference's OnPreHTTP redirect), the redirect endpoint that finishes the
+//! sign-in, and the front-channel logout receiver.
+//!
+//! ```ignore
+//! let login = Login::new(client, "portal", "/");
+//! let app = Router::new()
+//!     .route("/", get(home))                      // handlers read Extension<LoggedIn>
+//!     .route_layer(axum::middleware::from_fn_with_state(login.clone(), require_login))
+//!     .merge(login.routes("/cb", "/frontchannel-logout"));
+//! ```
+
+use axum::Router;
+use axum::extract::{Query, RawForm, Request, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::Client;
+use crate::auth::random;
+use crate::authorization::AuthorizationRequest;
+use crate::error::ClientError;
+use crate::store::StoredTokens;
+
+/// The cookie naming the browser's session at the application.
+pub const SESSION_COOKIE: &str = "ostiary_rp_session";
+
+/// What a protected handler gets: the session and its tokens (with the ID token's claims).
+#[derive(Clone, Debug)]
+pub struct LoggedIn {
+    pub session: String,
+    pub tokens: StoredTokens,
+}
+
+/// The login layer's settings: which client configuration signs users in, with which scope.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub client: Client,
+    pub app: String,
+    pub scope: Option<String>,
+    /// Where the browser goes after the sign-in when the request named no page.
+    pub home: String,
+    /// Send the session cookie over HTTPS only (on unless the application runs on plain HTTP).
+    pub secure_cookie: bool,
+}
+
+impl Login {
+    pub fn new(client: Client, app: &str, home: &str) -> Self {
+        Login {
+            client,
+            app: app.to_owned(),
+            scope: None,
+            home: home.to_owned(),
+            secure_cookie: true,
+        }
+    }
+
+    /// The redirect endpoint at `redirect_path` and the front-channel logout receiver at
+    /// `logout_path`, to merge into the application's router.
+    pub fn routes<S>(&self, redirect_path: &str, logout_path: &str) -> Router<S> {
+        Router::new()
+            .route(redirect_path, get(redirected).post(redirected))
+            .route(logout_path, get(frontchannel_logout))
+            .with_state(self.clone())
+    }
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn see_other(to: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(to) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}
+
+fn failure(status: StatusCode, e: &ClientError) -> Response {
+    // The cause goes to the log; the browser sees a plain message.
+    tracing::warn!(error = %e, "sign-in failed");
+    (status, format!("The sign-in did not complete: {e}")).into_response()
+}
+
+/// Middleware for routes that need a signed-in user: with tokens for the session's cookie the
+/// request goes on with [`LoggedIn`]; otherwise the browser goes to the server.
+pub async fn require_login(
+    State(login): State<Login>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let existing = session_of(request.headers());
+    if let Some(session) = &existing {
+        match login
+            .client
+            .is_authorized(&login.app, session, login.scope.as_deref())
+            .await
+        {
+            Ok(Some(tokens)) => {
+                request.extensions_mut().insert(LoggedIn {
+                    session: session.clone(),
+                    tokens,
+                });
+                return next.run(request).await;
+            }
+            Ok(None) => {}
+            Err(e) => return failure(StatusCode::BAD_GATEWAY, &e),
+        }
+    }
+    if request.method() != Method::GET {
+        return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response();
+    }
+    let session = existing.unwrap_or_else(random);
+    let return_to = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned());
+    let ask = AuthorizationRequest {
+        scope: login.scope.clone(),
+        return_to,
+        ..Default::default()
+    };
+    match login
+        .client
+        .authorization_code_url(&login.app, &session, ask)
+        .await
+    {
+        Ok(url) => {
+            let mut response = see_other(&url);
+            let secure = if login.secure_cookie { "; Secure" } else { "" };
+            let cookie =
+                format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax{secure}");
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(SET_COOKIE, value);
+            }
+            response
+        }
+        Err(e) => failure(StatusCode::BAD_GATEWAY, &e),
+    }
+}
+
+/// The redirect endpoint: query (GET) or form_post (POST) parameters.
+async fn redirected(
+    State(login): State<Login>,
+    headers: HeaderMap,
+    method: Method,
+    Query(query): Query<Vec<(String, String)>>,
+    RawForm(form): RawForm,
+) -> Response {
+    let params: Vec<(String, String)> = if method == Method::POST {
+        form_urlencoded::parse(&form).into_owned().collect()
+    } else {
+        query
+    };
+    match login.client.handle_redirect(&login.app, &params).await {
+        // SECURITY: the answer must come back to the browser that asked (login CSRF).
+        Ok(signed_in) if session_of(&headers).as_deref() == Some(signed_in.session.as_str()) => {
+            see_other(signed_in.return_to.as_deref().unwrap_or(&login.home))
+        }
+        Ok(signed_in) => {
+            let _ = login
+                .client
+                .remove_tokens(&login.app, &signed_in.session)
+                .await;
+            failure(StatusCode::BAD_REQUEST, &ClientError::StateMismatch)
+        }
+        Err(e @ (ClientError::Http(_) | ClientError::Store(_))) => {
+            failure(StatusCode::BAD_GATEWAY, &e)
+        }
+        Err(e) => failure(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+/// Front-channel logout (OpenID Connect Front-Channel Logout 1.0 §2): `iss` must be the client's
+/// server when given, and the sessions of `sid` end.
+async fn frontchannel_logout(
+    State(login): State<Login>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let Ok((_, server)) = login.client.app(&login.app).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (Some(iss), Some(sid)) = (param("iss"), param("sid")) else {
+        return (StatusCode::BAD_REQUEST, "iss and sid are required").into_response();
+    };
+    if iss != server.issuer {
+        return (StatusCode::BAD_REQUEST, "not our server").into_response();
+    }
+    match login
+        .client
+        .store()
+        .delete_tokens_of_sid(&login.app, sid)
+        .await
+    {
+        Ok(ended) => {
+            tracing::info!(ended, "front-channel logout");
+            let mut response = StatusCode::OK.into_response();
+            response
+                .headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => failure(StatusCode::BAD_GATEWAY, &e),
+    }
+}
