@@ -526,3 +526,183 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
         "signed out"
     );
 }
+
+/// The hidden inputs of a form_post page, as the browser would post them.
+fn posted_fields(html: &str) -> Vec<(String, String)> {
+    let unescape = |v: &str| {
+        v.replace("&#x2f;", "/")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    };
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"")?;
+            let value = rest.split('"').next()?;
+            Some((name.to_owned(), unescape(value)))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_requests_come_back_by_form_post_with_a_checked_at_hash() {
+    use ostiary_server::store::ClientStore as _;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.grant_types.push(GrantType::Implicit)).await;
+    let client = runtime(&server);
+    client.discover(&server.issuer, None).await.unwrap();
+    server
+        .client("spa", AuthMethod::None, &[GrantType::Implicit], None)
+        .await;
+    let mut registered = server.store.client("spa").await.unwrap().unwrap();
+    registered.response_types = vec!["id_token token".into(), "id_token".into()];
+    server.store.update_client(&registered).await.unwrap();
+    server.user("alice", "alice-password").await;
+    client
+        .create_configuration(&ClientConfiguration {
+            app: "spa".into(),
+            issuer: server.issuer.clone(),
+            kind: ostiary_client::ClientKind::Public,
+            client_id: "spa".into(),
+            token_endpoint_auth_method: AuthMethod::None,
+            redirect_uri: Some(crate::authorize::REDIRECT.into()),
+            default_scope: Some("openid profile".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let url = client
+        .implicit_url("spa", "s-1", true, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        url.contains("response_mode=form_post") && url.contains("nonce="),
+        "{url}"
+    );
+    let b = browser();
+    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
+    let handle = crate::authorize::hidden(&html, "handle");
+    let form = [
+        ("handle", handle.as_str()),
+        ("username", "alice"),
+        ("password", "alice-password"),
+        ("action", "login"),
+    ];
+    let html = b
+        .post(server.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let handle = crate::authorize::hidden(&html, "handle");
+    let page = b
+        .post(server.url("/consent"))
+        .form(&[("handle", handle.as_str()), ("action", "accept")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the form_post page");
+    let fields = posted_fields(&page.text().await.unwrap());
+    assert!(
+        fields.iter().any(|(k, _)| k == "access_token"),
+        "{fields:?}"
+    );
+
+    // A tampered access token no longer matches the ID token's at_hash.
+    let mut tampered = fields.clone();
+    for (k, v) in tampered.iter_mut() {
+        if k == "access_token" {
+            v.push('x');
+        }
+    }
+    match client.handle_redirect("spa", &tampered).await {
+        Err(ClientError::IdToken(ostiary_client::id_token::IdTokenError::AccessTokenHash)) => {}
+        other => panic!("expected an at_hash mismatch, got {other:?}"),
+    }
+    assert!(
+        client
+            .is_authorized("spa", "s-1", None)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing stored"
+    );
+    // The state was spent by that attempt: the genuine response is now refused too.
+    assert!(matches!(
+        client.handle_redirect("spa", &fields).await,
+        Err(ClientError::StateMismatch)
+    ));
+
+    // A fresh request, answered as it came.
+    let url = client
+        .implicit_url("spa", "s-2", true, Default::default())
+        .await
+        .unwrap();
+    let page = b.get(&url).send().await.unwrap();
+    let fields = posted_fields(&page.text().await.unwrap());
+    let signed_in = client.handle_redirect("spa", &fields).await.unwrap();
+    assert_eq!(signed_in.session, "s-2");
+    let claims = signed_in.tokens.id_token_claims.unwrap();
+    assert_eq!(claims["sub"], "alice");
+    let userinfo = client.session_userinfo("spa", "s-2").await.unwrap();
+    assert_eq!(userinfo["sub"], "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_for_another_user_than_the_id_token_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let client = runtime(&server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let userinfo = format!("http://{}/userinfo", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 2048];
+            let _ = socket.read(&mut request).await;
+            let body = r#"{"sub": "mallory"}"#;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+        }
+    });
+    let mut described = ostiary_client::ServerDescription {
+        issuer: "https://as.example".into(),
+        ..Default::default()
+    };
+    described.metadata.issuer = described.issuer.clone();
+    described.metadata.userinfo_endpoint = Some(userinfo);
+    client.store().save_server(&described).await.unwrap();
+    client
+        .create_configuration(&ClientConfiguration {
+            app: "app".into(),
+            issuer: described.issuer.clone(),
+            client_id: "app".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored = ostiary_client::StoredTokens {
+        access_token: "at".into(),
+        token_type: "Bearer".into(),
+        id_token_claims: Some(metadata(json!({"sub": "alice"}))),
+        ..Default::default()
+    };
+    client
+        .store()
+        .save_tokens("app", "web", &stored, i64::MAX / 2)
+        .await
+        .unwrap();
+    assert!(matches!(
+        client.session_userinfo("app", "web").await,
+        Err(ClientError::SubjectMismatch)
+    ));
+}
