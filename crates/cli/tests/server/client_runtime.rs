@@ -312,8 +312,9 @@ async fn the_client_commands() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An application on loopback that uses the login layer: `/` needs a signed-in user.
-async fn web_application(client: Client, app: &str) -> String {
+/// An application on loopback that uses the login layer: `/` needs a signed-in user and shows
+/// `hello <sub> session=<session>`.
+pub(crate) async fn web_application(client: Client, app: &str) -> String {
     use axum::routing::get;
     use ostiary_client::web::{LoggedIn, Login, require_login};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -327,7 +328,8 @@ async fn web_application(client: Client, app: &str) -> String {
             get(
                 |axum::Extension(user): axum::Extension<LoggedIn>| async move {
                     let claims = user.tokens.id_token_claims.unwrap_or_default();
-                    format!("hello {}", claims["sub"].as_str().unwrap_or("?"))
+                    let sub = claims["sub"].as_str().unwrap_or("?");
+                    format!("hello {sub} session={}", user.session)
                 },
             ),
         )
@@ -448,7 +450,12 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
     assert_eq!(location(&landed), "/");
     let home = b.get(format!("{app_base}/")).send().await.unwrap();
     assert_eq!(home.status(), 200);
-    assert_eq!(home.text().await.unwrap(), "hello alice");
+    assert!(
+        home.text()
+            .await
+            .unwrap()
+            .starts_with("hello alice session=")
+    );
 
     // The same redirect again: its state is spent.
     let replay = b.get(&callback).send().await.unwrap();

@@ -198,3 +198,117 @@ async fn openid_client_in_chromium_completes_the_code_flow_on_sqlite() {
 async fn openid_client_in_chromium_completes_the_code_flow_on_postgres() {
     browser_code_flow(Backend::Postgres).await;
 }
+
+/// node oidc-provider on loopback (interop/node/op.mjs), stopped when dropped.
+struct NodeProvider {
+    issuer: String,
+    _child: tokio::process::Child,
+}
+
+async fn node_provider() -> NodeProvider {
+    use tokio::io::AsyncBufReadExt as _;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut child = tokio::process::Command::new("node")
+        .arg(workspace.join("interop/node/op.mjs"))
+        .env("PORT", port.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("oidc-provider starts within 30 s")
+        .unwrap();
+    assert_eq!(ready.as_deref(), Some("ready"));
+    // Keep reading what it prints: a closed pipe would kill it on its next log line.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    NodeProvider {
+        issuer: format!("http://127.0.0.1:{port}"),
+        _child: child,
+    }
+}
+
+/// The client runtime against a server nobody here wrote: node oidc-provider, through Chromium.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_runtime_against_node_oidc_provider() {
+    use std::sync::Arc;
+    let op = node_provider().await;
+    // The runtime's own store (the Ostiary server beside it is not used).
+    let rp = TestServer::start(Backend::Sqlite).await;
+    let client = ostiary_client::Client::new(Arc::new(rp.store.clone()));
+    let described = client.discover(&op.issuer, None).await.unwrap();
+    assert!(described.metadata.registration_endpoint.is_some());
+    let app_base = crate::client_runtime::web_application(client.clone(), "op-app").await;
+    let metadata = json!({
+        "client_name": "Ostiary client runtime",
+        "redirect_uris": [format!("{app_base}/cb")],
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    let config = client
+        .register(
+            "op-app",
+            &op.issuer,
+            metadata.as_object().unwrap().clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(config.client_secret.is_some());
+
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let input = json!({
+        "start_url": format!("{app_base}/"), "login": "carol", "password": "any",
+        "expect": "hello carol",
+    });
+    let script = workspace.join("interop/node/rp_login.mjs");
+    let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
+    assert_eq!(report["steps"].as_array().unwrap().len(), 3, "{report}");
+    let session = report["page"]
+        .as_str()
+        .unwrap()
+        .split("session=")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+
+    let claims = client.session_userinfo("op-app", &session).await.unwrap();
+    assert_eq!(claims["sub"], "carol");
+    let held = client
+        .is_authorized("op-app", &session, Some("openid"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(held.refresh_token.is_some(), "{held:?}");
+    let refreshed = client.refresh("op-app", &session).await.unwrap();
+    assert_ne!(refreshed.access_token, held.access_token);
+    let introspected = client
+        .introspect("op-app", &refreshed.access_token)
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+    client
+        .revoke_token("op-app", &refreshed.access_token)
+        .await
+        .unwrap();
+    let introspected = client
+        .introspect("op-app", &refreshed.access_token)
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], false, "{introspected}");
+    let service = client
+        .client_credentials("op-app", None, None)
+        .await
+        .unwrap();
+    assert!(!service.access_token.is_empty());
+}

@@ -1,0 +1,40 @@
+// node oidc-provider (an OpenID Certified provider) on loopback, as a server nobody here wrote for
+// Ostiary's client runtime to use: discovery, dynamic registration, the code flow with PKCE through
+// its development login and consent pages, userinfo, refresh, introspection, revocation and
+// client credentials. Its users: any login with any password (development interactions); each
+// account's claims are {sub: login, name: "User <login>"}.
+//
+// Env: PORT. Prints "ready" on stdout once listening; stops on SIGTERM or when stdin closes.
+import crypto from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const PORT = Number(process.env.PORT || 3000);
+const ISSUER = `http://127.0.0.1:${PORT}`;
+const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+
+const provider = new Provider(ISSUER, {
+  jwks: { keys: [{ ...key, alg: 'RS256', use: 'sig', kid: 'op-rs256' }] },
+  scopes: ['openid', 'offline_access', 'profile'],
+  claims: { openid: ['sub'], profile: ['name'] },
+  features: {
+    devInteractions: { enabled: true },
+    registration: { enabled: true },
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+  },
+  // Refresh tokens for clients that registered the grant (not only with offline_access consent).
+  issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  findAccount: async (_ctx, sub) => ({
+    accountId: sub,
+    claims: async () => ({ sub, name: `User ${sub}` }),
+  }),
+  ttl: { AccessToken: 600, ClientCredentials: 600, IdToken: 600, RefreshToken: 3600 },
+});
+provider.proxy = false;
+
+const server = provider.listen(PORT, '127.0.0.1', () => console.log('ready'));
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.stdin.on('end', stop);
+process.stdin.resume();
