@@ -41,6 +41,9 @@ pub enum ServerCommand {
         #[arg(long)]
         ca_file: Option<String>,
     },
+    /// Save a description entered by hand: JSON on stdin (`issuer`, `metadata`, optional `jwks`,
+    /// `ca_file`).
+    Create,
     List,
     Show {
         issuer: String,
@@ -70,6 +73,14 @@ pub enum ConfigCommand {
     },
     List,
     Show {
+        app: String,
+    },
+    /// Save and Update Registration (RFC 7592): send the configuration's metadata to the server.
+    UpdateRegistration {
+        app: String,
+    },
+    /// New keys for the client (the server is told when the client registered dynamically).
+    RotateKeys {
         app: String,
     },
 }
@@ -162,6 +173,22 @@ async fn server(
         ServerCommand::Discover { issuer, ca_file } => {
             to_json(&client.discover(&issuer, ca_file.as_deref()).await?)
         }
+        ServerCommand::Create => {
+            let given = match read_json_object("server description") {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(e)),
+            };
+            let server: ostiary_client::ServerDescription =
+                match serde_json::from_value(Value::Object(given)) {
+                    Ok(s) => s,
+                    Err(e) => return Ok(Err(format!("server description: {e}"))),
+                };
+            if server.issuer.is_empty() || server.metadata.issuer != server.issuer {
+                return Ok(Err("issuer and metadata.issuer must be the same URL".into()));
+            }
+            client.store().save_server(&server).await?;
+            to_json(&server)
+        }
         ServerCommand::List => to_json(&client.store().servers().await?),
         ServerCommand::Show { issuer } => to_json(&client.server(&issuer).await?),
         ServerCommand::RefreshJwks { issuer } => {
@@ -215,6 +242,12 @@ async fn config(
             Ok(pretty(&Value::Array(all)))
         }
         ConfigCommand::Show { app } => Ok(pretty(&redacted(&client.app(&app).await?.0))),
+        ConfigCommand::UpdateRegistration { app } => {
+            Ok(pretty(&redacted(&client.update_registration(&app).await?)))
+        }
+        ConfigCommand::RotateKeys { app } => {
+            Ok(json!({ "new_keys": client.rotate_keys(&app).await? }).to_string())
+        }
     })
 }
 

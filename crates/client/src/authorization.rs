@@ -43,6 +43,9 @@ pub struct AuthorizationRequest {
     pub extra: Vec<(String, String)>,
     /// Where the browser goes after the redirect is handled.
     pub return_to: Option<String>,
+    /// Send the request as a signed request object (RFC 9101) instead of query parameters;
+    /// `Some(Some((alg, enc)))` also encrypts it to the server's key.
+    pub request_object: Option<Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>>,
 }
 
 /// What a handled redirect gives the application.
@@ -124,39 +127,41 @@ impl Client {
             (Pkce::Off, _) => None,
         };
         let max_age = request.max_age.or(config.default_max_age);
-        let mut url = crate::http::check_url(&endpoint)?;
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", response_type)
-                .append_pair("client_id", &config.client_id)
-                .append_pair("redirect_uri", &redirect_uri)
-                .append_pair("scope", &scope)
-                .append_pair("state", &state);
-            if let Some(nonce) = &nonce {
-                query.append_pair("nonce", nonce);
+        let mut params: Vec<(String, String)> = vec![
+            ("response_type".into(), response_type.into()),
+            ("client_id".into(), config.client_id.clone()),
+            ("redirect_uri".into(), redirect_uri.clone()),
+            ("scope".into(), scope.clone()),
+            ("state".into(), state.clone()),
+        ];
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                params.push((name.to_owned(), value));
             }
-            if let Some(verifier) = &code_verifier {
-                query
-                    .append_pair("code_challenge", &s256(verifier))
-                    .append_pair("code_challenge_method", "S256");
-            }
-            for (name, value) in [
-                ("response_mode", request.response_mode.as_deref()),
-                ("prompt", request.prompt.as_deref()),
-                ("login_hint", request.login_hint.as_deref()),
-            ] {
-                if let Some(value) = value {
-                    query.append_pair(name, value);
-                }
-            }
-            if let Some(max_age) = request.max_age {
-                query.append_pair("max_age", &max_age.to_string());
-            }
-            for (name, value) in &request.extra {
-                query.append_pair(name, value);
-            }
+        };
+        add("nonce", nonce.clone());
+        if let Some(verifier) = &code_verifier {
+            add("code_challenge", Some(s256(verifier)));
+            add("code_challenge_method", Some("S256".into()));
         }
+        add("response_mode", request.response_mode.clone());
+        add("prompt", request.prompt.clone());
+        add("login_hint", request.login_hint.clone());
+        add("max_age", request.max_age.map(|m| m.to_string()));
+        params.extend(request.extra.iter().cloned());
+        if let Some(encrypt) = request.request_object {
+            // RFC 9101 §5: the object carries the request; the query repeats what OpenID
+            // Connect requires outside it.
+            let object = self.request_object(app, &params, encrypt).await?;
+            params = vec![
+                ("client_id".into(), config.client_id.clone()),
+                ("response_type".into(), response_type.into()),
+                ("scope".into(), scope.clone()),
+                ("request".into(), object),
+            ];
+        }
+        let mut url = crate::http::check_url(&endpoint)?;
+        url.query_pairs_mut().extend_pairs(&params);
         let pending = PendingAuthorization {
             app: app.to_owned(),
             session: session.to_owned(),

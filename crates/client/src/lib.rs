@@ -558,3 +558,193 @@ fn configuration_from(
         metadata: obj.clone(),
     })
 }
+
+/// Where [`add_access_token`] puts the token (RFC 6750 §2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenPlacement {
+    /// `Authorization: Bearer …`, the one every resource server must accept.
+    #[default]
+    Header,
+    /// `access_token` in a form body.
+    Body,
+    /// `access_token` in the query (discouraged; for servers that need it).
+    Query,
+}
+
+/// AddAccessToken: attaches `token` to a request for a resource server.
+pub fn add_access_token(
+    request: reqwest::RequestBuilder,
+    token: &str,
+    placement: TokenPlacement,
+) -> reqwest::RequestBuilder {
+    match placement {
+        TokenPlacement::Header => request.bearer_auth(token),
+        TokenPlacement::Body => request.form(&[("access_token", token)]),
+        TokenPlacement::Query => request.query(&[("access_token", token)]),
+    }
+}
+
+impl Client {
+    /// Ends a session: its tokens are revoked at the server (refresh token first, which ends
+    /// the access token with it on most servers) and forgotten here.
+    pub async fn end_session(&self, app: &str, session: &str) -> ClientResult<()> {
+        if let Some(stored) = self.store.tokens(app, session, now()).await? {
+            let (_, server) = self.app(app).await?;
+            if server.metadata.revocation_endpoint.is_some() {
+                if let Some(refresh) = &stored.refresh_token {
+                    self.revoke_token(app, refresh).await?;
+                }
+                self.revoke_token(app, &stored.access_token).await?;
+            }
+        }
+        self.store.delete_tokens(app, session).await?;
+        Ok(())
+    }
+
+    /// Save and Update Registration (RFC 7592 §2.2): sends the configuration's metadata to the
+    /// registration's management URL and keeps what the server answers.
+    pub async fn update_registration(&self, app: &str) -> ClientResult<ClientConfiguration> {
+        let (config, server) = self.app(app).await?;
+        let (Some(uri), Some(token)) = (
+            config.registration_client_uri.clone(),
+            config.registration_access_token.clone(),
+        ) else {
+            return Err(ClientError::Config(format!(
+                "{app} was not registered dynamically"
+            )));
+        };
+        http::check_url(&uri)?;
+        let mut metadata = config.metadata.clone();
+        for member in [
+            "registration_access_token",
+            "registration_client_uri",
+            "client_secret_expires_at",
+            "client_id_issued_at",
+        ] {
+            metadata.remove(member);
+        }
+        let mut set = |name: &str, value: Option<Value>| match value {
+            Some(v) => {
+                metadata.insert(name.to_owned(), v);
+            }
+            None => {
+                metadata.remove(name);
+            }
+        };
+        set("client_id", Some(config.client_id.clone().into()));
+        set("client_name", config.client_name.clone().map(Value::from));
+        set(
+            "redirect_uris",
+            config.redirect_uri.clone().map(|u| Value::from(vec![u])),
+        );
+        set(
+            "post_logout_redirect_uris",
+            config
+                .post_logout_redirect_uri
+                .clone()
+                .map(|u| Value::from(vec![u])),
+        );
+        set(
+            "frontchannel_logout_uri",
+            config.frontchannel_logout_uri.clone().map(Value::from),
+        );
+        set("jwks", config.public_keys().map(|k| k.to_value()));
+        let request = http::client_for(&server)?
+            .put(&uri)
+            .bearer_auth(&token)
+            .json(&metadata);
+        let answered = http::json(request).await?;
+        let mut updated = configuration_from(app, &config.issuer, &answered)?;
+        // What the server does not send back again stays as it was.
+        updated.client_secret = updated.client_secret.or(config.client_secret);
+        updated.registration_access_token = updated.registration_access_token.or(Some(token));
+        updated.registration_client_uri = updated.registration_client_uri.or(Some(uri));
+        updated.keys = config.keys;
+        updated.kind = config.kind;
+        self.store.save_configuration(&updated).await?;
+        Ok(updated)
+    }
+
+    /// Rotates the client's own keys (new ones sign from now on, old ones still decrypt) and,
+    /// for a dynamically registered client, tells the server the new public keys.
+    pub async fn rotate_keys(&self, app: &str) -> ClientResult<Vec<String>> {
+        let (mut config, _) = self.app(app).await?;
+        let ring = config
+            .keys
+            .as_mut()
+            .ok_or_else(|| ClientError::Config(format!("{app} has no keys of its own")))?;
+        let fresh = ring
+            .rotate(now())
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        self.store.save_configuration(&config).await?;
+        if config.registration_client_uri.is_some() {
+            self.update_registration(app).await?;
+        }
+        Ok(fresh)
+    }
+
+    /// A request object (RFC 9101) for `params`: signed with the client's keys (or its secret,
+    /// HS256, when it has no keys) and, with `encrypt`, encrypted to the server's key.
+    pub async fn request_object(
+        &self,
+        app: &str,
+        params: &[(String, String)],
+        encrypt: Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>,
+    ) -> ClientResult<String> {
+        let (config, server) = self.app(app).await?;
+        let mut claims = Map::new();
+        for (name, value) in params {
+            // JSON-valued parameters (claims) go in as JSON.
+            let parsed = match name.as_str() {
+                "claims" => serde_json::from_str(value).unwrap_or_else(|_| value.clone().into()),
+                "max_age" => value
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| value.clone().into()),
+                _ => Value::from(value.clone()),
+            };
+            claims.insert(name.clone(), parsed);
+        }
+        let now = now();
+        claims.insert("iss".into(), config.client_id.clone().into());
+        claims.insert("aud".into(), server.issuer.clone().into());
+        claims.insert("client_id".into(), config.client_id.clone().into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + 300).into());
+        claims.insert("jti".into(), auth::random().into());
+        let (keys, alg) = match (&config.keys, &config.client_secret) {
+            (Some(ring), _) => {
+                let set = ring.private_set();
+                let alg = set
+                    .keys
+                    .iter()
+                    .filter_map(|k| k.alg.as_deref())
+                    .find_map(|a| a.parse::<ostiary_jose::SigAlg>().ok())
+                    .ok_or_else(|| ClientError::Config(format!("{app} has no signing key")))?;
+                (set, alg)
+            }
+            (None, Some(secret)) => (
+                JwkSet::from(
+                    ostiary_jose::Jwk::symmetric(secret.as_bytes())
+                        .map_err(|e| ClientError::Config(e.to_string()))?,
+                ),
+                ostiary_jose::SigAlg::HS256,
+            ),
+            (None, None) => {
+                return Err(ClientError::Config(format!(
+                    "{app} has no key or secret to sign with"
+                )));
+            }
+        };
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(alg),
+            key_alg: encrypt.map(|e| e.0),
+            enc: encrypt.map(|e| e.1),
+            typ: Some("oauth-authz-req+jwt".into()),
+            ..Default::default()
+        };
+        let recipient = encrypt.map(|_| server.keys());
+        ostiary_jose::encode(&claims, &opts, &keys, recipient.as_ref())
+            .map_err(|e| ClientError::Config(format!("request object: {e}")))
+    }
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ostiary_client::{Client, ClientConfiguration, ClientError};
 use ostiary_core::{AuthMethod, GrantType};
 use ostiary_server::config::Registration;
+use ostiary_server::store::ClientStore as _;
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, TestServer};
@@ -81,6 +82,91 @@ async fn client_runtime(backend: Backend) {
         .client_credentials("signed", None, None)
         .await
         .unwrap();
+
+    // Its request objects, signed and encrypted to the server, are accepted: with prompt=none,
+    // the answer is login_required and the object's own state comes back.
+    let jar = metadata(json!({
+        "redirect_uris": ["https://app.example/cb"], "grant_types": ["authorization_code"],
+        "response_types": ["code"], "token_endpoint_auth_method": "private_key_jwt",
+        "token_endpoint_auth_signing_alg": "ES256",
+    }));
+    client
+        .register("jar", &server.issuer, jar, None)
+        .await
+        .unwrap();
+    for encrypt in [
+        None,
+        Some((
+            ostiary_jose::KeyAlg::RsaOaep256,
+            ostiary_jose::EncAlg::A256Gcm,
+        )),
+    ] {
+        let ask = ostiary_client::authorization::AuthorizationRequest {
+            prompt: Some("none".into()),
+            request_object: Some(encrypt),
+            ..Default::default()
+        };
+        let url = client
+            .authorization_code_url("jar", "ro", ask)
+            .await
+            .unwrap();
+        assert!(url.contains("request=") && !url.contains("state="), "{url}");
+        let answer = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(&url)
+            .send()
+            .await
+            .unwrap();
+        let location = answer.headers()["location"].to_str().unwrap().to_owned();
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+                .into_owned()
+                .collect();
+        match client.handle_redirect("jar", &params).await {
+            Err(ClientError::Refused(e)) => {
+                assert_eq!(e.error, ostiary_core::ErrorCode::LoginRequired)
+            }
+            other => panic!("expected login_required, got {other:?}"),
+        }
+    }
+    // Key rotation tells the server the new keys (RFC 7592), and assertions keep working.
+    let before = client.app("signed").await.unwrap().0.public_keys().unwrap();
+    let fresh = client.rotate_keys("signed").await.unwrap();
+    let registered = server
+        .store
+        .client(&config.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let published = registered.public_keys();
+    assert!(
+        published
+            .keys
+            .iter()
+            .any(|k| k.kid.as_deref() == Some(fresh[0].as_str()))
+    );
+    assert!(
+        published.keys.len() > before.keys.len(),
+        "old keys kept beside the new"
+    );
+    client
+        .client_credentials("signed", None, None)
+        .await
+        .unwrap();
+    // Save and Update Registration.
+    let mut renamed = client.app("signed").await.unwrap().0;
+    renamed.client_name = Some("Signed, renamed".into());
+    client.store().save_configuration(&renamed).await.unwrap();
+    client.update_registration("signed").await.unwrap();
+    let registered = server
+        .store
+        .client(&config.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(registered.client_name.as_deref(), Some("Signed, renamed"));
 
     // Configurations made by an administrator: post and client_secret_jwt.
     for (app, method) in [
@@ -178,13 +264,21 @@ async fn client_runtime(backend: Backend) {
         refreshed.refresh_token, first.refresh_token,
         "the refresh token rotated"
     );
-    assert!(client.remove_tokens("portal", "web-1").await.unwrap());
+    client.end_session("portal", "web-1").await.unwrap();
     assert!(
         client
             .is_authorized("portal", "web-1", None)
             .await
             .unwrap()
             .is_none()
+    );
+    let introspected = client
+        .introspect("portal", &refreshed.access_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        introspected["active"], false,
+        "ending the session revoked its tokens"
     );
 
     match client
@@ -294,6 +388,11 @@ async fn the_client_commands() {
         registered["client_secret"], "(set)",
         "secrets are not printed back"
     );
+    let updated = json_of(&["client", "config", "update-registration", "ops"], "");
+    assert_eq!(updated["client_name"], "Ops");
+    let manual = json!({"issuer": "https://manual.example", "metadata": {"issuer": "https://manual.example"}});
+    let created = json_of(&["client", "server", "create"], &manual.to_string());
+    assert_eq!(created["issuer"], "https://manual.example");
     let tokens = json_of(&["client", "token", "client-credentials", "ops"], "");
     let token = tokens["access_token"].as_str().unwrap();
     let introspected = json_of(&["client", "token", "introspect", "ops", token], "");
