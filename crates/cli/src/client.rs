@@ -42,8 +42,15 @@ pub enum ServerCommand {
         ca_file: Option<String>,
     },
     /// Save a description entered by hand: JSON on stdin (`issuer`, `metadata`, optional `jwks`,
-    /// `ca_file`).
-    Create,
+    /// `ca_file`); the server's keys may come from a file instead.
+    Create {
+        /// A JWK Set file with the server's public keys.
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
+        /// The server's X.509 certificate (PEM), whose key signs its tokens.
+        #[arg(long)]
+        certificate: Option<std::path::PathBuf>,
+    },
     List,
     Show {
         issuer: String,
@@ -173,18 +180,40 @@ async fn server(
         ServerCommand::Discover { issuer, ca_file } => {
             to_json(&client.discover(&issuer, ca_file.as_deref()).await?)
         }
-        ServerCommand::Create => {
+        ServerCommand::Create {
+            jwks_file,
+            certificate,
+        } => {
             let given = match read_json_object("server description") {
                 Ok(m) => m,
                 Err(e) => return Ok(Err(e)),
             };
-            let server: ostiary_client::ServerDescription =
+            let mut server: ostiary_client::ServerDescription =
                 match serde_json::from_value(Value::Object(given)) {
                     Ok(s) => s,
                     Err(e) => return Ok(Err(format!("server description: {e}"))),
                 };
             if server.issuer.is_empty() || server.metadata.issuer != server.issuer {
                 return Ok(Err("issuer and metadata.issuer must be the same URL".into()));
+            }
+            let keys = match (jwks_file, certificate) {
+                (Some(path), _) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|text| {
+                        ostiary_jose::JwkSet::from_json(&text).map_err(|e| e.to_string())
+                    }),
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|pem| {
+                        ostiary_jose::Jwk::from_pem(&pem, None).map_err(|e| e.to_string())
+                    })
+                    .map(ostiary_jose::JwkSet::from),
+                (None, None) => Ok(server.keys()),
+            };
+            match keys {
+                Ok(keys) if !keys.keys.is_empty() => server.jwks = Some(keys.public().to_value()),
+                Ok(_) => {}
+                Err(e) => return Ok(Err(e)),
             }
             client.store().save_server(&server).await?;
             to_json(&server)

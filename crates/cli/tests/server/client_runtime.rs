@@ -391,8 +391,29 @@ async fn the_client_commands() {
     let updated = json_of(&["client", "config", "update-registration", "ops"], "");
     assert_eq!(updated["client_name"], "Ops");
     let manual = json!({"issuer": "https://manual.example", "metadata": {"issuer": "https://manual.example"}});
-    let created = json_of(&["client", "server", "create"], &manual.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks_file = dir.join("server-jwks.json");
+    let server_keys = crate::harness::signing_keys(ostiary_jose::SigAlg::ES256);
+    std::fs::write(&jwks_file, server_keys.public().to_json()).unwrap();
+    let created = json_of(
+        &[
+            "client",
+            "server",
+            "create",
+            "--jwks-file",
+            jwks_file.to_str().unwrap(),
+        ],
+        &manual.to_string(),
+    );
     assert_eq!(created["issuer"], "https://manual.example");
+    assert_eq!(
+        created["jwks"]["keys"][0]["kid"],
+        server_keys.keys[0].kid.clone().unwrap().as_str()
+    );
+    assert!(
+        created["jwks"]["keys"][0].get("d").is_none(),
+        "public keys only"
+    );
     let tokens = json_of(&["client", "token", "client-credentials", "ops"], "");
     let token = tokens["access_token"].as_str().unwrap();
     let introspected = json_of(&["client", "token", "introspect", "ops", token], "");
@@ -758,6 +779,19 @@ async fn implicit_requests_come_back_by_form_post_with_a_checked_at_hash() {
     assert_eq!(claims["sub"], "alice");
     let userinfo = client.session_userinfo("spa", "s-2").await.unwrap();
     assert_eq!(userinfo["sub"], "alice");
+
+    // `id_token` alone: no access token, the ID token still checked and kept.
+    let url = client
+        .implicit_url("spa", "s-3", false, Default::default())
+        .await
+        .unwrap();
+    let fields = posted_fields(&b.get(&url).send().await.unwrap().text().await.unwrap());
+    assert!(
+        !fields.iter().any(|(k, _)| k == "access_token"),
+        "{fields:?}"
+    );
+    let signed_in = client.handle_redirect("spa", &fields).await.unwrap();
+    assert_eq!(signed_in.tokens.id_token_claims.unwrap()["sub"], "alice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
