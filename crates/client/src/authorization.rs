@@ -46,6 +46,9 @@ pub struct AuthorizationRequest {
     /// Send the request as a signed request object (RFC 9101) instead of query parameters;
     /// `Some(Some((alg, enc)))` also encrypts it to the server's key.
     pub request_object: Option<Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>>,
+    /// With `request_object`: publish it at `<this>/<state>` (the application serves it with
+    /// [`crate::web::Login::routes`]) and send `request_uri` instead of the object itself.
+    pub request_uri_base: Option<String>,
 }
 
 /// What a handled redirect gives the application.
@@ -149,15 +152,24 @@ impl Client {
         add("login_hint", request.login_hint.clone());
         add("max_age", request.max_age.map(|m| m.to_string()));
         params.extend(request.extra.iter().cloned());
+        let mut published = None;
         if let Some(encrypt) = request.request_object {
             // RFC 9101 §5: the object carries the request; the query repeats what OpenID
             // Connect requires outside it.
             let object = self.request_object(app, &params, encrypt).await?;
+            let by = match &request.request_uri_base {
+                Some(base) => {
+                    published = Some(object);
+                    let uri = format!("{}/{state}", base.trim_end_matches('/'));
+                    ("request_uri".to_owned(), uri)
+                }
+                None => ("request".to_owned(), object),
+            };
             params = vec![
                 ("client_id".into(), config.client_id.clone()),
                 ("response_type".into(), response_type.into()),
                 ("scope".into(), scope.clone()),
-                ("request".into(), object),
+                by,
             ];
         }
         let mut url = crate::http::check_url(&endpoint)?;
@@ -172,6 +184,7 @@ impl Client {
             response_type: response_type.to_owned(),
             max_age,
             return_to: request.return_to,
+            request_object: published,
         };
         self.store()
             .save_pending(&pending, now() + PENDING_LIFETIME)

@@ -77,6 +77,8 @@ pub struct PendingAuthorization {
     pub max_age: Option<u64>,
     /// Where the application wants the browser after the sign-in.
     pub return_to: Option<String>,
+    /// The request object published for `request_uri`, if the request went by reference.
+    pub request_object: Option<String>,
 }
 
 #[async_trait]
@@ -92,6 +94,8 @@ pub trait PendingStore: Send + Sync {
         state: &str,
         now: i64,
     ) -> ClientResult<Option<PendingAuthorization>>;
+    /// The pending request of `state`, left in place (to serve its request object).
+    async fn pending(&self, state: &str, now: i64) -> ClientResult<Option<PendingAuthorization>>;
 }
 
 /// Everything the client runtime stores.

@@ -57,11 +57,14 @@ impl Login {
         }
     }
 
-    /// The redirect endpoint at `redirect_path` and the front-channel logout receiver at
-    /// `logout_path`, to merge into the application's router.
+    /// The redirect endpoint at `redirect_path`, the request objects of pending requests at
+    /// `<redirect_path>/request/{state}` (for `request_uri`), and the front-channel logout
+    /// receiver at `logout_path`, to merge into the application's router.
     pub fn routes<S>(&self, redirect_path: &str, logout_path: &str) -> Router<S> {
+        let objects = format!("{}/request/{{state}}", redirect_path.trim_end_matches('/'));
         Router::new()
             .route(redirect_path, get(redirected).post(redirected))
+            .route(&objects, get(request_object))
             .route(logout_path, get(frontchannel_logout))
             .with_state(self.clone())
     }
@@ -179,6 +182,35 @@ async fn redirected(
             failure(StatusCode::BAD_GATEWAY, &e)
         }
         Err(e) => failure(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+/// A pending request's request object, for the server to fetch (RFC 9101 §5.2).
+async fn request_object(
+    State(login): State<Login>,
+    axum::extract::Path(state): axum::extract::Path<String>,
+) -> Response {
+    let pending = login
+        .client
+        .store()
+        .pending(&state, crate::auth::now())
+        .await;
+    match pending {
+        Ok(Some(p)) if p.app == login.app => match p.request_object {
+            Some(object) => {
+                let mut response = object.into_response();
+                let headers = response.headers_mut();
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/oauth-authz-req+jwt"),
+                );
+                headers.insert("cache-control", HeaderValue::from_static("no-store"));
+                response
+            }
+            None => StatusCode::NOT_FOUND.into_response(),
+        },
+        Ok(_) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => failure(StatusCode::BAD_GATEWAY, &e),
     }
 }
 

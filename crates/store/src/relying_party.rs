@@ -242,6 +242,20 @@ impl PendingStore for Store {
         Ok(())
     }
 
+    async fn pending(&self, state: &str, now: i64) -> ClientResult<Option<PendingAuthorization>> {
+        let sealed: Option<String> = sqlx::query_scalar(
+            "SELECT sealed FROM rp_pending WHERE state = $1 AND expires_at > $2",
+        )
+        .bind(state)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| store_error(unavailable(e)))?;
+        sealed
+            .map(|s| self.open_json(&pending_context(state), &s))
+            .transpose()
+    }
+
     async fn take_pending(
         &self,
         state: &str,

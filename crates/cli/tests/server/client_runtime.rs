@@ -525,7 +525,8 @@ async fn sign_in(b: &reqwest::Client, app_base: &str, server: &TestServer, first
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_login_layer_signs_users_in_with_the_code_flow() {
     use ostiary_server::store::ClientStore as _;
-    let server = TestServer::start(Backend::Sqlite).await;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.fetch_private_addresses = true).await;
     let client = runtime(&server);
     client.discover(&server.issuer, None).await.unwrap();
     let app_base = web_application(client.clone(), "web").await;
@@ -576,6 +577,35 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
             .unwrap()
             .starts_with("hello alice session=")
     );
+
+    // A request object by reference: the application serves it, the server fetches it (the
+    // object's prompt=none and state come back).
+    let ask = ostiary_client::authorization::AuthorizationRequest {
+        prompt: Some("none".into()),
+        request_object: Some(None),
+        request_uri_base: Some(format!("{app_base}/cb/request")),
+        ..Default::default()
+    };
+    let url = client
+        .authorization_code_url("web", "by-reference", ask)
+        .await
+        .unwrap();
+    assert!(
+        url.contains("request_uri=") && !url.contains("&request="),
+        "{url}"
+    );
+    let answer = browser().get(&url).send().await.unwrap();
+    let location = location(&answer);
+    let params: Vec<(String, String)> =
+        form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    match client.handle_redirect("web", &params).await {
+        Err(ClientError::Refused(e)) => {
+            assert_eq!(e.error, ostiary_core::ErrorCode::LoginRequired)
+        }
+        other => panic!("expected login_required, got {other:?}"),
+    }
 
     // The same redirect again: its state is spent.
     let replay = b.get(&callback).send().await.unwrap();
