@@ -44,6 +44,8 @@ pub struct Login {
     pub home: String,
     /// Send the session cookie over HTTPS only (on unless the application runs on plain HTTP).
     pub secure_cookie: bool,
+    /// `query` (the default), `fragment` or `form_post`; the redirect endpoint takes all three.
+    pub response_mode: Option<String>,
 }
 
 impl Login {
@@ -54,6 +56,7 @@ impl Login {
             scope: None,
             home: home.to_owned(),
             secure_cookie: true,
+            response_mode: None,
         }
     }
 
@@ -131,6 +134,7 @@ pub async fn require_login(
         .map(|p| p.as_str().to_owned());
     let ask = AuthorizationRequest {
         scope: login.scope.clone(),
+        response_mode: login.response_mode.clone(),
         return_to,
         ..Default::default()
     };
@@ -166,6 +170,10 @@ async fn redirected(
     } else {
         query
     };
+    if params.is_empty() {
+        // A fragment response never reaches the server: this page hands it over as a form.
+        return fragment_page();
+    }
     match login.client.handle_redirect(&login.app, &params).await {
         // SECURITY: the answer must come back to the browser that asked (login CSRF).
         Ok(signed_in) if session_of(&headers).as_deref() == Some(signed_in.session.as_str()) => {
@@ -183,6 +191,23 @@ async fn redirected(
         }
         Err(e) => failure(StatusCode::BAD_REQUEST, &e),
     }
+}
+
+/// The page a fragment response lands on: it posts the fragment's parameters back to the
+/// redirect endpoint (the only script the login layer serves).
+fn fragment_page() -> Response {
+    const PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signing in</title></head>\
+<body><form method=\"post\"><noscript>Scripts are off: this sign-in cannot finish.</noscript></form>\
+<script>const form = document.forms[0];\
+for (const [name, value] of new URLSearchParams(location.hash.slice(1))) {\
+const input = document.createElement('input'); input.type = 'hidden'; input.name = name; input.value = value;\
+form.appendChild(input); }\
+history.replaceState(null, '', location.pathname); form.submit();</script></body></html>";
+    let mut response = axum::response::Html(PAGE).into_response();
+    let headers = response.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
 }
 
 /// A pending request's request object, for the server to fetch (RFC 9101 §5.2).

@@ -435,6 +435,15 @@ async fn the_client_commands() {
 /// An application on loopback that uses the login layer: `/` needs a signed-in user and shows
 /// `hello <sub> session=<session>`.
 pub(crate) async fn web_application(client: Client, app: &str) -> String {
+    web_application_with(client, app, None).await
+}
+
+/// [`web_application`], asking for answers in `response_mode`.
+pub(crate) async fn web_application_with(
+    client: Client,
+    app: &str,
+    response_mode: Option<&str>,
+) -> String {
     use axum::routing::get;
     use ostiary_client::web::{LoggedIn, Login, require_login};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -442,6 +451,7 @@ pub(crate) async fn web_application(client: Client, app: &str) -> String {
     let mut login = Login::new(client, app, "/");
     login.scope = Some("openid profile".into());
     login.secure_cookie = false;
+    login.response_mode = response_mode.map(str::to_owned);
     let router = axum::Router::new()
         .route(
             "/",

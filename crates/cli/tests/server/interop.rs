@@ -312,3 +312,52 @@ async fn the_client_runtime_against_node_oidc_provider() {
         .unwrap();
     assert!(!service.access_token.is_empty());
 }
+
+/// The login layer with fragment responses, in Chromium against Ostiary: the code arrives in the
+/// URL fragment and the redirect endpoint's page hands it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_layer_takes_fragment_responses_in_chromium() {
+    use ostiary_server::store::ClientStore as _;
+    use std::sync::Arc;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let client = ostiary_client::Client::new(Arc::new(server.store.clone()));
+    client.discover(&server.issuer, None).await.unwrap();
+    let app_base =
+        crate::client_runtime::web_application_with(client.clone(), "frag", Some("fragment")).await;
+    let secret = server
+        .client(
+            "frag",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await
+        .unwrap();
+    let mut registered = server.store.client("frag").await.unwrap().unwrap();
+    registered.redirect_uris = vec![format!("{app_base}/cb")];
+    server.store.update_client(&registered).await.unwrap();
+    server.user("grace", "grace-password").await;
+    client
+        .create_configuration(&ostiary_client::ClientConfiguration {
+            app: "frag".into(),
+            issuer: server.issuer.clone(),
+            client_id: "frag".into(),
+            client_secret: Some(secret),
+            redirect_uri: Some(format!("{app_base}/cb")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let input = json!({
+        "start_url": format!("{app_base}/"), "login": "grace", "password": "grace-password",
+        "expect": "hello grace", "expect_fragment": true,
+        "pages": {
+            "login": "#username", "password": "#password", "submit": "button[value=login]",
+            "consent": "button[value=accept]", "accept": "button[value=accept]",
+        },
+    });
+    let script = workspace.join("interop/node/rp_login.mjs");
+    let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
+    assert_eq!(report["steps"].as_array().unwrap().len(), 4, "{report}");
+}
