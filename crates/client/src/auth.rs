@@ -69,18 +69,30 @@ pub fn add_client_authentication(
             Ok(request)
         }
         AuthMethod::ClientSecretJwt | AuthMethod::PrivateKeyJwt => {
-            let (keys, default_alg) = if config.token_endpoint_auth_method
-                == AuthMethod::ClientSecretJwt
-            {
-                let key = Jwk::symmetric(secret()?.as_bytes())
-                    .map_err(|e| ClientError::Config(e.to_string()))?;
-                (JwkSet::from(key), SigAlg::HS256)
-            } else {
-                let ring = config.keys.as_ref().ok_or_else(|| {
-                    ClientError::Config(format!("{} has no keys for private_key_jwt", config.app))
-                })?;
-                (ring.private_set(), SigAlg::RS256)
-            };
+            let (keys, default_alg) =
+                if config.token_endpoint_auth_method == AuthMethod::ClientSecretJwt {
+                    let key = Jwk::symmetric(secret()?.as_bytes())
+                        .map_err(|e| ClientError::Config(e.to_string()))?;
+                    (JwkSet::from(key), SigAlg::HS256)
+                } else {
+                    let keys = config
+                        .private_keys()
+                        .map_err(ClientError::Config)?
+                        .ok_or_else(|| {
+                            ClientError::Config(format!(
+                                "{} has no keys for private_key_jwt",
+                                config.app
+                            ))
+                        })?;
+                    // The key's own algorithm unless the configuration names one.
+                    let alg = keys
+                        .keys
+                        .iter()
+                        .filter_map(|k| k.alg.as_deref())
+                        .find_map(|a| a.parse().ok())
+                        .unwrap_or(SigAlg::RS256);
+                    (keys, alg)
+                };
             let alg = config
                 .token_endpoint_auth_signing_alg
                 .unwrap_or(default_alg);

@@ -313,9 +313,8 @@ impl Client {
         expected: &Expected<'_>,
     ) -> ClientResult<serde_json::Map<String, Value>> {
         let decrypt_with = config
-            .keys
-            .as_ref()
-            .map(|k| k.private_set())
+            .private_keys()
+            .map_err(ClientError::Config)?
             .unwrap_or_default();
         let first = id_token::validate(
             token,

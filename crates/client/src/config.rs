@@ -72,6 +72,9 @@ pub struct ClientConfiguration {
     /// The client's own keys (generated sets, with rotation), for private_key_jwt, request
     /// objects and decrypting what the server encrypts to it. Kept sealed by the store.
     pub keys: Option<KeyRing>,
+    /// Or X.509 credentials (the reference's "JWT settings from X.509 credentials"): the key that
+    /// signs, read from these files when needed.
+    pub x509: Option<X509Credentials>,
     /// RFC 7592: the registration's management URL and token, after dynamic registration.
     pub registration_client_uri: Option<String>,
     pub registration_access_token: Option<String>,
@@ -79,9 +82,53 @@ pub struct ClientConfiguration {
     pub metadata: Map<String, Value>,
 }
 
+/// A certificate and its private key, in PEM files.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct X509Credentials {
+    pub certificate_file: String,
+    pub private_key_file: String,
+    /// A file holding the private key's password, when it is encrypted.
+    #[serde(default)]
+    pub private_key_password_file: Option<String>,
+}
+
 impl ClientConfiguration {
-    /// The client's public keys, as registered in `jwks`.
+    /// The client's private keys: from its X.509 credentials, else its generated key ring.
+    pub fn private_keys(&self) -> Result<Option<JwkSet>, String> {
+        let Some(x509) = &self.x509 else {
+            return Ok(self.keys.as_ref().map(KeyRing::private_set));
+        };
+        let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
+        let password = match &x509.private_key_password_file {
+            Some(path) => Some(read(path)?.trim_end_matches(['\r', '\n']).to_owned()),
+            None => None,
+        };
+        let mut key = ostiary_jose::Jwk::from_pem_with_certificate(
+            &read(&x509.private_key_file)?,
+            &read(&x509.certificate_file)?,
+            password.as_deref().map(str::as_bytes),
+        )
+        .map_err(|e| format!("X.509 credentials: {e}"))?;
+        let alg = self
+            .token_endpoint_auth_signing_alg
+            .map(|a| a.name().to_owned())
+            .unwrap_or_else(|| match key.kty() {
+                "EC" => "ES256".into(),
+                "OKP" => "EdDSA".into(),
+                _ => "RS256".into(),
+            });
+        key.alg = Some(alg);
+        if key.kid.is_none() {
+            key.kid = Some(key.thumbprint());
+        }
+        Ok(Some(JwkSet::from(key)))
+    }
+
+    /// The client's public keys, as registered in `jwks` (with `x5c` for X.509 credentials).
     pub fn public_keys(&self) -> Option<JwkSet> {
-        self.keys.as_ref().map(KeyRing::public_set)
+        match &self.x509 {
+            Some(_) => self.private_keys().ok().flatten().map(|k| k.public()),
+            None => self.keys.as_ref().map(KeyRing::public_set),
+        }
     }
 }

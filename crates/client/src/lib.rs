@@ -553,6 +553,7 @@ fn configuration_from(
         policy_uri: text("policy_uri"),
         tos_uri: text("tos_uri"),
         keys: None,
+        x509: None,
         registration_client_uri: text("registration_client_uri"),
         registration_access_token: text("registration_access_token"),
         metadata: obj.clone(),
@@ -660,6 +661,7 @@ impl Client {
         updated.registration_access_token = updated.registration_access_token.or(Some(token));
         updated.registration_client_uri = updated.registration_client_uri.or(Some(uri));
         updated.keys = config.keys;
+        updated.x509 = config.x509;
         updated.kind = config.kind;
         self.store.save_configuration(&updated).await?;
         Ok(updated)
@@ -712,9 +714,9 @@ impl Client {
         claims.insert("iat".into(), now.into());
         claims.insert("exp".into(), (now + 300).into());
         claims.insert("jti".into(), auth::random().into());
-        let (keys, alg) = match (&config.keys, &config.client_secret) {
-            (Some(ring), _) => {
-                let set = ring.private_set();
+        let private = config.private_keys().map_err(ClientError::Config)?;
+        let (keys, alg) = match (private, &config.client_secret) {
+            (Some(set), _) => {
                 let alg = set
                     .keys
                     .iter()

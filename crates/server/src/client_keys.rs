@@ -55,9 +55,13 @@ pub async fn public_keys(
     refetch: bool,
 ) -> ServerResult<JwkSet> {
     if let Some(pem) = &client.x509_certificate {
-        let key = Jwk::from_pem(pem, None).map_err(|e| {
+        let mut key = Jwk::from_pem(pem, None).map_err(|e| {
             ServerError::Config(format!("client {}: certificate: {e}", client.client_id))
         })?;
+        // Named by its RFC 7638 thumbprint, as clients name certificate keys in `kid`.
+        if key.kid.is_none() {
+            key.kid = Some(key.thumbprint());
+        }
         return Ok(JwkSet::from(key));
     }
     match &client.jwks_uri {

@@ -341,3 +341,41 @@ async fn a_trusted_issuer_vouches_for_users_in_jwt_bearer_grants() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_runtime_signs_with_its_x509_credentials() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = std::env::temp_dir().join(format!("ostiary-rp-cert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, cert_pem) = key_and_certificate(&dir, Some("rp-pass"));
+    std::fs::write(dir.join("password"), "rp-pass\n").unwrap();
+    register(&server, "certified-rp", |c| {
+        c.x509_certificate = Some(cert_pem.clone())
+    })
+    .await;
+    let client = ostiary_client::Client::new(std::sync::Arc::new(server.store.clone()));
+    client.discover(&server.issuer, None).await.unwrap();
+    let config = ostiary_client::ClientConfiguration {
+        app: "certified-rp".into(),
+        issuer: server.issuer.clone(),
+        client_id: "certified-rp".into(),
+        token_endpoint_auth_method: AuthMethod::PrivateKeyJwt,
+        x509: Some(ostiary_client::config::X509Credentials {
+            certificate_file: dir.join("cert.pem").display().to_string(),
+            private_key_file: dir.join("key.pem").display().to_string(),
+            private_key_password_file: Some(dir.join("password").display().to_string()),
+        }),
+        ..Default::default()
+    };
+    client.create_configuration(&config).await.unwrap();
+    let public = config.public_keys().unwrap();
+    assert_eq!(
+        public.keys[0].x5c,
+        Jwk::from_pem(&cert_pem, None).unwrap().x5c
+    );
+    client
+        .client_credentials("certified-rp", None, None)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
