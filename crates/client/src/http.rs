@@ -61,6 +61,10 @@ pub async fn json(request: reqwest::RequestBuilder) -> ClientResult<Value> {
         .send()
         .await
         .map_err(|e| ClientError::Http(e.to_string()))?;
+    read_json(response).await
+}
+
+async fn read_json(response: reqwest::Response) -> ClientResult<Value> {
     let status = response.status();
     let text = response
         .text()
@@ -76,6 +80,34 @@ pub async fn json(request: reqwest::RequestBuilder) -> ClientResult<Value> {
         )));
     }
     serde_json::from_str(&text).map_err(|e| ClientError::InvalidResponse(e.to_string()))
+}
+
+/// A response body: JSON, or a JWT (`application/jwt`).
+#[derive(Debug)]
+pub enum Body {
+    Json(Value),
+    Jwt(String),
+}
+
+/// Sends `request` and reads JSON or, when the server answers `application/jwt`, the token.
+pub async fn json_or_jwt(request: reqwest::RequestBuilder) -> ClientResult<Body> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| ClientError::Http(e.to_string()))?;
+    let jwt = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/jwt"));
+    if !jwt || !response.status().is_success() {
+        return read_json(response).await.map(Body::Json);
+    }
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ClientError::Http(e.to_string()))?;
+    Ok(Body::Jwt(text.trim().to_owned()))
 }
 
 /// Sends `request` and expects success with any body (revocation, deletion).

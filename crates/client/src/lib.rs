@@ -474,7 +474,7 @@ impl Client {
         app: &str,
         access_token: &str,
     ) -> ClientResult<Map<String, Value>> {
-        let (_, server) = self.app(app).await?;
+        let (config, server) = self.app(app).await?;
         let endpoint = server.metadata.userinfo_endpoint.clone().ok_or_else(|| {
             ClientError::Config(format!("{} has no userinfo endpoint", server.issuer))
         })?;
@@ -482,7 +482,38 @@ impl Client {
         let request = http::client_for(&server)?
             .get(&endpoint)
             .bearer_auth(access_token);
-        match http::json(request).await? {
+        let claims = match http::json_or_jwt(request).await? {
+            http::Body::Json(value) => value,
+            // OpenID Connect Core §5.3.2: signed by the server and/or encrypted to the client.
+            http::Body::Jwt(jwt) => {
+                let decrypt_with = config
+                    .private_keys()
+                    .map_err(ClientError::Config)?
+                    .unwrap_or_default();
+                let opts = ostiary_jose::DecodeOptions {
+                    // Encrypted-only responses are signed by nobody; accepted only when decrypted.
+                    allow_unsigned: !decrypt_with.keys.is_empty() && jwt.split('.').count() == 5,
+                    ..Default::default()
+                };
+                let decode = |keys: &JwkSet| ostiary_jose::decode(&jwt, &decrypt_with, keys, &opts);
+                let decoded = match decode(&server.keys()) {
+                    Ok(d) => d,
+                    Err(_) if server.metadata.jwks_uri.is_some() => {
+                        decode(&self.refresh_jwks(&server.issuer).await?)
+                            .map_err(|e| ClientError::InvalidResponse(format!("userinfo: {e}")))?
+                    }
+                    Err(e) => return Err(ClientError::InvalidResponse(format!("userinfo: {e}"))),
+                };
+                let issuer = decoded.claims.get("iss").and_then(Value::as_str);
+                if decoded.security.sigalg.is_some() && issuer != Some(server.issuer.as_str()) {
+                    return Err(ClientError::InvalidResponse(
+                        "userinfo: iss is not the server".into(),
+                    ));
+                }
+                Value::Object(decoded.claims)
+            }
+        };
+        match claims {
             Value::Object(claims) if claims.get("sub").is_some_and(Value::is_string) => Ok(claims),
             _ => Err(ClientError::InvalidResponse(
                 "userinfo: not a JSON object with a sub".into(),

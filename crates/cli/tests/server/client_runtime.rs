@@ -250,6 +250,16 @@ async fn client_runtime(backend: Backend) {
         .unwrap();
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["name"], "Alice Liddell");
+    // Signed userinfo (OpenID Connect Core §5.3.2): verified with the server's keys.
+    let mut portal = server.store.client("portal").await.unwrap().unwrap();
+    portal.userinfo_signed_response_alg = Some(ostiary_jose::SigAlg::RS256);
+    server.store.update_client(&portal).await.unwrap();
+    let signed = client
+        .userinfo("portal", &first.access_token)
+        .await
+        .unwrap();
+    assert_eq!(signed["sub"], "alice");
+    assert_eq!(signed["iss"], server.issuer.as_str(), "it came as a JWT");
     tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
     let refreshed = client
         .is_authorized("portal", "web-1", Some("openid"))
@@ -298,6 +308,53 @@ async fn the_client_runtime_against_ostiary_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_runtime_against_ostiary_on_postgres() {
     client_runtime(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pkce_is_s256_by_default_and_can_be_given_or_left_out() {
+    use ostiary_client::authorization::{AuthorizationRequest, Pkce};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let client = runtime(&server);
+    client.discover(&server.issuer, None).await.unwrap();
+    client
+        .create_configuration(&ClientConfiguration {
+            app: "web".into(),
+            issuer: server.issuer.clone(),
+            client_id: "web".into(),
+            redirect_uri: Some("https://app.example/cb".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let url = |pkce: Pkce| {
+        let client = client.clone();
+        async move {
+            let ask = AuthorizationRequest {
+                pkce,
+                ..Default::default()
+            };
+            let url = client
+                .authorization_code_url("web", "s", ask)
+                .await
+                .unwrap();
+            let query: Vec<(String, String)> =
+                form_urlencoded::parse(url.split_once('?').unwrap().1.as_bytes())
+                    .into_owned()
+                    .collect();
+            query
+                .into_iter()
+                .find(|(k, _)| k == "code_challenge")
+                .map(|(_, v)| v)
+        }
+    };
+    assert_eq!(url(Pkce::S256).await.unwrap().len(), 43);
+    // RFC 7636 Appendix B: this verifier's S256 challenge.
+    let given = Pkce::Verifier("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
+    assert_eq!(
+        url(given).await.as_deref(),
+        Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+    );
+    assert_eq!(url(Pkce::Off).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
