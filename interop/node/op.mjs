@@ -4,12 +4,16 @@
 // client credentials. Its users: any login with any password (development interactions); each
 // account's claims are {sub: login, name: "User <login>"}.
 //
-// Env: PORT. Prints "ready" on stdout once listening; stops on SIGTERM or when stdin closes.
+// Env: PORT; TLS_KEY and TLS_CERT (PEM files) to serve HTTPS instead of HTTP. Prints "ready" on
+// stdout once listening; stops on SIGTERM or when stdin closes.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
 import Provider from 'oidc-provider';
 
 const PORT = Number(process.env.PORT || 3000);
-const ISSUER = `http://127.0.0.1:${PORT}`;
+const TLS = process.env.TLS_KEY && process.env.TLS_CERT;
+const ISSUER = `${TLS ? 'https' : 'http'}://127.0.0.1:${PORT}`;
 const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
 const provider = new Provider(ISSUER, {
@@ -33,7 +37,10 @@ const provider = new Provider(ISSUER, {
 });
 provider.proxy = false;
 
-const server = provider.listen(PORT, '127.0.0.1', () => console.log('ready'));
+const server = TLS
+  ? https.createServer({ key: fs.readFileSync(process.env.TLS_KEY), cert: fs.readFileSync(process.env.TLS_CERT) },
+    provider.callback()).listen(PORT, '127.0.0.1', () => console.log('ready'))
+  : provider.listen(PORT, '127.0.0.1', () => console.log('ready'));
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.stdin.on('end', stop);

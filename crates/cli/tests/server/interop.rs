@@ -206,6 +206,11 @@ struct NodeProvider {
 }
 
 async fn node_provider() -> NodeProvider {
+    node_provider_with(None).await
+}
+
+/// [`node_provider`], over HTTPS with `tls` = (key file, certificate file).
+async fn node_provider_with(tls: Option<(&std::path::Path, &std::path::Path)>) -> NodeProvider {
     use tokio::io::AsyncBufReadExt as _;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -213,7 +218,11 @@ async fn node_provider() -> NodeProvider {
         .unwrap()
         .port();
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut child = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    if let Some((key, cert)) = tls {
+        command.env("TLS_KEY", key).env("TLS_CERT", cert);
+    }
+    let mut child = command
         .arg(workspace.join("interop/node/op.mjs"))
         .env("PORT", port.to_string())
         .stdin(std::process::Stdio::piped())
@@ -230,10 +239,117 @@ async fn node_provider() -> NodeProvider {
     assert_eq!(ready.as_deref(), Some("ready"));
     // Keep reading what it prints: a closed pipe would kill it on its next log line.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let scheme = if tls.is_some() { "https" } else { "http" };
     NodeProvider {
-        issuer: format!("http://127.0.0.1:{port}"),
+        issuer: format!("{scheme}://127.0.0.1:{port}"),
         _child: child,
     }
+}
+
+/// The client runtime trusts a server's certificate only through the system roots or the CA file
+/// its server description names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_runtime_trusts_an_extra_ca_file_for_tls() {
+    use std::sync::Arc;
+    let dir = std::env::temp_dir().join(format!("ostiary-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A test CA, and a certificate it issues for 127.0.0.1 (an end-entity certificate: TLS
+    // libraries refuse a self-signed CA certificate as a server's).
+    let (key, cert, ca) = (
+        dir.join("key.pem"),
+        dir.join("cert.pem"),
+        dir.join("ca.pem"),
+    );
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Ostiary test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let op = node_provider_with(Some((&key, &cert))).await;
+    assert!(op.issuer.starts_with("https://"));
+    let rp = TestServer::start(Backend::Sqlite).await;
+    let client = ostiary_client::Client::new(Arc::new(rp.store.clone()));
+    assert!(
+        matches!(
+            client.discover(&op.issuer, None).await,
+            Err(ostiary_client::ClientError::Http(_))
+        ),
+        "an unknown certificate is refused"
+    );
+    let ca = ca.display().to_string();
+    client.discover(&op.issuer, Some(&ca)).await.unwrap();
+    let metadata = json!({
+        "grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    client
+        .register(
+            "tls-app",
+            &op.issuer,
+            metadata.as_object().unwrap().clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    let tokens = client
+        .client_credentials("tls-app", None, None)
+        .await
+        .unwrap();
+    assert!(!tokens.access_token.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The client runtime against a server nobody here wrote: node oidc-provider, through Chromium.
