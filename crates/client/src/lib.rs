@@ -188,19 +188,37 @@ impl Client {
             .as_deref()
             .ok_or_else(|| ClientError::Config(format!("{issuer} offers no registration")))?;
         http::check_url(endpoint)?;
-        // A client registering private_key_jwt gets keys of its own, registered as `jwks`.
-        let wants_keys = metadata
-            .get("token_endpoint_auth_method")
-            .and_then(Value::as_str)
-            == Some("private_key_jwt");
-        let keys = if wants_keys && !metadata.contains_key("jwks") {
-            let alg = metadata
-                .get("token_endpoint_auth_signing_alg")
+        // A client that signs (private_key_jwt) or has the server encrypt to it gets keys of its
+        // own, registered as `jwks`.
+        let text = |name: &str| {
+            metadata
+                .get(name)
                 .and_then(Value::as_str)
-                .unwrap_or("RS256")
-                .parse()
-                .map_err(|_| ClientError::Config("unknown signing algorithm".into()))?;
-            let ring = ostiary_jose::KeyRing::generate(&[alg], now())
+                .map(str::to_owned)
+        };
+        let mut algs: Vec<ostiary_jose::Algorithm> = Vec::new();
+        if text("token_endpoint_auth_method").as_deref() == Some("private_key_jwt") {
+            let alg = text("token_endpoint_auth_signing_alg").unwrap_or_else(|| "RS256".into());
+            algs.push(
+                alg.parse()
+                    .map_err(|_| ClientError::Config(format!("unknown algorithm {alg}")))?,
+            );
+        }
+        for member in [
+            "id_token_encrypted_response_alg",
+            "userinfo_encrypted_response_alg",
+        ] {
+            if let Some(alg) = text(member).filter(|a| a != "dir" && !a.starts_with('A')) {
+                let alg: ostiary_jose::Algorithm = alg
+                    .parse()
+                    .map_err(|_| ClientError::Config(format!("unknown algorithm {alg}")))?;
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+        }
+        let keys = if !algs.is_empty() && !metadata.contains_key("jwks") {
+            let ring = ostiary_jose::KeyRing::generate(&algs, now())
                 .map_err(|e| ClientError::Config(e.to_string()))?;
             metadata.insert("jwks".into(), ring.public_set().to_value());
             Some(ring)

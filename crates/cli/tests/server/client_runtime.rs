@@ -168,6 +168,49 @@ async fn client_runtime(backend: Backend) {
         .unwrap();
     assert_eq!(registered.client_name.as_deref(), Some("Signed, renamed"));
 
+    // Userinfo encrypted to keys the client made at registration, and signed (nested).
+    let sealed = metadata(json!({
+        "grant_types": ["password"], "token_endpoint_auth_method": "client_secret_basic",
+        "userinfo_signed_response_alg": "ES256",
+        "userinfo_encrypted_response_alg": "RSA-OAEP-256", "userinfo_encrypted_response_enc": "A128GCM",
+    }));
+    let sealed = client
+        .register("sealed", &server.issuer, sealed, None)
+        .await
+        .unwrap();
+    assert!(
+        sealed.keys.is_some(),
+        "an encryption key was made and registered"
+    );
+    server.user("dora", "dora-password").await;
+    let tokens = client
+        .password_grant(
+            "sealed",
+            "dora",
+            "dora-password",
+            Some("openid profile"),
+            None,
+        )
+        .await
+        .unwrap();
+    let raw = server
+        .http
+        .get(server.url("/userinfo"))
+        .bearer_auth(&tokens.access_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw.split('.').count(), 5, "a JWE on the wire");
+    let claims = client
+        .userinfo("sealed", &tokens.access_token)
+        .await
+        .unwrap();
+    assert_eq!(claims["sub"], "dora");
+    assert_eq!(claims["iss"], server.issuer.as_str());
+
     // Configurations made by an administrator: post and client_secret_jwt.
     for (app, method) in [
         ("posting", AuthMethod::ClientSecretPost),
