@@ -65,6 +65,21 @@ pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
         .map(|(_, v)| v.as_str())
 }
 
+/// Exchanges a code issued to the public client `spa` (with the PKCE verifier of
+/// [`authorize_url`]); the token response.
+pub(crate) async fn exchange(server: &TestServer, code: &str) -> Value {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "spa"),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, tokens, _) = server.post_form("/token", &form, None).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
 pub(crate) async fn setup(server: &TestServer) {
     server
         .client(
@@ -155,20 +170,7 @@ async fn code_flow(server: &TestServer) {
     assert_eq!(param(&params, "iss"), Some(server.issuer.as_str()));
     let code = param(&params, "code").unwrap().to_owned();
 
-    let (status, tokens, _) = server
-        .post_form(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", "spa"),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = exchange(server, &code).await;
     let keys = server.jwks().await;
     let id = ostiary_jose::decode(
         tokens["id_token"].as_str().unwrap(),
@@ -714,20 +716,7 @@ async fn the_claims_parameter_releases_what_it_names() {
     )
     .unwrap()
     .to_owned();
-    let (status, tokens, _) = server
-        .post_form(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", "spa"),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = exchange(&server, &code).await;
     let keys = server.jwks().await;
     let id = ostiary_jose::decode(
         tokens["id_token"].as_str().unwrap(),
@@ -849,20 +838,7 @@ async fn pkce_downgrade_and_code_reuse_are_refused() {
 async fn acr_of(server: &TestServer, response: reqwest::Response) -> String {
     let params = redirect_params(&response);
     let code = param(&params, "code").unwrap_or_else(|| panic!("no code: {params:?}"));
-    let (status, tokens, _) = server
-        .post_form(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT),
-                ("client_id", "spa"),
-                ("code_verifier", VERIFIER),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = exchange(server, code).await;
     let id = ostiary_jose::decode(
         tokens["id_token"].as_str().unwrap(),
         &JwkSet::default(),
@@ -994,15 +970,7 @@ async fn acr_values_and_select_account() {
     assert_eq!(response.status(), 401);
     assert!(response.text().await.unwrap().contains("sign in again"));
 
-    let discovery: Value = server
-        .http
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = server.discovery().await;
     assert_eq!(
         discovery["acr_values_supported"],
         serde_json::json!(["0", "1"])

@@ -402,27 +402,16 @@ async fn pkce_is_s256_by_default_and_can_be_given_or_left_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_refuses_metadata_for_another_issuer_and_plain_http_elsewhere() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start(Backend::Sqlite).await;
     let client = runtime(&server);
     // A server whose metadata names someone else: a mix-up, refused.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let fake = format!("http://{}/oauth2", listener.local_addr().unwrap());
     let body =
         json!({"issuer": server.issuer, "token_endpoint": format!("{}/token", server.issuer)})
             .to_string();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = [0u8; 2048];
-            let _ = socket.read(&mut request).await;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
-        }
-    });
+    let fake = format!(
+        "{}/oauth2",
+        crate::harness::serve_fixed(body, "application/json").await
+    );
     match client.discover(&fake, None).await {
         Err(ClientError::IssuerMismatch { expected, found }) => {
             assert_eq!((expected, found), (fake.clone(), server.issuer.clone()));
@@ -936,24 +925,11 @@ async fn implicit_requests_come_back_by_form_post_with_a_checked_at_hash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn userinfo_for_another_user_than_the_id_token_is_refused() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::start(Backend::Sqlite).await;
     let client = runtime(&server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let userinfo = format!("http://{}/userinfo", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = [0u8; 2048];
-            let _ = socket.read(&mut request).await;
-            let body = r#"{"sub": "mallory"}"#;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
-        }
-    });
+    let fake =
+        crate::harness::serve_fixed(r#"{"sub": "mallory"}"#.into(), "application/json").await;
+    let userinfo = format!("{fake}/userinfo");
     let mut described = ostiary_client::ServerDescription {
         issuer: "https://as.example".into(),
         ..Default::default()

@@ -126,6 +126,18 @@ impl TestServer {
         JwkSet::from_json(&text).unwrap()
     }
 
+    /// The server's OpenID Provider metadata, as a client would fetch it.
+    pub async fn discovery(&self) -> Value {
+        self.http
+            .get(self.url("/.well-known/openid-configuration"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
@@ -217,6 +229,27 @@ impl TestServer {
         };
         ostiary_jose::encode(claims.as_object().unwrap(), &opts, key, None).unwrap()
     }
+}
+
+/// Serves `body` with `content_type` to every request on a loopback port, as plain HTTP (a
+/// stand-in for another party's endpoint); returns `http://127.0.0.1:PORT`.
+pub async fn serve_fixed(body: String, content_type: &'static str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+        }
+    });
+    base
 }
 
 /// A private signing key of `alg`, as a set.

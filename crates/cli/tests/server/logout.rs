@@ -244,14 +244,6 @@ async fn bad_logout_requests_never_redirect() {
         "nothing above logged out"
     );
 
-    let discovery: serde_json::Value = server
-        .http
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = server.discovery().await;
     assert_eq!(discovery["end_session_endpoint"], server.url("/logout"));
 }

@@ -248,15 +248,7 @@ async fn bad_metadata_gets_the_rfc_7591_errors() {
         body.get("client_secret").is_none(),
         "a public client gets no secret"
     );
-    let discovery: Value = server
-        .http
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = server.discovery().await;
     assert_eq!(discovery["registration_endpoint"], register);
 }
 
@@ -312,14 +304,6 @@ async fn registration_with_an_initial_access_token_or_off() {
     )
     .await;
     assert_eq!(status, 404);
-    let discovery: Value = off
-        .http
-        .get(off.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = off.discovery().await;
     assert!(discovery.get("registration_endpoint").is_none());
 }

@@ -7,7 +7,7 @@ use ostiary_server::store::KeyStore as _;
 use serde_json::{Value, json};
 
 use crate::authorize::{REDIRECT, browser, param, redirect_params};
-use crate::harness::{Backend, TestServer, client_secret_key, signing_keys};
+use crate::harness::{Backend, TestServer, client_secret_key, serve_fixed, signing_keys};
 
 /// A registered client "ro" with an RS256 key; returns the key and the secret.
 async fn client(server: &TestServer) -> (JwkSet, String) {
@@ -73,24 +73,10 @@ async fn authorize(server: &TestServer, extra: &[(&str, &str)]) -> reqwest::Resp
         .unwrap()
 }
 
-/// Serves `body` on loopback over plain HTTP; returns its URL.
+/// Publishes a request object on loopback; returns its URL.
 async fn host(body: String) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut request = [0u8; 2048];
-            let _ = socket.read(&mut request).await;
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/oauth-authz-req+jwt\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
-        }
-    });
-    format!("http://{addr}/request.jwt")
+    let base = serve_fixed(body, "application/oauth-authz-req+jwt").await;
+    format!("{base}/request.jwt")
 }
 
 /// The object was used: its prompt=none and its state came back.
@@ -133,15 +119,7 @@ async fn signed_encrypted_and_referenced_request_objects_are_used() {
     accepted(&authorize(&server, &[("request", &encrypted)]).await);
     let uri = host(sign(&claims, &keys, SigAlg::RS256)).await;
     accepted(&authorize(&server, &[("request_uri", &uri)]).await);
-    let discovery: Value = server
-        .http
-        .get(server.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery = server.discovery().await;
     assert_eq!(discovery["request_parameter_supported"], true);
     assert_eq!(discovery["request_uri_parameter_supported"], true);
     assert!(
