@@ -3,5 +3,6 @@
 pub mod admin;
 pub mod client;
 pub mod jwt;
+pub mod resource;
 pub mod serve;
 pub mod settings;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ostiary::{admin, client, jwt, serve};
+use ostiary::{admin, client, jwt, resource, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +24,8 @@ enum Command {
     Admin(admin::AdminOptions),
     /// The client runtime: server descriptions, client configurations and tokens.
     Client(client::ClientOptions),
+    /// The resource server's validator: check a token from stdin.
+    Resource(resource::ResourceOptions),
     /// Make keys and make or read JWTs (JWS, JWE, nested) from scripts.
     #[command(subcommand)]
     Jwt(jwt::JwtCommand),
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         }
         Command::Admin(options) => runtime().and_then(|rt| rt.block_on(admin::run(options))),
         Command::Client(options) => runtime().and_then(|rt| rt.block_on(client::run(options))),
+        Command::Resource(options) => runtime().and_then(|rt| rt.block_on(resource::run(options))),
     };
     match result {
         Ok(output) => {

@@ -1,1 +1,222 @@
-//! JWT validation with a cached JWKS, and introspection with a bounded cache.
+//! JWT access token validation (the reference's ValidateJWT): decrypt when encrypted, verify with
+//! the issuer's keys — cached, fetched again on an unknown key at most every `min_refetch` — and
+//! check `iss`, `aud`, `exp`/`nbf` and scopes. Unsigned tokens are refused unless allowed.
+
+use std::time::{Duration, Instant};
+
+use ostiary_jose::{ClaimChecks, DecodeOptions, JoseError, JwkSet, Security, SigAlg};
+use serde_json::{Map, Value};
+use tokio::sync::RwLock;
+
+use crate::bearer::BearerError;
+
+/// Where the issuer's public keys come from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// Given once (a file, a certificate, a set in the configuration).
+    Static(JwkSet),
+    /// Fetched from the issuer's `jwks_uri`.
+    Uri(String),
+}
+
+/// What a validator checks.
+#[derive(Clone, Debug)]
+pub struct ValidatorConfig {
+    pub issuer: String,
+    /// The audience the tokens must name, when the resource server has one.
+    pub audience: Option<String>,
+    pub keys: KeySource,
+    /// The resource server's private keys, for encrypted tokens.
+    pub decrypt_with: JwkSet,
+    /// Accept tokens that are not signed (the reference does; Ostiary does not by default).
+    pub allow_unsigned: bool,
+    /// Signature algorithms accepted (all but `none` when `None`).
+    pub algorithms: Option<Vec<SigAlg>>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway: u64,
+    /// The least time between two fetches of the issuer's keys.
+    pub min_refetch: Duration,
+}
+
+impl ValidatorConfig {
+    pub fn new(issuer: &str, keys: KeySource) -> Self {
+        ValidatorConfig {
+            issuer: issuer.to_owned(),
+            audience: None,
+            keys,
+            decrypt_with: JwkSet::default(),
+            allow_unsigned: false,
+            algorithms: None,
+            leeway: 30,
+            min_refetch: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A validated token: its claims and how it was protected.
+#[derive(Clone, Debug)]
+pub struct Validated {
+    pub claims: Map<String, Value>,
+    pub security: Security,
+}
+
+impl Validated {
+    /// The token's scopes (`scope`, space-separated; or an `scp` array).
+    pub fn scopes(&self) -> Vec<&str> {
+        match (self.claims.get("scope"), self.claims.get("scp")) {
+            (Some(Value::String(s)), _) => s.split(' ').filter(|s| !s.is_empty()).collect(),
+            (_, Some(Value::Array(a))) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `Err(InsufficientScope)` unless every scope of `required` was granted.
+    pub fn require(&self, required: &[&str]) -> Result<(), BearerError> {
+        let granted = self.scopes();
+        if required.iter().all(|s| granted.contains(s)) {
+            return Ok(());
+        }
+        Err(BearerError::InsufficientScope {
+            scope: required.join(" "),
+        })
+    }
+}
+
+/// Validates JWT access tokens of one issuer. Share one per process (it holds the key cache).
+#[derive(Debug)]
+pub struct Validator {
+    config: ValidatorConfig,
+    keys: RwLock<(Option<Instant>, JwkSet)>,
+    http: reqwest::Client,
+}
+
+fn invalid(why: impl Into<String>) -> BearerError {
+    BearerError::InvalidToken(why.into())
+}
+
+impl Validator {
+    pub fn new(config: ValidatorConfig) -> Self {
+        let keys = match &config.keys {
+            KeySource::Static(set) => (None, set.public()),
+            KeySource::Uri(_) => (None, JwkSet::default()),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Validator {
+            config,
+            keys: RwLock::new(keys),
+            http,
+        }
+    }
+
+    /// A validator for `issuer` from its discovery document alone (the reference's variation
+    /// that uses no endpoint of the server but its keys).
+    pub async fn discover(issuer: &str, audience: Option<&str>) -> Result<Self, String> {
+        let issuer = issuer.trim_end_matches('/');
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        let metadata: Value = reqwest::get(&url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("{url}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err(format!("{url} describes another issuer"));
+        }
+        let jwks_uri = metadata
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{issuer} publishes no jwks_uri"))?;
+        let mut config = ValidatorConfig::new(issuer, KeySource::Uri(jwks_uri.to_owned()));
+        config.audience = audience.map(str::to_owned);
+        Ok(Validator::new(config))
+    }
+
+    pub fn config(&self) -> &ValidatorConfig {
+        &self.config
+    }
+
+    /// The cached keys; fetched when never fetched, or when `refetch` and the last fetch is at
+    /// least `min_refetch` old.
+    async fn keys(&self, refetch: bool) -> Result<JwkSet, BearerError> {
+        let KeySource::Uri(uri) = &self.config.keys else {
+            return Ok(self.keys.read().await.1.clone());
+        };
+        {
+            let cached = self.keys.read().await;
+            let fresh_enough = cached
+                .0
+                .is_some_and(|at| !refetch || at.elapsed() < self.config.min_refetch);
+            if fresh_enough {
+                return Ok(cached.1.clone());
+            }
+        }
+        let mut cached = self.keys.write().await;
+        // Another task may have fetched while this one waited for the lock.
+        if cached
+            .0
+            .is_some_and(|at| at.elapsed() < self.config.min_refetch)
+        {
+            return Ok(cached.1.clone());
+        }
+        let fetched = async {
+            let body = self
+                .http
+                .get(uri)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            JwkSet::from_json(&body).map_err(|e| e.to_string())
+        }
+        .await;
+        cached.0 = Some(Instant::now());
+        match fetched {
+            Ok(keys) => cached.1 = keys.public(),
+            // Keys fetched before stay in use; the failure is counted as a fetch all the same.
+            Err(why) => tracing::warn!(%uri, %why, "cannot fetch the issuer's keys"),
+        }
+        Ok(cached.1.clone())
+    }
+
+    /// Validates `token` and requires `scopes`.
+    pub async fn validate(&self, token: &str, scopes: &[&str]) -> Result<Validated, BearerError> {
+        let opts = DecodeOptions {
+            allow_unsigned: self.config.allow_unsigned,
+            sig_algs: self.config.algorithms.clone(),
+            ..Default::default()
+        };
+        let decrypt = &self.config.decrypt_with;
+        let keys = self.keys(false).await?;
+        let decoded = match ostiary_jose::decode(token, decrypt, &keys, &opts) {
+            // An unknown key: the issuer may have rotated; look again, within the rate limit.
+            Err(JoseError::NoKey { .. }) => {
+                let keys = self.keys(true).await?;
+                ostiary_jose::decode(token, decrypt, &keys, &opts)
+            }
+            other => other,
+        }
+        .map_err(|e| invalid(e.to_string()))?;
+        let checks = ClaimChecks {
+            issuer: Some(self.config.issuer.clone()),
+            audience: self.config.audience.clone(),
+            leeway: self.config.leeway,
+            required: vec!["exp".into()],
+            ..Default::default()
+        };
+        checks.check(&decoded).map_err(|e| invalid(e.to_string()))?;
+        let validated = Validated {
+            claims: decoded.claims,
+            security: decoded.security,
+        };
+        validated.require(scopes)?;
+        Ok(validated)
+    }
+}

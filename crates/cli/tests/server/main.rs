@@ -14,4 +14,5 @@ mod logout;
 mod matrix;
 mod registration;
 mod request_object;
+mod resource;
 mod token;
