@@ -20,6 +20,9 @@ pub enum BearerError {
     /// The token is good but lacks `scope` (space-separated, as the challenge says).
     #[error("insufficient_scope: {scope} is needed")]
     InsufficientScope { scope: String },
+    /// The token could not be checked (the authorization server did not answer): 503.
+    #[error("temporarily_unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl BearerError {
@@ -28,6 +31,7 @@ impl BearerError {
             BearerError::Missing | BearerError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             BearerError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             BearerError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            BearerError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -36,7 +40,9 @@ impl BearerError {
         let quote = |s: &str| s.replace(['"', '\\'], "'");
         let mut parts = vec![format!("realm=\"{}\"", quote(realm))];
         let (code, description) = match self {
-            BearerError::Missing => return format!("Bearer {}", parts.join(", ")),
+            BearerError::Missing | BearerError::Unavailable(_) => {
+                return format!("Bearer {}", parts.join(", "));
+            }
             BearerError::InvalidRequest(d) => ("invalid_request", d.clone()),
             BearerError::InvalidToken(d) => ("invalid_token", d.clone()),
             BearerError::InsufficientScope { scope } => {

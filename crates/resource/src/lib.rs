@@ -10,9 +10,11 @@
 //! ```
 
 pub mod bearer;
+pub mod introspection;
 pub mod validator;
 pub mod web;
 
 pub use bearer::{BearerError, Methods};
+pub use introspection::{IntrospectionConfig, Introspector};
 pub use validator::{KeySource, Validated, Validator, ValidatorConfig};
 pub use web::{Claims, Protected, Requirement, guard};

@@ -347,3 +347,62 @@ async fn keys_are_fetched_again_when_the_issuer_rotates() {
     assert_eq!(validated.claims["sub"], "svc");
     validator.validate(&token, &[]).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_tokens_are_checked_by_introspection_with_a_cache() {
+    use ostiary_resource::{IntrospectionConfig, Introspector};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let svc = server
+        .client(
+            "svc",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            None,
+        )
+        .await
+        .unwrap();
+    let api = server
+        .client(
+            "api",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [("grant_type", "client_credentials"), ("scope", "profile")];
+    let (_, body, _) = server.post_form("/token", &form, Some(("svc", &svc))).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(token.split('.').count(), 1, "opaque");
+    let mut config = IntrospectionConfig::new(&server.url("/introspection"), "api", &api);
+    config.max_ttl = std::time::Duration::from_millis(800);
+    let introspector = Introspector::new(config);
+    let validated = introspector.validate(&token, &["profile"]).await.unwrap();
+    assert_eq!(validated.claims["client_id"], "svc");
+    assert_eq!(
+        introspector.validate(&token, &["phone"]).await.unwrap_err(),
+        BearerError::InsufficientScope {
+            scope: "phone".into()
+        }
+    );
+    // Revoked at the server: the cached answer holds until max_ttl, then the truth shows.
+    let (status, _, _) = server
+        .post_form("/revocation", &[("token", &token)], Some(("svc", &svc)))
+        .await;
+    assert_eq!(status, 200);
+    assert!(introspector.validate(&token, &[]).await.is_ok(), "cached");
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(invalid(introspector.validate(&token, &[]).await), "revoked");
+    assert!(invalid(introspector.validate("made-up", &[]).await));
+
+    let nowhere = Introspector::new(IntrospectionConfig::new(
+        "http://127.0.0.1:9/introspection",
+        "api",
+        &api,
+    ));
+    let unavailable = nowhere.validate(&token, &[]).await.unwrap_err();
+    assert_eq!(
+        unavailable.status(),
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    );
+}

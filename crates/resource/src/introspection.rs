@@ -1,0 +1,159 @@
+//! Token introspection (RFC 7662) for opaque tokens, with the resource server's own client
+//! authentication and a bounded cache keyed by the token's hash: an active answer is reused until
+//! the token's `exp` or `max_ttl`, whichever comes first; an inactive one for `inactive_ttl`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::digest;
+use ostiary_jose::Security;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use crate::bearer::BearerError;
+use crate::validator::Validated;
+
+/// Where and as whom to introspect.
+#[derive(Clone, Debug)]
+pub struct IntrospectionConfig {
+    pub endpoint: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The longest an active answer is reused.
+    pub max_ttl: Duration,
+    /// How long an inactive answer is reused (so that a flood of bad tokens costs one call each).
+    pub inactive_ttl: Duration,
+    /// The most answers kept.
+    pub capacity: usize,
+}
+
+impl IntrospectionConfig {
+    pub fn new(endpoint: &str, client_id: &str, client_secret: &str) -> Self {
+        IntrospectionConfig {
+            endpoint: endpoint.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            max_ttl: Duration::from_secs(60),
+            inactive_ttl: Duration::from_secs(5),
+            capacity: 10_000,
+        }
+    }
+}
+
+type Answer = Option<Map<String, Value>>;
+
+/// Introspects tokens at the authorization server, remembering the answers for a while.
+#[derive(Debug)]
+pub struct Introspector {
+    config: IntrospectionConfig,
+    cache: Mutex<HashMap<Vec<u8>, (Instant, Answer)>>,
+    http: reqwest::Client,
+}
+
+impl Introspector {
+    pub fn new(config: IntrospectionConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Introspector {
+            config,
+            cache: Mutex::new(HashMap::new()),
+            http,
+        }
+    }
+
+    /// The token's claims when the server says it is active and it grants `scopes`.
+    pub async fn validate(&self, token: &str, scopes: &[&str]) -> Result<Validated, BearerError> {
+        let key = digest::digest(&digest::SHA256, token.as_bytes())
+            .as_ref()
+            .to_vec();
+        let cached = {
+            let cache = self.cache.lock().await;
+            cache
+                .get(&key)
+                .filter(|(until, _)| *until > Instant::now())
+                .map(|(_, answer)| answer.clone())
+        };
+        let answer = match cached {
+            Some(answer) => answer,
+            None => {
+                let answer = self.ask(token).await?;
+                self.remember(key, answer.clone()).await;
+                answer
+            }
+        };
+        let claims =
+            answer.ok_or_else(|| BearerError::InvalidToken("the token is not active".into()))?;
+        let validated = Validated {
+            claims,
+            security: Security::default(),
+        };
+        validated.require(scopes)?;
+        Ok(validated)
+    }
+
+    async fn ask(&self, token: &str) -> Result<Answer, BearerError> {
+        let unavailable = |e: String| {
+            tracing::warn!(error = %e, "introspection failed");
+            BearerError::Unavailable("the token cannot be checked now".into())
+        };
+        let response = self
+            .http
+            .post(&self.config.endpoint)
+            .basic_auth(
+                form_urlencoded::byte_serialize(self.config.client_id.as_bytes())
+                    .collect::<String>(),
+                Some(
+                    form_urlencoded::byte_serialize(self.config.client_secret.as_bytes())
+                        .collect::<String>(),
+                ),
+            )
+            .form(&[("token", token)])
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(unavailable(format!(
+                "introspection answered {}",
+                response.status()
+            )));
+        }
+        let body: Map<String, Value> = response
+            .json()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        Ok((body.get("active") == Some(&Value::Bool(true))).then_some(body))
+    }
+
+    async fn remember(&self, key: Vec<u8>, answer: Answer) {
+        let now = Instant::now();
+        let ttl = match &answer {
+            None => self.config.inactive_ttl,
+            Some(claims) => {
+                let left = claims
+                    .get("exp")
+                    .and_then(Value::as_i64)
+                    .map(|exp| {
+                        let now = SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map(|d| d.as_secs() as i64)
+                            .unwrap_or(0);
+                        Duration::from_secs(exp.saturating_sub(now).max(0) as u64)
+                    })
+                    .unwrap_or(self.config.max_ttl);
+                left.min(self.config.max_ttl)
+            }
+        };
+        let mut cache = self.cache.lock().await;
+        if cache.len() >= self.config.capacity {
+            cache.retain(|_, (until, _)| *until > now);
+            if cache.len() >= self.config.capacity {
+                // Still full of live answers: start over rather than grow without bound.
+                cache.clear();
+            }
+        }
+        cache.insert(key, (now + ttl, answer));
+    }
+}
