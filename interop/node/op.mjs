@@ -4,8 +4,9 @@
 // client credentials. Its users: any login with any password (development interactions); each
 // account's claims are {sub: login, name: "User <login>"}.
 //
-// Env: PORT; TLS_KEY and TLS_CERT (PEM files) to serve HTTPS instead of HTTP. Prints "ready" on
-// stdout once listening; stops on SIGTERM or when stdin closes.
+// Env: PORT; TLS_KEY and TLS_CERT (PEM files) to serve HTTPS instead of HTTP; JWT_RESOURCE, a
+// resource indicator whose access tokens are JWTs (RFC 9068) with that audience and the scope
+// `api:read`. Prints "ready" on stdout once listening; stops on SIGTERM or when stdin closes.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -14,11 +15,12 @@ import Provider from 'oidc-provider';
 const PORT = Number(process.env.PORT || 3000);
 const TLS = process.env.TLS_KEY && process.env.TLS_CERT;
 const ISSUER = `${TLS ? 'https' : 'http'}://127.0.0.1:${PORT}`;
+const RESOURCE = process.env.JWT_RESOURCE;
 const key = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
 
 const provider = new Provider(ISSUER, {
   jwks: { keys: [{ ...key, alg: 'RS256', use: 'sig', kid: 'op-rs256' }] },
-  scopes: ['openid', 'offline_access', 'profile'],
+  scopes: ['openid', 'offline_access', 'profile', ...(RESOURCE ? ['api:read'] : [])],
   claims: { openid: ['sub'], profile: ['name'] },
   features: {
     devInteractions: { enabled: true },
@@ -26,6 +28,17 @@ const provider = new Provider(ISSUER, {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
+    ...(RESOURCE ? {
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async () => RESOURCE,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, indicator) => {
+          if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
+          return { scope: 'api:read', audience: RESOURCE, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } };
+        },
+      },
+    } : {}),
   },
   // Refresh tokens for clients that registered the grant (not only with offline_access consent).
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -206,11 +206,15 @@ struct NodeProvider {
 }
 
 async fn node_provider() -> NodeProvider {
-    node_provider_with(None).await
+    node_provider_with(None, None).await
 }
 
-/// [`node_provider`], over HTTPS with `tls` = (key file, certificate file).
-async fn node_provider_with(tls: Option<(&std::path::Path, &std::path::Path)>) -> NodeProvider {
+/// [`node_provider`], over HTTPS with `tls` = (key file, certificate file), and issuing JWT
+/// access tokens for `jwt_resource`.
+async fn node_provider_with(
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+    jwt_resource: Option<&str>,
+) -> NodeProvider {
     use tokio::io::AsyncBufReadExt as _;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -221,6 +225,9 @@ async fn node_provider_with(tls: Option<(&std::path::Path, &std::path::Path)>) -
     let mut command = tokio::process::Command::new("node");
     if let Some((key, cert)) = tls {
         command.env("TLS_KEY", key).env("TLS_CERT", cert);
+    }
+    if let Some(resource) = jwt_resource {
+        command.env("JWT_RESOURCE", resource);
     }
     let mut child = command
         .arg(workspace.join("interop/node/op.mjs"))
@@ -318,7 +325,7 @@ async fn the_client_runtime_trusts_an_extra_ca_file_for_tls() {
         "-out",
         "cert.pem",
     ]);
-    let op = node_provider_with(Some((&key, &cert))).await;
+    let op = node_provider_with(Some((&key, &cert)), None).await;
     assert!(op.issuer.starts_with("https://"));
     let rp = TestServer::start(Backend::Sqlite).await;
     let client = ostiary_client::Client::new(Arc::new(rp.store.clone()));
@@ -476,4 +483,51 @@ async fn the_login_layer_takes_fragment_responses_in_chromium() {
     let script = workspace.join("interop/node/rp_login.mjs");
     let report = run_peer(std::path::Path::new("node"), &script, &input, 120).await;
     assert_eq!(report["steps"].as_array().unwrap().len(), 4, "{report}");
+}
+
+/// The resource server library validates JWT access tokens of a server nobody here wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resource_server_validates_node_oidc_provider_jwt_access_tokens() {
+    use std::sync::Arc;
+    let op = node_provider_with(None, Some("urn:ostiary:api")).await;
+    let rp = TestServer::start(Backend::Sqlite).await;
+    let client = ostiary_client::Client::new(Arc::new(rp.store.clone()));
+    client.discover(&op.issuer, None).await.unwrap();
+    let metadata = json!({
+        "grant_types": ["client_credentials"], "response_types": [], "redirect_uris": [],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    client
+        .register(
+            "api-client",
+            &op.issuer,
+            metadata.as_object().unwrap().clone(),
+            None,
+        )
+        .await
+        .unwrap();
+    let tokens = client
+        .client_credentials("api-client", Some("api:read"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens.access_token.split('.').count(),
+        3,
+        "a JWT access token"
+    );
+    let validator = ostiary_resource::Validator::discover(&op.issuer, Some("urn:ostiary:api"))
+        .await
+        .unwrap();
+    let validated = validator
+        .validate(&tokens.access_token, &["api:read"])
+        .await
+        .unwrap();
+    assert_eq!(validated.security.sigalg, Some(SigAlg::RS256));
+    let elsewhere = ostiary_resource::Validator::discover(&op.issuer, Some("urn:other"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        elsewhere.validate(&tokens.access_token, &[]).await,
+        Err(ostiary_resource::BearerError::InvalidToken(_))
+    ));
 }
