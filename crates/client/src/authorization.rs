@@ -6,7 +6,8 @@ use aws_lc_rs::digest;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::ErrorResponse;
-use serde_json::Value;
+use ostiary_jose::JwkSet;
+use serde_json::{Map, Value};
 
 use crate::auth::{now, random};
 use crate::error::{ClientError, ClientResult};
@@ -363,5 +364,72 @@ impl Client {
             return Err(ClientError::SubjectMismatch);
         }
         Ok(claims)
+    }
+}
+
+impl Client {
+    /// A request object (RFC 9101) for `params`: signed with the client's keys (or its secret,
+    /// HS256, when it has no keys) and, with `encrypt`, encrypted to the server's key.
+    pub async fn request_object(
+        &self,
+        app: &str,
+        params: &[(String, String)],
+        encrypt: Option<(ostiary_jose::KeyAlg, ostiary_jose::EncAlg)>,
+    ) -> ClientResult<String> {
+        let (config, server) = self.app(app).await?;
+        let mut claims = Map::new();
+        for (name, value) in params {
+            // JSON-valued parameters (claims) go in as JSON.
+            let parsed = match name.as_str() {
+                "claims" => serde_json::from_str(value).unwrap_or_else(|_| value.clone().into()),
+                "max_age" => value
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| value.clone().into()),
+                _ => Value::from(value.clone()),
+            };
+            claims.insert(name.clone(), parsed);
+        }
+        let now = now();
+        claims.insert("iss".into(), config.client_id.clone().into());
+        claims.insert("aud".into(), server.issuer.clone().into());
+        claims.insert("client_id".into(), config.client_id.clone().into());
+        claims.insert("iat".into(), now.into());
+        claims.insert("exp".into(), (now + 300).into());
+        claims.insert("jti".into(), random().into());
+        let private = config.private_keys().map_err(ClientError::Config)?;
+        let (keys, alg) = match (private, &config.client_secret) {
+            (Some(set), _) => {
+                let alg = set
+                    .keys
+                    .iter()
+                    .filter_map(|k| k.alg.as_deref())
+                    .find_map(|a| a.parse::<ostiary_jose::SigAlg>().ok())
+                    .ok_or_else(|| ClientError::Config(format!("{app} has no signing key")))?;
+                (set, alg)
+            }
+            (None, Some(secret)) => (
+                JwkSet::from(
+                    ostiary_jose::Jwk::symmetric(secret.as_bytes())
+                        .map_err(|e| ClientError::Config(e.to_string()))?,
+                ),
+                ostiary_jose::SigAlg::HS256,
+            ),
+            (None, None) => {
+                return Err(ClientError::Config(format!(
+                    "{app} has no key or secret to sign with"
+                )));
+            }
+        };
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(alg),
+            key_alg: encrypt.map(|e| e.0),
+            enc: encrypt.map(|e| e.1),
+            typ: Some("oauth-authz-req+jwt".into()),
+            ..Default::default()
+        };
+        let recipient = encrypt.map(|_| server.keys());
+        ostiary_jose::encode(&claims, &opts, &keys, recipient.as_ref())
+            .map_err(|e| ClientError::Config(format!("request object: {e}")))
     }
 }

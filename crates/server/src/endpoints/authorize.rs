@@ -1,11 +1,11 @@
-//! `GET|POST /authorize` and the interaction steps it leads to, `POST /login` and `POST /consent`.
+//! `GET|POST /authorize`, and the steps it leads to up to the answer to the client; the login
+//! and consent forms are answered in [`super::login`].
 //! A request with a live session and every scope already granted gets its code at once; otherwise
 //! it waits, as an interaction record, for the login and consent pages. The customization hooks
 //! run at the steps the reference gives them (see [`crate::hooks`]).
 
 use axum::extract::{RawQuery, State};
-use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ostiary_core::{ErrorCode, Scopes};
 use serde::{Deserialize, Serialize};
@@ -14,10 +14,7 @@ use serde_json::Value;
 use crate::authorize::{self, AuthorizeError, AuthorizeRequest, request_object, respond};
 use crate::config::ServerConfig;
 use crate::error::{ServerError, ServerResult};
-use crate::hooks::session::{cookie, set_cookie};
-use crate::hooks::{
-    ConsentForm, Context, Credential, DirectLogin, LoginForm, SetCookies, UserSession,
-};
+use crate::hooks::{ConsentForm, Context, Credential, DirectLogin, LoginForm};
 use crate::issue::{IdTokenFacts, Issue, random_token, token_hash};
 use crate::pages;
 use crate::params::Params;
@@ -25,9 +22,7 @@ use crate::properties::{ACR_PASSWORD, ACR_SESSION, Properties, ScopeMap, scope_m
 use crate::state::Server;
 use crate::store::{CodeRecord, InteractionRecord};
 
-const BROWSER_COOKIE: &str = "ostiary_browser";
-/// How long a login or consent page stays usable.
-const INTERACTION_TTL: i64 = 600;
+use super::interaction::{add_cookies, error_page, interaction_of_this_browser, new_interaction};
 
 pub async fn get(
     State(server): State<Server>,
@@ -51,15 +46,6 @@ pub async fn post(
     start(&server, &headers, params).await
 }
 
-pub(super) async fn error_page(server: &Server, error: &str, description: &str) -> Response {
-    let dir = server
-        .config()
-        .await
-        .ok()
-        .and_then(|c| c.customization.templates_dir.clone());
-    pages::error_page(dir.as_deref(), StatusCode::BAD_REQUEST, error, description)
-}
-
 fn code_str(code: ErrorCode) -> String {
     serde_json::to_value(code)
         .ok()
@@ -70,20 +56,20 @@ fn code_str(code: ErrorCode) -> String {
 /// What waits between the pages: the validated request, and the authorization as the hooks have
 /// shaped it so far.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct Pending {
-    request: AuthorizeRequest,
-    scope: ScopeMap,
-    properties: Properties,
+pub(super) struct Pending {
+    pub(super) request: AuthorizeRequest,
+    pub(super) scope: ScopeMap,
+    pub(super) properties: Properties,
     #[serde(default)]
-    login_count: u32,
+    pub(super) login_count: u32,
     /// The session's user, offered on the login page (`prompt=select_account`).
     #[serde(default)]
-    signed_in_as: Option<String>,
+    pub(super) signed_in_as: Option<String>,
 }
 
 /// Once the client and redirect URI are known good, a protocol error or a failed hook goes back
 /// to the client rather than onto an error page.
-fn or_redirect(
+pub(super) fn or_redirect(
     config: &ServerConfig,
     request: &AuthorizeRequest,
     result: ServerResult<Response>,
@@ -287,7 +273,7 @@ async fn sign_in(
 }
 
 /// Runs `validate_user` and, when it accepts, the server's fill-ins and the sign-in's `acr`.
-async fn validate(
+pub(super) async fn validate(
     ctx: &Context<'_>,
     pending: &mut Pending,
     username: &str,
@@ -337,7 +323,7 @@ fn redirect_error(
 }
 
 /// The scopes the user granted this client before, with their display forms.
-async fn granted_scopes(ctx: &Context<'_>, username: &str) -> ServerResult<ScopeMap> {
+pub(super) async fn granted_scopes(ctx: &Context<'_>, username: &str) -> ServerResult<ScopeMap> {
     let granted = ctx
         .server
         .store()
@@ -366,14 +352,6 @@ async fn interaction(
     Ok(response)
 }
 
-pub(super) fn add_cookies(response: &mut Response, cookies: SetCookies) {
-    for cookie in cookies {
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().append(SET_COOKIE, value);
-        }
-    }
-}
-
 fn ui_locales(properties: &Properties) -> Vec<String> {
     properties
         .request
@@ -382,7 +360,7 @@ fn ui_locales(properties: &Properties) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn login_page(
+pub(super) async fn login_page(
     ctx: &Context<'_>,
     pending: &Pending,
     handle: &str,
@@ -412,7 +390,7 @@ async fn login_page(
     ))
 }
 
-async fn consent_page(
+pub(super) async fn consent_page(
     ctx: &Context<'_>,
     pending: &Pending,
     handle: &str,
@@ -450,76 +428,8 @@ async fn consent_page(
     ))
 }
 
-/// The interaction a page's form refers to (its `handle`), checked to belong to this browser and
-/// to be current; otherwise the error page to show.
-pub(super) async fn interaction_of_this_browser(
-    server: &Server,
-    headers: &HeaderMap,
-    params: &Params,
-    now: i64,
-) -> ServerResult<Result<InteractionRecord, Response>> {
-    let stale = || {
-        error_page(
-            server,
-            "invalid_request",
-            "this page has expired or was already used; start again from the application",
-        )
-    };
-    let Some(handle) = params.get("handle") else {
-        return Ok(Err(stale().await));
-    };
-    let Some(record) = server.store().interaction(&token_hash(handle)).await? else {
-        return Ok(Err(stale().await));
-    };
-    // SECURITY: the form must come from the browser that started the request (login CSRF).
-    let same_browser = cookie(headers, BROWSER_COOKIE).is_some_and(|b| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            token_hash(b).as_bytes(),
-            record.browser.as_bytes(),
-        )
-        .is_ok()
-    });
-    if !same_browser {
-        return Ok(Err(error_page(
-            server,
-            "invalid_request",
-            "the form was not sent by the browser that opened it",
-        )
-        .await));
-    }
-    if record.expires_at <= now {
-        server.store().delete_interaction(&record.hash).await?;
-        return Ok(Err(stale().await));
-    }
-    Ok(Ok(record))
-}
-
-/// Saves `request` as an interaction bound to this browser; returns the handle for the page's
-/// form and the cookie that binds it.
-pub(super) async fn new_interaction(
-    server: &Server,
-    config: &ServerConfig,
-    request: Value,
-    user: Option<(String, i64)>,
-    now: i64,
-) -> ServerResult<(String, String)> {
-    let handle = random_token();
-    let browser = random_token();
-    let record = InteractionRecord {
-        hash: token_hash(&handle),
-        request,
-        browser: token_hash(&browser),
-        username: user.as_ref().map(|u| u.0.clone()),
-        auth_time: user.as_ref().map(|u| u.1),
-        expires_at: now + INTERACTION_TTL,
-    };
-    server.store().save_interaction(&record).await?;
-    let cookie = set_cookie(config, BROWSER_COOKIE, &browser, Some(INTERACTION_TTL));
-    Ok((handle, cookie))
-}
-
 /// The pending authorization a login or consent form refers to.
-async fn load_interaction(
+pub(super) async fn load_interaction(
     server: &Server,
     headers: &HeaderMap,
     params: &Params,
@@ -540,256 +450,8 @@ async fn load_interaction(
     }
 }
 
-/// Form fields `p_*` become custom properties, without the prefix (the reference's rule).
-fn take_custom_fields(params: &Params, properties: &mut Properties) {
-    for (name, value) in params.iter() {
-        if let Some(name) = name.strip_prefix("p_").filter(|n| !n.is_empty()) {
-            properties.custom.insert(name.to_owned(), value.to_owned());
-        }
-    }
-}
-
-pub async fn login(
-    State(server): State<Server>,
-    headers: HeaderMap,
-    extensions: axum::http::Extensions,
-    params: Params,
-) -> ServerResult<Response> {
-    let now = super::now();
-    let config = server.config().await?;
-    let (record, pending) = match load_interaction(&server, &headers, &params, now).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
-    let Some(client) = server.store().client(&pending.request.client_id).await? else {
-        return Ok(error_page(&server, "invalid_client", "the client is gone").await);
-    };
-    let ctx = Context {
-        server: &server,
-        config: &config,
-        client: &client,
-    };
-    let request = pending.request.clone();
-    let address = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| format!("ip:{}", c.0.ip()))
-        .unwrap_or_else(|| "ip:unknown".into());
-    let result = submit_login(&ctx, &headers, &params, record, pending, &address, now).await;
-    or_redirect(&config, &request, result)
-}
-
-async fn submit_login(
-    ctx: &Context<'_>,
-    headers: &HeaderMap,
-    params: &Params,
-    mut record: InteractionRecord,
-    mut pending: Pending,
-    address: &str,
-    now: i64,
-) -> ServerResult<Response> {
-    let store = ctx.server.store();
-    if params.get("action") == Some("cancel") {
-        store.delete_interaction(&record.hash).await?;
-        return Err(ServerError::oauth(
-            ErrorCode::AccessDenied,
-            "the user cancelled the sign-in",
-        ));
-    }
-    let handle = params.get("handle").unwrap_or_default();
-    let (username, password) = (
-        params.get("username").unwrap_or_default(),
-        params.get("password").unwrap_or_default(),
-    );
-    // SECURITY: brute force is slowed per user and per client address before any password check.
-    let limiter = ctx.server.login_limiter();
-    let user_key = format!("user:{username}");
-    let wait = limiter
-        .blocked(&user_key, crate::ratelimit::PER_USER)
-        .or_else(|| limiter.blocked(address, crate::ratelimit::PER_ADDRESS));
-    if let Some(wait) = wait {
-        let message = format!(
-            "Too many failed sign-ins. Try again in {} seconds.",
-            wait.as_secs() + 1
-        );
-        let status = StatusCode::TOO_MANY_REQUESTS;
-        return login_page(ctx, &pending, handle, Some(&message), status).await;
-    }
-    take_custom_fields(params, &mut pending.properties);
-    if params.get("action") == Some("continue") {
-        return continue_session(ctx, headers, record, pending, handle, now).await;
-    }
-    let mut attempt = pending.clone();
-    let valid = !username.is_empty()
-        && !password.is_empty()
-        && validate(
-            ctx,
-            &mut attempt,
-            username,
-            Credential::Password(password),
-            now,
-        )
-        .await?;
-    if !valid {
-        limiter.fail(&user_key);
-        limiter.fail(address);
-        pending.login_count += 1;
-        record.request = serde_json::to_value(&pending).unwrap_or_default();
-        store.save_interaction(&record).await?;
-        let message = Some("Wrong username or password.");
-        return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
-    }
-    limiter.reset(&user_key);
-    let (session, cookies) = ctx
-        .server
-        .hooks()
-        .sessions
-        .login(ctx.server, ctx.config, headers, username, now)
-        .await?;
-    // A login page that also showed the permissions answers for them with `accept`.
-    let consented = params.get("action") == Some("accept");
-    if consented {
-        save_consent(ctx, username, &attempt.scope, now).await?;
-    }
-    let mut response = identified(ctx, record, attempt, &session, handle, consented, now).await?;
-    add_cookies(&mut response, cookies);
-    Ok(response)
-}
-
-/// `prompt=select_account`'s "continue as": the session's user, if it is still the one offered.
-async fn continue_session(
-    ctx: &Context<'_>,
-    headers: &HeaderMap,
-    record: InteractionRecord,
-    mut pending: Pending,
-    handle: &str,
-    now: i64,
-) -> ServerResult<Response> {
-    let session = ctx
-        .server
-        .hooks()
-        .sessions
-        .get_user(ctx.server, ctx.config, headers, now)
-        .await?
-        .filter(|s| pending.signed_in_as.as_deref() == Some(s.username.as_str()));
-    let Some(session) = session else {
-        pending.signed_in_as = None;
-        let message = Some("That session has ended; sign in again.");
-        return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
-    };
-    let username = session.username.clone();
-    if !validate(ctx, &mut pending, &username, Credential::Established, now).await? {
-        return Err(ServerError::oauth(
-            ErrorCode::AccessDenied,
-            "the user may not sign in",
-        ));
-    }
-    identified(ctx, record, pending, &session, handle, false, now).await
-}
-
-/// The user is known: ask for consent unless given (`consented`) or not needed, then answer
-/// the client.
-async fn identified(
-    ctx: &Context<'_>,
-    mut record: InteractionRecord,
-    pending: Pending,
-    session: &UserSession,
-    handle: &str,
-    consented: bool,
-    now: i64,
-) -> ServerResult<Response> {
-    let store = ctx.server.store();
-    let username = session.username.as_str();
-    let granted = granted_scopes(ctx, username).await?;
-    let needed = !consented
-        && (pending.scope.keys().any(|s| !granted.contains_key(s))
-            || pending.request.prompt.iter().any(|p| p == "consent"));
-    if needed {
-        record.username = Some(username.to_owned());
-        record.auth_time = Some(session.auth_time);
-        record.request = serde_json::to_value(&pending).unwrap_or_default();
-        store.save_interaction(&record).await?;
-        return consent_page(ctx, &pending, handle, username).await;
-    }
-    store.delete_interaction(&record.hash).await?;
-    finish(
-        ctx,
-        pending,
-        username,
-        session.auth_time,
-        Some(&session.sid),
-        now,
-    )
-    .await
-}
-
-/// Adds `scope` to what `username` granted this client.
-async fn save_consent(
-    ctx: &Context<'_>,
-    username: &str,
-    scope: &ScopeMap,
-    now: i64,
-) -> ServerResult<()> {
-    let mut granted = granted_scopes(ctx, username).await?;
-    granted.extend(scope.clone());
-    ctx.server
-        .store()
-        .save_consent(
-            username,
-            &ctx.client.client_id,
-            &scope_string(&granted),
-            now,
-        )
-        .await?;
-    Ok(())
-}
-
-pub async fn consent(
-    State(server): State<Server>,
-    headers: HeaderMap,
-    params: Params,
-) -> ServerResult<Response> {
-    let now = super::now();
-    let config = server.config().await?;
-    let (record, mut pending) = match load_interaction(&server, &headers, &params, now).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
-    let (Some(username), Some(auth_time)) = (record.username.clone(), record.auth_time) else {
-        return Ok(error_page(&server, "invalid_request", "sign in first").await);
-    };
-    let Some(client) = server.store().client(&pending.request.client_id).await? else {
-        return Ok(error_page(&server, "invalid_client", "the client is gone").await);
-    };
-    let ctx = Context {
-        server: &server,
-        config: &config,
-        client: &client,
-    };
-    server.store().delete_interaction(&record.hash).await?;
-    let request = pending.request.clone();
-    let result = async {
-        if params.get("action") != Some("accept") {
-            return Err(ServerError::oauth(
-                ErrorCode::AccessDenied,
-                "the user refused",
-            ));
-        }
-        take_custom_fields(&params, &mut pending.properties);
-        save_consent(&ctx, &username, &pending.scope, now).await?;
-        let session = server
-            .hooks()
-            .sessions
-            .get_user(&server, &config, &headers, now)
-            .await?;
-        let sid = session.filter(|s| s.username == username).map(|s| s.sid);
-        finish(&ctx, pending, &username, auth_time, sid.as_deref(), now).await
-    }
-    .await;
-    or_redirect(&config, &request, result)
-}
-
 /// `after_authenticate`, then the code and tokens, sent to the client.
-async fn finish(
+pub(super) async fn finish(
     ctx: &Context<'_>,
     pending: Pending,
     username: &str,

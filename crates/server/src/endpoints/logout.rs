@@ -14,7 +14,7 @@ use ostiary_jose::{DecodeOptions, JwkSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::authorize::{add_cookies, error_page, interaction_of_this_browser, new_interaction};
+use super::interaction::{add_cookies, error_page, interaction_of_this_browser, new_interaction};
 use crate::config::ServerConfig;
 use crate::error::ServerResult;
 use crate::hooks::UserSession;

@@ -3,8 +3,10 @@
 pub mod authorize;
 pub mod discovery;
 pub mod health;
+pub mod interaction;
 pub mod introspection;
 pub mod jwks;
+pub mod login;
 pub mod logout;
 pub mod register;
 pub mod revocation;
@@ -32,8 +34,8 @@ pub fn now() -> i64 {
 pub fn router(server: Server, issuer_path: &str) -> Router {
     let oauth = Router::new()
         .route("/authorize", get(authorize::get).post(authorize::post))
-        .route("/login", post(authorize::login))
-        .route("/consent", post(authorize::consent))
+        .route("/login", post(login::login))
+        .route("/consent", post(login::consent))
         .route("/token", post(token::post))
         .route("/introspection", post(introspection::post))
         .route("/revocation", post(revocation::post))
