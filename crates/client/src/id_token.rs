@@ -2,10 +2,9 @@
 //! ValidateIDToken. Every failure is its own [`IdTokenError`], so that an application can tell a
 //! replay from a mix-up from a clock problem.
 
-use aws_lc_rs::digest;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ostiary_jose::{DecodeOptions, JoseError, JwkSet, SigAlg};
+#[cfg(test)]
+use ostiary_jose::SigAlg;
+use ostiary_jose::{DecodeOptions, JoseError, JwkSet, left_half_hash};
 use serde_json::{Map, Value};
 
 use crate::config::{ClientConfiguration, ServerDescription};
@@ -58,17 +57,6 @@ pub struct Expected<'a> {
     pub code: Option<&'a str>,
     /// Seconds since the epoch.
     pub now: i64,
-}
-
-fn left_half_hash(alg: SigAlg, value: &str) -> String {
-    let algorithm = match alg.name().get(2..) {
-        Some("384") => &digest::SHA384,
-        Some("512") => &digest::SHA512,
-        _ if alg == SigAlg::EdDSA => &digest::SHA512,
-        _ => &digest::SHA256,
-    };
-    let hash = digest::digest(algorithm, value.as_bytes());
-    URL_SAFE_NO_PAD.encode(&hash.as_ref()[..hash.as_ref().len() / 2])
 }
 
 /// Validates `token` from `server` for `config`, with `keys` the server's public keys (and

@@ -118,6 +118,22 @@ pub fn audiences(claims: &Map<String, Value>) -> Result<Option<Vec<&str>>> {
     }
 }
 
+/// `at_hash` / `c_hash` (OpenID Connect Core §3.1.3.6, §3.3.2.11): the base64url left half of
+/// the hash that goes with the token's signature algorithm.
+pub fn left_half_hash(alg: crate::SigAlg, value: &str) -> String {
+    use aws_lc_rs::digest;
+    use base64::Engine as _;
+    let algorithm = match alg.name().get(2..) {
+        Some("384") => &digest::SHA384,
+        Some("512") => &digest::SHA512,
+        _ if alg == crate::SigAlg::EdDSA => &digest::SHA512,
+        _ => &digest::SHA256,
+    };
+    let hash = digest::digest(algorithm, value.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(&hash.as_ref()[..hash.as_ref().len() / 2])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

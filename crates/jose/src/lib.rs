@@ -30,7 +30,7 @@ mod keyring;
 mod pem;
 
 pub use alg::{Algorithm, EncAlg, KeyAlg, SigAlg};
-pub use claims::{ClaimChecks, audiences, numeric_date};
+pub use claims::{ClaimChecks, audiences, left_half_hash, numeric_date};
 pub use error::{JoseError, Result};
 pub use header::{DEFAULT_MAX_TOKEN_LEN, Header, REGISTERED, typ_matches};
 pub use jwe::encrypt as encrypt_jwe;

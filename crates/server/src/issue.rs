@@ -6,6 +6,7 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::{GrantType, Scopes};
+pub use ostiary_jose::left_half_hash;
 use ostiary_jose::{EncodeOptions, JwkSet, SigAlg};
 use serde_json::{Map, Value, json};
 
@@ -308,18 +309,6 @@ pub async fn id_token(
         .id_token_encrypted_response_alg
         .zip(client.id_token_encrypted_response_enc);
     Ok(create_jwt(ctx, &claims, properties, Some(sig_alg), encrypt, "JWT").await?)
-}
-
-/// `at_hash` / `c_hash`: the left half of the hash that goes with the signing algorithm.
-pub fn left_half_hash(alg: SigAlg, value: &str) -> String {
-    let algorithm = match alg.name().get(2..) {
-        Some("384") => &digest::SHA384,
-        Some("512") => &digest::SHA512,
-        _ if alg == SigAlg::EdDSA => &digest::SHA512,
-        _ => &digest::SHA256,
-    };
-    let hash = digest::digest(algorithm, value.as_bytes());
-    URL_SAFE_NO_PAD.encode(&hash.as_ref()[..hash.as_ref().len() / 2])
 }
 
 /// OpenID Connect Core §10.2: a symmetric encryption key is the left-truncated SHA-2 hash of the

@@ -66,18 +66,20 @@ fn parse_metadata(body: &Bytes) -> Result<Map<String, Value>, MetadataError> {
     }
 }
 
-/// Saves a registration access token for `client_id`; returns its value.
-async fn new_registration_token(
-    server: &Server,
+/// Saves a registration token of `kind` (for `client_id`, or none) until `expires_at`; returns
+/// its value.
+async fn new_token(
+    store: &dyn crate::store::ServerStore,
+    kind: TokenKind,
     client_id: &str,
+    expires_at: i64,
     now: i64,
 ) -> ServerResult<String> {
     let token = random_token();
-    server
-        .store()
+    store
         .insert_token(&TokenRecord {
             hash: token_hash(&token),
-            kind: TokenKind::Registration,
+            kind,
             client_id: client_id.to_owned(),
             username: None,
             scope: String::new(),
@@ -86,7 +88,7 @@ async fn new_registration_token(
             jti: random_token(),
             audience: Vec::new(),
             issued_at: now,
-            expires_at: FOREVER,
+            expires_at,
             revoked: false,
             extra: Map::new(),
         })
@@ -96,29 +98,11 @@ async fn new_registration_token(
 
 /// Makes an initial access token (RFC 7591 §3) good for `lifetime` seconds; returns its value.
 pub async fn new_initial_token(
-    server_store: &dyn crate::store::ServerStore,
+    store: &dyn crate::store::ServerStore,
     lifetime: i64,
     now: i64,
 ) -> ServerResult<String> {
-    let token = random_token();
-    server_store
-        .insert_token(&TokenRecord {
-            hash: token_hash(&token),
-            kind: TokenKind::InitialAccess,
-            client_id: String::new(),
-            username: None,
-            scope: String::new(),
-            family: random_token(),
-            grant_id: None,
-            jti: random_token(),
-            audience: Vec::new(),
-            issued_at: now,
-            expires_at: now + lifetime,
-            revoked: false,
-            extra: Map::new(),
-        })
-        .await?;
-    Ok(token)
+    new_token(store, TokenKind::InitialAccess, "", now + lifetime, now).await
 }
 
 fn client_uri(config: &ServerConfig, client_id: &str) -> String {
@@ -158,7 +142,14 @@ pub async fn register(
         .store()
         .create_client(&client, secret.as_deref())
         .await?;
-    let token = new_registration_token(&server, &client.client_id, now).await?;
+    let token = new_token(
+        server.store(),
+        TokenKind::Registration,
+        &client.client_id,
+        FOREVER,
+        now,
+    )
+    .await?;
     tracing::info!(client_id = %client.client_id, "client registered dynamically");
     let uri = client_uri(&config, &client.client_id);
     let body = registration::response(&client, secret.as_deref(), Some((&token, &uri)));
