@@ -1,24 +1,36 @@
 //! `ostiary resource validate`: the resource server library's validator from a shell, for
 //! operators debugging a token (on stdin).
 
+use std::sync::Arc;
+
 use clap::{Args, Subcommand};
+use ostiary_client::Client;
+use ostiary_resource::{ResourceServer, TokenCheck, Validator};
 use serde_json::json;
 
 use crate::admin::read_stdin;
+use crate::settings::{CommonOptions, open_store};
 
 #[derive(Debug, Args)]
 pub struct ResourceOptions {
+    #[command(flatten)]
+    pub common: CommonOptions,
     #[command(subcommand)]
     pub command: ResourceCommand,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ResourceCommand {
-    /// Validate a JWT access token from stdin with the issuer's published keys.
+    /// Validate an access token from stdin: a JWT with the issuer's published keys, or — with
+    /// `--app` — as that stored resource server configuration would (decrypting what was
+    /// encrypted to it; introspecting what is not a JWT).
     Validate {
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        issuer: Option<String>,
+        /// A client configuration of type resource server (`ostiary client config …`).
         #[arg(long)]
-        issuer: String,
-        /// The audience the token must name.
+        app: Option<String>,
+        /// The audience the token must name (with `--app`: its client id unless given).
         #[arg(long)]
         audience: Option<String>,
         /// Scopes the token must grant (space-separated).
@@ -30,11 +42,24 @@ pub enum ResourceCommand {
 pub async fn run(options: ResourceOptions) -> Result<String, String> {
     let ResourceCommand::Validate {
         issuer,
+        app,
         audience,
         scope,
     } = options.command;
     let token = read_stdin()?.trim().to_owned();
-    let validator = ostiary_resource::Validator::discover(&issuer, audience.as_deref()).await?;
+    let check: Box<dyn TokenCheck> = match (issuer, app) {
+        (Some(issuer), _) => Box::new(Validator::discover(&issuer, audience.as_deref()).await?),
+        (None, Some(app)) => {
+            let settings = options.common.resolve()?;
+            let client = Client::new(Arc::new(open_store(&settings).await?));
+            let mut resource = ResourceServer::load(&client, &app).await?;
+            if audience.is_some() {
+                resource = resource.with_audience(audience.as_deref());
+            }
+            Box::new(resource)
+        }
+        (None, None) => return Err("--issuer or --app is needed".into()),
+    };
     let scopes: Vec<&str> = scope
         .as_deref()
         .unwrap_or_default()
@@ -42,8 +67,8 @@ pub async fn run(options: ResourceOptions) -> Result<String, String> {
         .filter(|s| !s.is_empty())
         .collect();
     // The RFC 6750 error is the one line an operator sees (`invalid_token: …`).
-    let validated = validator
-        .validate(&token, &scopes)
+    let validated = check
+        .check(&token, &scopes)
         .await
         .map_err(|e| e.to_string())?;
     let security = &validated.security;

@@ -313,10 +313,7 @@ impl Client {
         token: &str,
         expected: &Expected<'_>,
     ) -> ClientResult<serde_json::Map<String, Value>> {
-        let decrypt_with = config
-            .private_keys()
-            .map_err(ClientError::Config)?
-            .unwrap_or_default();
+        let decrypt_with = config.decryption_keys(token).map_err(ClientError::Config)?;
         let first = id_token::validate(
             token,
             config,

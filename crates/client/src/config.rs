@@ -124,6 +124,18 @@ impl ClientConfiguration {
         Ok(Some(JwkSet::from(key)))
     }
 
+    /// The keys that open `token` when it was encrypted to this client: its private keys, and
+    /// the key its secret stands for when the server used a symmetric algorithm.
+    pub fn decryption_keys(&self, token: &str) -> Result<JwkSet, String> {
+        let mut keys = self.private_keys()?.unwrap_or_default();
+        let from_secret = self
+            .client_secret
+            .as_deref()
+            .and_then(|secret| ostiary_jose::client_secret_key_for(token, secret));
+        keys.keys.extend(from_secret);
+        Ok(keys)
+    }
+
     /// The client's public keys, as registered in `jwks` (with `x5c` for X.509 credentials).
     pub fn public_keys(&self) -> Option<JwkSet> {
         match &self.x509 {

@@ -441,10 +441,7 @@ impl Client {
             http::Body::Json(value) => value,
             // OpenID Connect Core §5.3.2: signed by the server and/or encrypted to the client.
             http::Body::Jwt(jwt) => {
-                let decrypt_with = config
-                    .private_keys()
-                    .map_err(ClientError::Config)?
-                    .unwrap_or_default();
+                let decrypt_with = config.decryption_keys(&jwt).map_err(ClientError::Config)?;
                 let opts = ostiary_jose::DecodeOptions {
                     // Encrypted-only responses are signed by nobody; accepted only when decrypted.
                     allow_unsigned: !decrypt_with.keys.is_empty() && jwt.split('.').count() == 5,

@@ -136,6 +136,11 @@ impl KeyAlg {
         )
     }
 
+    /// Whether the recipient's key is a public key (RSA or ECDH), not a shared secret.
+    pub fn is_asymmetric(self) -> bool {
+        self.is_rsa() || self.is_ecdh()
+    }
+
     pub(crate) fn is_rsa(self) -> bool {
         matches!(self, KeyAlg::Rsa1_5 | KeyAlg::RsaOaep | KeyAlg::RsaOaep256)
     }

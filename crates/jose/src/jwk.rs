@@ -14,7 +14,7 @@ use aws_lc_rs::{digest, rsa};
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
-use crate::alg::{Algorithm, KeyAlg, SigAlg, SigFamily};
+use crate::alg::{Algorithm, EncAlg, KeyAlg, SigAlg, SigFamily};
 use crate::encoding::{b64, b64_decode, json_object};
 use crate::error::{JoseError, Result};
 
@@ -273,6 +273,25 @@ impl Jwk {
         Ok(Jwk::with_material(Material::Oct(Zeroizing::new(
             secret.to_vec(),
         ))))
+    }
+
+    /// The key a client secret stands for when JWTs are encrypted to it with a symmetric
+    /// algorithm (OpenID Connect Core §10.2): the left-truncated SHA-2 hash of the secret, as long
+    /// as `key_alg` (or, for `dir`, `enc`) needs; SHA-256 up to 256 bits, SHA-384 up to 384,
+    /// SHA-512 beyond. `None` for asymmetric key management.
+    pub fn from_client_secret(secret: &str, key_alg: KeyAlg, enc: EncAlg) -> Option<Self> {
+        let len = match key_alg {
+            KeyAlg::Dir => enc.key_len(),
+            other if !other.is_ecdh() => other.kek_len()?,
+            _ => return None,
+        };
+        let hash = match len {
+            0..=32 => &digest::SHA256,
+            33..=48 => &digest::SHA384,
+            _ => &digest::SHA512,
+        };
+        let key = digest::digest(hash, secret.as_bytes()).as_ref()[..len].to_vec();
+        Some(Jwk::with_material(Material::Oct(Zeroizing::new(key))))
     }
 
     pub(crate) fn from_material(material: Material) -> Self {

@@ -308,3 +308,17 @@ pub fn insecure_peek_header(token: &str) -> Result<Header> {
     let parts = header::split_compact(token, header::DEFAULT_MAX_TOKEN_LEN)?;
     header::decode_header(parts[0])
 }
+
+/// The key a JWE `token` encrypted to a client with a symmetric algorithm was made with, when
+/// `secret` is that client's secret (OpenID Connect Core §10.2); `None` when the token is not
+/// such a JWE. Add it to the decryption keys of a client that has a secret.
+pub fn client_secret_key_for(token: &str, secret: &str) -> Option<crate::Jwk> {
+    if token.split('.').count() != 5 {
+        return None;
+    }
+    let header = insecure_peek_header(token).ok()?;
+    let text = |name: &str| header.get(name).and_then(Value::as_str);
+    let key_alg: KeyAlg = text("alg")?.parse().ok()?;
+    let enc: EncAlg = text("enc")?.parse().ok()?;
+    crate::Jwk::from_client_secret(secret, key_alg, enc)
+}

@@ -38,7 +38,7 @@ pub use jwk::{Curve, Jwk, KeyOp};
 pub use jwks::JwkSet;
 pub use jws::{sign as sign_jws, verify_detached};
 pub use jwt::{
-    DecodeOptions, Decoded, EncodeOptions, Security, decode, encode, encode_payload,
-    insecure_peek_header, open,
+    DecodeOptions, Decoded, EncodeOptions, Security, client_secret_key_for, decode, encode,
+    encode_payload, insecure_peek_header, open,
 };
 pub use keyring::{KeyRing, KeyState, RingKey};

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::digest;
+use ostiary_client::{ClientConfiguration, ClientKind, add_client_authentication};
+use ostiary_core::AuthMethod;
 use ostiary_jose::Security;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
@@ -17,8 +19,9 @@ use crate::validator::Validated;
 #[derive(Clone, Debug)]
 pub struct IntrospectionConfig {
     pub endpoint: String,
-    pub client_id: String,
-    pub client_secret: String,
+    /// The resource server as a client of the authorization server: its id and how it
+    /// authenticates (any method of `ostiary-client`: secret, client_secret_jwt, private_key_jwt).
+    pub client: ClientConfiguration,
     /// The longest an active answer is reused.
     pub max_ttl: Duration,
     /// How long an inactive answer is reused (so that a flood of bad tokens costs one call each).
@@ -28,11 +31,24 @@ pub struct IntrospectionConfig {
 }
 
 impl IntrospectionConfig {
+    /// Introspection at `endpoint` as `client_id`, authenticated with HTTP Basic.
     pub fn new(endpoint: &str, client_id: &str, client_secret: &str) -> Self {
+        let client = ClientConfiguration {
+            app: client_id.to_owned(),
+            kind: ClientKind::Resource,
+            client_id: client_id.to_owned(),
+            client_secret: Some(client_secret.to_owned()),
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            ..Default::default()
+        };
+        IntrospectionConfig::for_client(endpoint, client)
+    }
+
+    /// Introspection at `endpoint` as the client `client` describes.
+    pub fn for_client(endpoint: &str, client: ClientConfiguration) -> Self {
         IntrospectionConfig {
             endpoint: endpoint.to_owned(),
-            client_id: client_id.to_owned(),
-            client_secret: client_secret.to_owned(),
+            client,
             max_ttl: Duration::from_secs(60),
             inactive_ttl: Duration::from_secs(5),
             capacity: 10_000,
@@ -52,11 +68,11 @@ pub struct Introspector {
 
 impl Introspector {
     pub fn new(config: IntrospectionConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        Introspector::with_http(config, crate::validator::http_client())
+    }
+
+    /// An introspector that calls the server with `http`.
+    pub fn with_http(config: IntrospectionConfig, http: reqwest::Client) -> Self {
         Introspector {
             config,
             cache: Mutex::new(HashMap::new()),
@@ -99,18 +115,17 @@ impl Introspector {
             tracing::warn!(error = %e, "introspection failed");
             BearerError::Unavailable("the token cannot be checked now".into())
         };
-        let response = self
-            .http
-            .post(&self.config.endpoint)
-            .basic_auth(
-                form_urlencoded::byte_serialize(self.config.client_id.as_bytes())
-                    .collect::<String>(),
-                Some(
-                    form_urlencoded::byte_serialize(self.config.client_secret.as_bytes())
-                        .collect::<String>(),
-                ),
-            )
-            .form(&[("token", token)])
+        let mut form = vec![("token".to_owned(), token.to_owned())];
+        let request = self.http.post(&self.config.endpoint);
+        let request = add_client_authentication(
+            request,
+            &mut form,
+            &self.config.client,
+            &self.config.endpoint,
+        )
+        .map_err(|e| unavailable(e.to_string()))?;
+        let response = request
+            .form(&form)
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;

@@ -2,9 +2,10 @@
 //! the issuer's keys — cached, fetched again on an unknown key at most every `min_refetch` — and
 //! check `iss`, `aud`, `exp`/`nbf` and scopes. Unsigned tokens are refused unless allowed.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use ostiary_jose::{ClaimChecks, DecodeOptions, JoseError, JwkSet, Security, SigAlg};
+use ostiary_jose::{ClaimChecks, DecodeOptions, Decoded, JoseError, JwkSet, Security, SigAlg};
 use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
@@ -28,6 +29,8 @@ pub struct ValidatorConfig {
     pub keys: KeySource,
     /// The resource server's private keys, for encrypted tokens.
     pub decrypt_with: JwkSet,
+    /// The resource server's client secret, for tokens encrypted to it with a symmetric algorithm.
+    pub client_secret: Option<String>,
     /// Accept tokens that are not signed (the reference does; Ostiary does not by default).
     pub allow_unsigned: bool,
     /// Signature algorithms accepted (all but `none` when `None`).
@@ -45,6 +48,7 @@ impl ValidatorConfig {
             audience: None,
             keys,
             decrypt_with: JwkSet::default(),
+            client_secret: None,
             allow_unsigned: false,
             algorithms: None,
             leeway: 30,
@@ -90,21 +94,30 @@ pub struct Validator {
     http: reqwest::Client,
 }
 
+/// The HTTP client for calls to the authorization server: bounded in time, never redirected.
+pub(crate) fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 fn invalid(why: impl Into<String>) -> BearerError {
     BearerError::InvalidToken(why.into())
 }
 
 impl Validator {
     pub fn new(config: ValidatorConfig) -> Self {
+        Validator::with_http(config, http_client())
+    }
+
+    /// A validator that fetches keys with `http` (say, one that trusts the issuer's private CA).
+    pub fn with_http(config: ValidatorConfig, http: reqwest::Client) -> Self {
         let keys = match &config.keys {
             KeySource::Static(set) => (None, set.public()),
             KeySource::Uri(_) => (None, JwkSet::default()),
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Validator {
             config,
             keys: RwLock::new(keys),
@@ -117,7 +130,9 @@ impl Validator {
     pub async fn discover(issuer: &str, audience: Option<&str>) -> Result<Self, String> {
         let issuer = issuer.trim_end_matches('/');
         let url = format!("{issuer}/.well-known/openid-configuration");
-        let metadata: Value = reqwest::get(&url)
+        let metadata: Value = http_client()
+            .get(&url)
+            .send()
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| format!("{url}: {e}"))?
@@ -186,24 +201,38 @@ impl Validator {
         Ok(cached.1.clone())
     }
 
-    /// Validates `token` and requires `scopes`.
-    pub async fn validate(&self, token: &str, scopes: &[&str]) -> Result<Validated, BearerError> {
+    /// Decrypts `token` when encrypted and verifies its signature with the issuer's keys; checks
+    /// no claim.
+    pub async fn open(&self, token: &str) -> Result<Decoded, BearerError> {
         let opts = DecodeOptions {
             allow_unsigned: self.config.allow_unsigned,
             sig_algs: self.config.algorithms.clone(),
             ..Default::default()
         };
-        let decrypt = &self.config.decrypt_with;
+        let from_secret = self
+            .config
+            .client_secret
+            .as_deref()
+            .and_then(|secret| ostiary_jose::client_secret_key_for(token, secret));
+        let decrypt = match from_secret {
+            Some(key) => Cow::Owned(JwkSet::from(key)),
+            None => Cow::Borrowed(&self.config.decrypt_with),
+        };
         let keys = self.keys(false).await?;
-        let decoded = match ostiary_jose::decode(token, decrypt, &keys, &opts) {
+        match ostiary_jose::decode(token, &decrypt, &keys, &opts) {
             // An unknown key: the issuer may have rotated; look again, within the rate limit.
             Err(JoseError::NoKey { .. }) => {
                 let keys = self.keys(true).await?;
-                ostiary_jose::decode(token, decrypt, &keys, &opts)
+                ostiary_jose::decode(token, &decrypt, &keys, &opts)
             }
             other => other,
         }
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// Validates `token` and requires `scopes`.
+    pub async fn validate(&self, token: &str, scopes: &[&str]) -> Result<Validated, BearerError> {
+        let decoded = self.open(token).await?;
         let checks = ClaimChecks {
             issuer: Some(self.config.issuer.clone()),
             audience: self.config.audience.clone(),

@@ -4,21 +4,30 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::Method;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::bearer::{self, BearerError, Methods};
-use crate::validator::{Validated, Validator};
+use crate::check::TokenCheck;
+use crate::validator::Validated;
+
+/// The largest form body read for an `access_token` member.
+const MAX_FORM_BODY: usize = 64 * 1024;
 
 /// How a protected route takes and checks tokens.
 #[derive(Clone, Debug)]
 pub struct Protected {
-    pub validator: Arc<Validator>,
+    /// A [`Validator`](crate::Validator), an [`Introspector`](crate::Introspector), or a
+    /// [`ResourceServer`](crate::ResourceServer) that picks one by the token's shape.
+    pub check: Arc<dyn TokenCheck>,
     /// The realm of the challenges.
     pub realm: String,
-    /// Where tokens may come from (the header only by default; form bodies are not read here).
+    /// Where tokens may come from (the header only by default).
     pub methods: Methods,
     /// Refuse tokens that did not come over TLS, unless from loopback or a trusted proxy
     /// (`X-Forwarded-Proto: https`). Needs the server's connect info to know the peer.
@@ -27,9 +36,9 @@ pub struct Protected {
 }
 
 impl Protected {
-    pub fn new(validator: Arc<Validator>) -> Self {
+    pub fn new(check: Arc<dyn TokenCheck>) -> Self {
         Protected {
-            validator,
+            check,
             realm: "ostiary".into(),
             methods: Methods::default(),
             require_tls: true,
@@ -66,22 +75,46 @@ pub async fn guard(
             ));
         }
     }
+    // RFC 6750 §2.2: a form-encoded body, when allowed; read whole, then handed on unchanged.
+    let mut form_body = None;
+    if protected.methods.body && is_form(&request) {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BODY).await else {
+            return refuse(BearerError::InvalidRequest("the body is too large".into()));
+        };
+        form_body = Some(bytes.clone());
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
     let token = match bearer::extract(
         request.headers(),
         request.uri().query(),
-        None,
+        form_body.as_deref(),
         protected.methods,
     ) {
         Ok(t) => t,
         Err(e) => return refuse(e),
     };
-    match protected.validator.validate(&token, scopes).await {
+    match protected.check.check(&token, scopes).await {
         Ok(validated) => {
             request.extensions_mut().insert(validated);
             next.run(request).await
         }
         Err(e) => refuse(e),
     }
+}
+
+/// A single-part form body (§2.2 rules out GET, which has no body to speak of).
+fn is_form(request: &Request) -> bool {
+    request.method() != Method::GET
+        && request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
 }
 
 /// A handler's view of the validated token (put there by [`guard`]).

@@ -311,17 +311,6 @@ pub async fn id_token(
     Ok(create_jwt(ctx, &claims, properties, Some(sig_alg), encrypt, "JWT").await?)
 }
 
-/// OpenID Connect Core §10.2: a symmetric encryption key is the left-truncated SHA-2 hash of the
-/// client secret, SHA-256 up to 256 bits, SHA-384 up to 384, SHA-512 beyond.
-pub fn secret_derived_key(secret: &str, len: usize) -> Vec<u8> {
-    let algorithm = match len {
-        0..=32 => &digest::SHA256,
-        33..=48 => &digest::SHA384,
-        _ => &digest::SHA512,
-    };
-    digest::digest(algorithm, secret.as_bytes()).as_ref()[..len.min(64)].to_vec()
-}
-
 /// Signs with the server's current key for `sig_alg` and, when asked, encrypts to the client's
 /// key, with the extra header parameters of `header`.
 #[allow(clippy::too_many_arguments)]
@@ -341,9 +330,7 @@ pub async fn sign_and_encrypt(
     };
     let recipient: Option<JwkSet> = match encrypt {
         None => None,
-        Some((key_alg, enc))
-            if key_alg == ostiary_jose::KeyAlg::Dir || key_alg.name().starts_with('A') =>
-        {
+        Some((key_alg, enc)) if !key_alg.is_asymmetric() => {
             let secret = server
                 .store()
                 .client_secret(&client.client_id)
@@ -354,17 +341,9 @@ pub async fn sign_and_encrypt(
                         client.client_id
                     ))
                 })?;
-            let len = match key_alg.name().get(1..4) {
-                Some("128") => 16,
-                Some("192") => 24,
-                Some("256") => 32,
-                _ => enc.key_len(),
-            };
-            let key = secret_derived_key(&secret, len);
-            Some(JwkSet::from(
-                ostiary_jose::Jwk::symmetric(&key)
-                    .map_err(|e| ServerError::Config(e.to_string()))?,
-            ))
+            let key = ostiary_jose::Jwk::from_client_secret(&secret, key_alg, enc)
+                .ok_or_else(|| ServerError::Config(format!("{key_alg} needs no secret")))?;
+            Some(JwkSet::from(key))
         }
         Some(_) => Some(crate::client_keys::public_keys(server, config, client, false).await?),
     };
@@ -392,19 +371,6 @@ mod tests {
         assert_eq!(
             (PROFILE_CLAIMS[0], PROFILE_CLAIMS[13]),
             ("name", "updated_at")
-        );
-    }
-
-    #[test]
-    fn symmetric_keys_derive_from_the_secret_by_length() {
-        assert_eq!(secret_derived_key("s", 16).len(), 16);
-        assert_eq!(
-            secret_derived_key("s", 48),
-            digest::digest(&digest::SHA384, b"s").as_ref().to_vec()
-        );
-        assert_eq!(
-            secret_derived_key("s", 64),
-            digest::digest(&digest::SHA512, b"s").as_ref().to_vec()
         );
     }
 }

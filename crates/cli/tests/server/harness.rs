@@ -22,7 +22,7 @@ pub struct TestServer {
     pub store: Store,
     pub http: reqwest::Client,
     _running: ostiary::serve::Running,
-    _dir: TempDir,
+    pub dir: TempDir,
 }
 
 pub struct TempDir(pub PathBuf);
@@ -108,7 +108,7 @@ impl TestServer {
             store,
             http: reqwest::Client::new(),
             _running: running,
-            _dir: dir,
+            dir,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ostiary_core::{AuthMethod, GrantType};
-use ostiary_jose::{EncodeOptions, Jwk, JwkSet, SigAlg};
+use ostiary_jose::{EncodeOptions, Jwk, JwkSet, KeyRing, SigAlg};
 use ostiary_resource::{BearerError, KeySource, Protected, Validator, ValidatorConfig};
 use ostiary_server::config::AccessTokenFormat;
 use ostiary_server::store::KeyStore as _;
@@ -36,6 +36,25 @@ async fn jwt_server() -> (TestServer, String) {
         .await;
     assert_eq!(status, 200, "{body}");
     (server, body["access_token"].as_str().unwrap().to_owned())
+}
+
+/// Runs `ostiary ARGS` with `input` on stdin.
+fn cli_with_stdin(args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn invalid(result: Result<ostiary_resource::Validated, BearerError>) -> bool {
@@ -264,23 +283,7 @@ async fn an_axum_route_requires_a_token_with_its_scopes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resource_validate_checks_a_token_from_a_shell() {
     let (server, token) = jwt_server().await;
-    let run = |args: &[&str]| {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(token.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let run = |args: &[&str]| cli_with_stdin(args, &token);
     let issuer = server.issuer.as_str();
     let out = run(&[
         "resource",
@@ -405,4 +408,235 @@ async fn opaque_tokens_are_checked_by_introspection_with_a_cache() {
         unavailable.status(),
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     );
+}
+
+/// Registers the resource server `id` (type resource, with `keys`' public half when given) and
+/// saves its client configuration under the application name `id`; returns the client runtime.
+async fn resource_server(
+    server: &TestServer,
+    id: &str,
+    keys: Option<&KeyRing>,
+) -> ostiary_client::Client {
+    use ostiary_server::config::{ClientDescription, ClientType};
+    use ostiary_server::store::ClientStore as _;
+    let secret = format!("{id}-secret-0123456789abcdefghijklmnopqrstuv");
+    let description = ClientDescription {
+        client_id: id.into(),
+        client_type: ClientType::Resource,
+        name: id.into(),
+        jwks: keys.map(|k| k.public_set().to_value()),
+        ..Default::default()
+    };
+    description.validate().unwrap();
+    server
+        .store
+        .create_client(&description, Some(&secret))
+        .await
+        .unwrap();
+    let client = ostiary_client::Client::new(Arc::new(server.store.clone()));
+    client.discover(&server.issuer, None).await.unwrap();
+    client
+        .create_configuration(&ostiary_client::ClientConfiguration {
+            app: id.into(),
+            issuer: server.issuer.clone(),
+            kind: ostiary_client::ClientKind::Resource,
+            client_id: id.into(),
+            client_secret: Some(secret),
+            keys: keys.cloned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_jwt_access_tokens_are_opened_by_the_resource_server_they_are_for() {
+    use ostiary_jose::{Algorithm, EncAlg, KeyAlg};
+    use ostiary_resource::{ResourceServer, TokenCheck as _};
+    use ostiary_server::store::ConfigStore as _;
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.access_token_format = AccessTokenFormat::Jwt;
+        c.jwt.key_alg = Some(KeyAlg::RsaOaep256);
+        c.jwt.enc_alg = Some(EncAlg::A256Gcm);
+    })
+    .await;
+    let svc = server
+        .client(
+            "svc",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            None,
+        )
+        .await
+        .unwrap();
+    let ring = KeyRing::generate(
+        &[Algorithm::Key(KeyAlg::RsaOaep256)],
+        ostiary::settings::now(),
+    )
+    .unwrap();
+    let client = resource_server(&server, "api", Some(&ring)).await;
+    let api = ResourceServer::load(&client, "api").await.unwrap();
+    let token_for_api = || async {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", "profile"),
+            ("aud", "api"),
+        ];
+        let (status, body, _) = server.post_form("/token", &form, Some(("svc", &svc))).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    };
+
+    // Encrypted to the resource server's public key, which only it can open.
+    let token = token_for_api().await;
+    assert_eq!(token.split('.').count(), 5, "a JWE");
+    let validated = api.check(&token, &["profile"]).await.unwrap();
+    assert_eq!(validated.claims["client_id"], "svc");
+    assert_eq!(validated.security.sigalg, Some(SigAlg::RS256));
+    assert_eq!(validated.security.keyalg, Some(KeyAlg::RsaOaep256));
+    assert_eq!(validated.security.encalg, Some(EncAlg::A256Gcm));
+    let keyless = Validator::discover(&server.issuer, Some("api"))
+        .await
+        .unwrap();
+    assert!(
+        invalid(keyless.validate(&token, &[]).await),
+        "no key to open it"
+    );
+
+    // With a symmetric algorithm, the key is the resource server's secret (OpenID Connect §10.2).
+    let mut config = server.store.server_config().await.unwrap().unwrap();
+    config.jwt.key_alg = Some(KeyAlg::A256Kw);
+    config.jwt.enc_alg = Some(EncAlg::A128CbcHs256);
+    server.store.save_server_config(&config).await.unwrap();
+    tokio::time::sleep(ostiary_server::state::CACHE_TTL + std::time::Duration::from_millis(300))
+        .await;
+    let token = token_for_api().await;
+    let validated = api.check(&token, &[]).await.unwrap();
+    assert_eq!(validated.security.keyalg, Some(KeyAlg::A256Kw));
+    assert_eq!(validated.security.encalg, Some(EncAlg::A128CbcHs256));
+    let mut impostor = ValidatorConfig::new(&server.issuer, KeySource::Static(server.jwks().await));
+    impostor.client_secret = Some("svc-secret-0123456789abcdefghijklmnopqrstuv".into());
+    assert!(
+        invalid(Validator::new(impostor).validate(&token, &[]).await),
+        "another client's secret opens nothing"
+    );
+
+    // The operator's view of the same token, from the stored configuration.
+    let out = cli_with_stdin(
+        &[
+            "resource",
+            "validate",
+            "--app",
+            "api",
+            "--data-dir",
+            server.dir.0.to_str().unwrap(),
+        ],
+        &token,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["security"]["keyalg"], "A256KW");
+    assert_eq!(printed["claims"]["aud"], json!(["api"]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_resource_server_introspects_reads_form_bodies_and_asks_userinfo() {
+    use axum::routing::post;
+    use ostiary_resource::{Claims, Methods, ResourceServer, TokenCheck as _, guard};
+    let server = TestServer::start(Backend::Sqlite).await;
+    server.user("alice", "wonderland").await;
+    let web = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+        ("scope", "openid profile"),
+    ];
+    let (status, body, _) = server.post_form("/token", &form, Some(("web", &web))).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let client = resource_server(&server, "api", None).await;
+    let api = Arc::new(ResourceServer::load(&client, "api").await.unwrap());
+
+    // Opaque: introspected with the stored credentials.
+    let validated = api.check(&token, &["profile"]).await.unwrap();
+    assert_eq!(validated.claims["username"], "alice");
+    assert!(invalid(api.check("made-up", &[]).await));
+    // The userinfo variation: the user's claims for the same token.
+    let user = api.userinfo(&token).await.unwrap();
+    assert_eq!(user["name"], "Alice Liddell");
+    assert!(invalid(api.userinfo("made-up").await.map(|claims| {
+        ostiary_resource::Validated {
+            claims,
+            security: Default::default(),
+        }
+    })));
+
+    // A route that also takes the token from a form body (RFC 6750 §2.2), which it still sees.
+    let mut protected = Protected::new(api);
+    protected.methods = Methods {
+        header: true,
+        body: true,
+        query: false,
+    };
+    let profile: &'static [&'static str] = &["profile"];
+    let router = axum::Router::new().route(
+        "/notes",
+        post(|Claims(token): Claims, body: String| async move {
+            format!(
+                "{} {body}",
+                token.claims["username"].as_str().unwrap_or("?")
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            (protected, profile),
+            guard,
+        )),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, app).await;
+    });
+    let http = reqwest::Client::new();
+    let by_form = http
+        .post(format!("{base}/notes"))
+        .form(&[("access_token", token.as_str()), ("note", "hi")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_form.status(), 200);
+    let echoed = by_form.text().await.unwrap();
+    assert!(echoed.starts_with("alice access_token="), "{echoed}");
+    assert!(echoed.ends_with("&note=hi"), "{echoed}");
+    let twice = http
+        .post(format!("{base}/notes"))
+        .bearer_auth(&token)
+        .form(&[("access_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400, "two ways at once");
+    let by_header = http
+        .post(format!("{base}/notes"))
+        .bearer_auth(&token)
+        .body("plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.text().await.unwrap(), "alice plain");
 }

@@ -275,3 +275,25 @@ fn without_a_kid_verification_needs_exactly_one_fitting_key() {
         JoseError::AmbiguousKey
     );
 }
+
+#[test]
+fn client_secret_keys_are_truncated_sha2_hashes_as_long_as_the_algorithm_needs() {
+    use aws_lc_rs::digest::{SHA256, SHA384, SHA512, digest};
+    use ostiary_jose::{EncAlg, KeyAlg};
+    let bytes = |key_alg, enc| {
+        let key = Jwk::from_client_secret("s3cret", key_alg, enc).unwrap();
+        let k = key.to_value()["k"].as_str().unwrap().to_owned();
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, k).unwrap()
+    };
+    let hash = |alg, len: usize| digest(alg, b"s3cret").as_ref()[..len].to_vec();
+    assert_eq!(
+        bytes(KeyAlg::A128Kw, EncAlg::A256CbcHs512),
+        hash(&SHA256, 16)
+    );
+    assert_eq!(bytes(KeyAlg::A256GcmKw, EncAlg::A128Gcm), hash(&SHA256, 32));
+    assert_eq!(bytes(KeyAlg::Dir, EncAlg::A128Gcm), hash(&SHA256, 16));
+    assert_eq!(bytes(KeyAlg::Dir, EncAlg::A192CbcHs384), hash(&SHA384, 48));
+    assert_eq!(bytes(KeyAlg::Dir, EncAlg::A256CbcHs512), hash(&SHA512, 64));
+    assert!(Jwk::from_client_secret("s3cret", KeyAlg::RsaOaep, EncAlg::A128Gcm).is_none());
+    assert!(Jwk::from_client_secret("s3cret", KeyAlg::EcdhEsA128Kw, EncAlg::A128Gcm).is_none());
+}

@@ -6,7 +6,7 @@ use ostiary_jose::SigAlg;
 use serde_json::{Map, Value};
 
 use super::{Context, HookError, HookResult};
-use crate::config::AccessTokenFormat;
+use crate::config::{AccessTokenFormat, ClientDescription, ClientType};
 use crate::properties::Properties;
 
 /// The access token about to be issued: the claims a JWT of it carries at least (`iss`, `sub`,
@@ -68,12 +68,21 @@ impl TokenGenerator for JwtTokens {
         // The base claims win over anything a hook released under the same name.
         claims.extend(token.claims.clone());
         let jwt = &ctx.config.jwt;
+        let encrypt = jwt.key_alg.zip(jwt.enc_alg);
+        let resource = match encrypt {
+            Some(_) => audience_resource_server(ctx, &claims).await?,
+            None => None,
+        };
+        let recipient = Context {
+            client: resource.as_ref().unwrap_or(ctx.client),
+            ..*ctx
+        };
         create_jwt(
-            ctx,
+            &recipient,
             &claims,
             properties,
             jwt.signing_alg,
-            jwt.key_alg.zip(jwt.enc_alg),
+            encrypt,
             "at+jwt",
         )
         .await
@@ -82,6 +91,30 @@ impl TokenGenerator for JwtTokens {
     fn is_jwt(&self, _config: &crate::config::ServerConfig) -> bool {
         true
     }
+}
+
+/// The resource server an access token is for, when its audience names exactly one client
+/// description of type resource: an encrypted token is for that server to read (RFC 9068 §6), so
+/// it is encrypted to its keys. Any other token is encrypted to the client that gets it.
+async fn audience_resource_server(
+    ctx: &Context<'_>,
+    claims: &Map<String, Value>,
+) -> HookResult<Option<ClientDescription>> {
+    let audience = match claims.get("aud") {
+        Some(Value::String(one)) => one.as_str(),
+        Some(Value::Array(list)) if list.len() == 1 => list[0].as_str().unwrap_or_default(),
+        _ => return Ok(None),
+    };
+    if audience == ctx.client.client_id {
+        return Ok(None);
+    }
+    let described = ctx
+        .server
+        .store()
+        .client(audience)
+        .await
+        .map_err(|e| HookError::Failed(e.to_string()))?;
+    Ok(described.filter(|c| c.client_type == ClientType::Resource))
 }
 
 /// The default: opaque or JWT, as the server configuration's access token format says.
