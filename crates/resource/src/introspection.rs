@@ -2,18 +2,15 @@
 //! authentication and a bounded cache keyed by the token's hash: an active answer is reused until
 //! the token's `exp` or `max_ttl`, whichever comes first; an inactive one for `inactive_ttl`.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use aws_lc_rs::digest;
+use crate::bearer::BearerError;
+use crate::cache::{TokenCache, ttl_until};
+use crate::validator::Validated;
 use ostiary_client::{ClientConfiguration, ClientKind, add_client_authentication};
 use ostiary_core::AuthMethod;
 use ostiary_jose::Security;
 use serde_json::{Map, Value};
-use tokio::sync::Mutex;
-
-use crate::bearer::BearerError;
-use crate::validator::Validated;
 
 /// Where and as whom to introspect.
 #[derive(Clone, Debug)]
@@ -62,7 +59,7 @@ type Answer = Option<Map<String, Value>>;
 #[derive(Debug)]
 pub struct Introspector {
     config: IntrospectionConfig,
-    cache: Mutex<HashMap<Vec<u8>, (Instant, Answer)>>,
+    cache: TokenCache<Answer>,
     http: reqwest::Client,
 }
 
@@ -74,29 +71,27 @@ impl Introspector {
     /// An introspector that calls the server with `http`.
     pub fn with_http(config: IntrospectionConfig, http: reqwest::Client) -> Self {
         Introspector {
+            cache: TokenCache::new(config.capacity),
             config,
-            cache: Mutex::new(HashMap::new()),
             http,
         }
     }
 
     /// The token's claims when the server says it is active and it grants `scopes`.
     pub async fn validate(&self, token: &str, scopes: &[&str]) -> Result<Validated, BearerError> {
-        let key = digest::digest(&digest::SHA256, token.as_bytes())
-            .as_ref()
-            .to_vec();
-        let cached = {
-            let cache = self.cache.lock().await;
-            cache
-                .get(&key)
-                .filter(|(until, _)| *until > Instant::now())
-                .map(|(_, answer)| answer.clone())
-        };
-        let answer = match cached {
+        let key = TokenCache::<Answer>::key(token);
+        let answer = match self.cache.get(&key) {
             Some(answer) => answer,
             None => {
                 let answer = self.ask(token).await?;
-                self.remember(key, answer.clone()).await;
+                let ttl = match &answer {
+                    None => self.config.inactive_ttl,
+                    Some(claims) => ttl_until(
+                        claims.get("exp").and_then(Value::as_i64),
+                        self.config.max_ttl,
+                    ),
+                };
+                self.cache.insert(key, ttl, answer.clone());
                 answer
             }
         };
@@ -140,35 +135,5 @@ impl Introspector {
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         Ok((body.get("active") == Some(&Value::Bool(true))).then_some(body))
-    }
-
-    async fn remember(&self, key: Vec<u8>, answer: Answer) {
-        let now = Instant::now();
-        let ttl = match &answer {
-            None => self.config.inactive_ttl,
-            Some(claims) => {
-                let left = claims
-                    .get("exp")
-                    .and_then(Value::as_i64)
-                    .map(|exp| {
-                        let now = SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .map(|d| d.as_secs() as i64)
-                            .unwrap_or(0);
-                        Duration::from_secs(exp.saturating_sub(now).max(0) as u64)
-                    })
-                    .unwrap_or(self.config.max_ttl);
-                left.min(self.config.max_ttl)
-            }
-        };
-        let mut cache = self.cache.lock().await;
-        if cache.len() >= self.config.capacity {
-            cache.retain(|_, (until, _)| *until > now);
-            if cache.len() >= self.config.capacity {
-                // Still full of live answers: start over rather than grow without bound.
-                cache.clear();
-            }
-        }
-        cache.insert(key, (now + ttl, answer));
     }
 }

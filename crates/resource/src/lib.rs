@@ -13,6 +13,7 @@
 //! ```
 
 pub mod bearer;
+mod cache;
 pub mod check;
 pub mod configured;
 pub mod introspection;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use crate::bearer::BearerError;
+use crate::cache::{TokenCache, ttl_until};
 
 /// Where the issuer's public keys come from.
 #[derive(Clone, Debug)]
@@ -39,6 +40,11 @@ pub struct ValidatorConfig {
     pub leeway: u64,
     /// The least time between two fetches of the issuer's keys.
     pub min_refetch: Duration,
+    /// How long a verified token is remembered, so that its next uses skip the signature check
+    /// (never past its `exp`; forgotten when the issuer's keys change). Zero: never.
+    pub cache_ttl: Duration,
+    /// The most verified tokens remembered.
+    pub cache_capacity: usize,
 }
 
 impl ValidatorConfig {
@@ -53,6 +59,8 @@ impl ValidatorConfig {
             algorithms: None,
             leeway: 30,
             min_refetch: Duration::from_secs(10),
+            cache_ttl: Duration::from_secs(60),
+            cache_capacity: 10_000,
         }
     }
 }
@@ -91,6 +99,7 @@ impl Validated {
 pub struct Validator {
     config: ValidatorConfig,
     keys: RwLock<(Option<Instant>, JwkSet)>,
+    verified: TokenCache<Validated>,
     http: reqwest::Client,
 }
 
@@ -119,6 +128,7 @@ impl Validator {
             KeySource::Uri(_) => (None, JwkSet::default()),
         };
         Validator {
+            verified: TokenCache::new(config.cache_capacity),
             config,
             keys: RwLock::new(keys),
             http,
@@ -194,7 +204,14 @@ impl Validator {
         .await;
         cached.0 = Some(Instant::now());
         match fetched {
-            Ok(keys) => cached.1 = keys.public(),
+            Ok(keys) => {
+                let keys = keys.public();
+                if keys != cached.1 {
+                    // A key may have been withdrawn: what it verified is verified again.
+                    self.verified.clear();
+                }
+                cached.1 = keys;
+            }
             // Keys fetched before stay in use; the failure is counted as a fetch all the same.
             Err(why) => tracing::warn!(%uri, %why, "cannot fetch the issuer's keys"),
         }
@@ -232,6 +249,11 @@ impl Validator {
 
     /// Validates `token` and requires `scopes`.
     pub async fn validate(&self, token: &str, scopes: &[&str]) -> Result<Validated, BearerError> {
+        let key = TokenCache::<Validated>::key(token);
+        if let Some(validated) = self.verified.get(&key) {
+            validated.require(scopes)?;
+            return Ok(validated);
+        }
         let decoded = self.open(token).await?;
         let checks = ClaimChecks {
             issuer: Some(self.config.issuer.clone()),
@@ -245,7 +267,63 @@ impl Validator {
             claims: decoded.claims,
             security: decoded.security,
         };
+        let exp = validated.claims.get("exp").and_then(Value::as_i64);
+        let ttl = ttl_until(exp, self.config.cache_ttl);
+        self.verified.insert(key, ttl, validated.clone());
         validated.require(scopes)?;
         Ok(validated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ostiary_jose::{Algorithm, EncodeOptions, Jwk};
+    use serde_json::json;
+
+    use super::*;
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    fn signed(keys: &JwkSet, exp: i64) -> String {
+        let claims = json!({"iss": "https://as.example", "sub": "svc", "scope": "a", "exp": exp});
+        let opts = EncodeOptions {
+            sig_alg: Some(SigAlg::ES256),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_has_its_scopes_checked_and_never_outlives_exp() {
+        let keys = JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap());
+        let mut config =
+            ValidatorConfig::new("https://as.example", KeySource::Static(keys.clone()));
+        config.leeway = 0;
+        let validator = Validator::new(config);
+        let token = signed(&keys, now() + 1);
+        assert!(validator.validate(&token, &["a"]).await.is_ok());
+        assert!(
+            validator
+                .verified
+                .get(&TokenCache::<Validated>::key(&token))
+                .is_some()
+        );
+        assert_eq!(
+            validator.validate(&token, &["b"]).await.unwrap_err(),
+            BearerError::InsufficientScope { scope: "b".into() }
+        );
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert!(
+            matches!(
+                validator.validate(&token, &[]).await,
+                Err(BearerError::InvalidToken(_))
+            ),
+            "expired, cache or not"
+        );
     }
 }

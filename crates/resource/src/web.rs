@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
@@ -131,5 +131,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Claims {
             .cloned()
             .map(Claims)
             .ok_or_else(|| BearerError::Missing.into_response())
+    }
+}
+
+/// `Option<Claims>`: for handlers that serve routes with and without [`guard`].
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Claims {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Validated>().cloned().map(Claims))
     }
 }
