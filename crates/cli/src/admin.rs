@@ -4,15 +4,12 @@
 use std::io::Read as _;
 
 use clap::{Args, Subcommand};
-use ostiary_server::config::{ClientDescription, ServerConfig, User};
-use ostiary_server::registration::{self, Registrant};
-use ostiary_server::store::{
-    ClientStore as _, ConfigStore as _, StoreError, TokenStore as _, UserStore as _,
-};
-use ostiary_store::Store;
+use ostiary_portal::admin::set_path;
+use ostiary_portal::{Admin, AdminError, AdminResult, TokensOf};
+use ostiary_server::config::ClientDescription;
 use serde_json::{Map, Value, json};
 
-use crate::settings::{CommonOptions, now, open_store};
+use crate::settings::{CommonOptions, open_store};
 
 #[derive(Debug, Args)]
 pub struct AdminOptions {
@@ -39,6 +36,11 @@ pub enum AdminCommand {
     /// Initial access tokens for dynamic registration (when `registration` is `token`).
     #[command(subcommand, name = "registration-token")]
     RegistrationToken(RegistrationTokenCommand),
+    /// The audit log: who changed what, newest first (JSON).
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,10 +143,6 @@ pub enum TokenCommand {
     },
 }
 
-fn store_err(e: StoreError) -> String {
-    e.to_string()
-}
-
 pub(crate) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -204,101 +202,72 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 pub async fn run(options: AdminOptions) -> Result<String, String> {
     let settings = options.common.resolve()?;
     let store = open_store(&settings).await?;
-    match options.command {
-        AdminCommand::ServerConfig(cmd) => server_config(&store, cmd).await,
-        AdminCommand::Client(cmd) => client(&store, cmd).await,
-        AdminCommand::User(cmd) => user(&store, cmd).await,
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let admin = Admin {
+        store: &store,
+        actor: &actor,
+    };
+    let done = match options.command {
+        AdminCommand::ServerConfig(cmd) => server_config(&admin, cmd).await,
+        AdminCommand::Client(cmd) => client(&admin, cmd).await,
+        AdminCommand::User(cmd) => user(&admin, cmd).await,
         AdminCommand::Token(TokenCommand::Revoke { user, client }) => {
-            let revoked = match (user, client) {
-                (Some(u), _) => store.revoke_user_tokens(&u).await,
-                (None, Some(c)) => store.revoke_client_tokens(&c).await,
+            let of = match (&user, &client) {
+                (Some(u), _) => TokensOf::User(u),
+                (None, Some(c)) => TokensOf::Client(c),
                 (None, None) => return Err("give --user or --client".into()),
-            }
-            .map_err(store_err)?;
-            Ok(json!({ "revoked": revoked }).to_string())
+            };
+            let revoked = admin.revoke_tokens(of).await;
+            revoked.map(|n| json!({ "revoked": n }).to_string())
         }
         AdminCommand::RegistrationToken(RegistrationTokenCommand::Create { expires_in }) => {
-            current_config(&store).await?;
             let lifetime = expires_in as i64;
-            let token =
-                ostiary_server::endpoints::register::new_initial_token(&store, lifetime, now())
-                    .await
-                    .map_err(|e| e.to_string())?;
-            Ok(json!({ "initial_access_token": token, "expires_in": lifetime }).to_string())
+            let token = admin.create_registration_token(lifetime).await;
+            token.map(|t| json!({ "initial_access_token": t, "expires_in": lifetime }).to_string())
         }
-    }
+        AdminCommand::Audit { limit } => admin.audit_log(limit).await.and_then(|log| to_json(&log)),
+    };
+    done.map_err(|e| e.to_string())
 }
 
-async fn current_config(store: &Store) -> Result<ServerConfig, String> {
-    ostiary_server::initialize(store, None, now())
-        .await
-        .map_err(|e| e.to_string())
+fn to_json(item: &impl serde::Serialize) -> AdminResult<String> {
+    serde_json::to_value(item)
+        .map(|v| pretty(&v))
+        .map_err(|e| AdminError::Failed(e.to_string()))
 }
 
-async fn server_config(store: &Store, cmd: ServerConfigCommand) -> Result<String, String> {
+async fn server_config(admin: &Admin<'_>, cmd: ServerConfigCommand) -> AdminResult<String> {
     match cmd {
-        ServerConfigCommand::Show => Ok(pretty(
-            &serde_json::to_value(current_config(store).await?).map_err(|e| e.to_string())?,
-        )),
+        ServerConfigCommand::Show => to_json(&admin.server_config().await?),
         ServerConfigCommand::Set { assignments } => {
             if assignments.is_empty() {
-                return Err("give KEY=VALUE assignments".into());
+                return Err(AdminError::Invalid("give KEY=VALUE assignments".into()));
             }
-            let mut value =
-                serde_json::to_value(current_config(store).await?).map_err(|e| e.to_string())?;
-            for assignment in &assignments {
-                let (path, text) = assignment
-                    .split_once('=')
-                    .ok_or_else(|| format!("\"{assignment}\" is not KEY=VALUE"))?;
-                let new =
-                    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()));
-                set_path(&mut value, path, new)?;
-            }
-            let config: ServerConfig =
-                serde_json::from_value(value).map_err(|e| format!("invalid configuration: {e}"))?;
-            config.validate()?;
-            store.save_server_config(&config).await.map_err(store_err)?;
-            ostiary_server::state::ensure_keys(store, &config, now())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(pretty(
-                &serde_json::to_value(&config).map_err(|e| e.to_string())?,
-            ))
+            let config = admin
+                .update_server_config(|value| {
+                    for assignment in &assignments {
+                        let (path, text) = assignment.split_once('=').ok_or_else(|| {
+                            AdminError::Invalid(format!("\"{assignment}\" is not KEY=VALUE"))
+                        })?;
+                        let new = serde_json::from_str(text)
+                            .unwrap_or_else(|_| Value::String(text.to_owned()));
+                        set_path(value, path, new)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            to_json(&config)
         }
         ServerConfigCommand::RotateKeys => {
-            current_config(store).await?;
-            let fresh = ostiary_server::state::rotate_keys(store, now())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(json!({ "new_keys": fresh }).to_string())
+            Ok(json!({ "new_keys": admin.rotate_keys().await? }).to_string())
         }
         ServerConfigCommand::RetireKeys { older_than } => {
-            let before = now() - older_than as i64 + 1;
-            let retired = ostiary_server::state::retire_keys(store, before, now())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(json!({ "retired": retired }).to_string())
+            Ok(json!({ "retired": admin.retire_keys(older_than).await? }).to_string())
         }
     }
-}
-
-/// Sets `a.b.c` in a JSON object; every step but the last must exist (typos are errors).
-fn set_path(root: &mut Value, path: &str, new: Value) -> Result<(), String> {
-    let mut node = root;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let obj = node
-            .as_object_mut()
-            .ok_or_else(|| format!("\"{path}\": {} is not an object", parts[..i].join(".")))?;
-        if i + 1 == parts.len() {
-            obj.insert((*part).to_owned(), new);
-            return Ok(());
-        }
-        node = obj
-            .get_mut(*part)
-            .ok_or_else(|| format!("\"{path}\": no option \"{}\"", parts[..=i].join(".")))?;
-    }
-    Ok(())
 }
 
 fn client_row(c: &ClientDescription) -> Vec<String> {
@@ -318,110 +287,33 @@ fn client_row(c: &ClientDescription) -> Vec<String> {
     ]
 }
 
-async fn client(store: &Store, cmd: ClientCommand) -> Result<String, String> {
-    let config = current_config(store).await?;
+async fn client(admin: &Admin<'_>, cmd: ClientCommand) -> AdminResult<String> {
     match cmd {
         ClientCommand::Create => {
-            let metadata = read_json_object("client metadata")?;
-            let client =
-                registration::client_from_metadata(&config, metadata, Registrant::Admin, now())
-                    .map_err(|e| format!("invalid client metadata: {e}"))?;
-            let secret = client
-                .is_confidential()
-                .then(ostiary_server::issue::random_token);
-            store
-                .create_client(&client, secret.as_deref())
-                .await
-                .map_err(|e| match e {
-                    StoreError::Conflict => {
-                        format!("client \"{}\" exists already", client.client_id)
-                    }
-                    e => e.to_string(),
-                })?;
-            Ok(pretty(&registration::response(
-                &client,
-                secret.as_deref(),
-                None,
-            )))
+            let metadata = read_json_object("client metadata").map_err(AdminError::Invalid)?;
+            Ok(pretty(&admin.create_client(metadata).await?))
         }
         ClientCommand::List { json } => {
-            let clients = store.clients().await.map_err(store_err)?;
+            let clients = admin.clients().await?;
             if json {
-                return Ok(pretty(
-                    &serde_json::to_value(&clients).map_err(|e| e.to_string())?,
-                ));
+                return to_json(&clients);
             }
             Ok(table(
                 &["CLIENT_ID", "NAME", "TYPE", "AUTH", "GRANTS"],
                 clients.iter().map(client_row).collect(),
             ))
         }
-        ClientCommand::Show { client_id } => {
-            let client = store
-                .client(&client_id)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| format!("no client \"{client_id}\""))?;
-            Ok(pretty(
-                &serde_json::to_value(&client).map_err(|e| e.to_string())?,
-            ))
-        }
+        ClientCommand::Show { client_id } => to_json(&admin.client(&client_id).await?),
         ClientCommand::Update { client_id } => {
-            let client = store
-                .client(&client_id)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| format!("no client \"{client_id}\""))?;
-            let mut value = serde_json::to_value(&client).map_err(|e| e.to_string())?;
-            let changes = read_json_object("client metadata")?;
-            if changes
-                .get("client_id")
-                .is_some_and(|v| v != &Value::String(client_id.clone()))
-            {
-                return Err("client_id cannot change".into());
-            }
-            if let Some(obj) = value.as_object_mut() {
-                obj.extend(changes);
-            }
-            let updated: ClientDescription = serde_json::from_value(value)
-                .map_err(|e| format!("invalid client metadata: {e}"))?;
-            updated.validate()?;
-            store.update_client(&updated).await.map_err(store_err)?;
-            Ok(pretty(
-                &serde_json::to_value(&updated).map_err(|e| e.to_string())?,
-            ))
+            let changes = read_json_object("client metadata").map_err(AdminError::Invalid)?;
+            to_json(&admin.update_client(&client_id, changes).await?)
         }
         ClientCommand::Delete { client_id } => {
-            if !store.delete_client(&client_id).await.map_err(store_err)? {
-                return Err(format!("no client \"{client_id}\""));
-            }
-            store
-                .revoke_client_tokens(&client_id)
-                .await
-                .map_err(store_err)?;
+            admin.delete_client(&client_id).await?;
             Ok(json!({ "deleted": client_id }).to_string())
         }
         ClientCommand::RegenerateSecret { client_id } => {
-            let client = store
-                .client(&client_id)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| format!("no client \"{client_id}\""))?;
-            if !client.is_confidential() {
-                return Err("public clients have no secret".into());
-            }
-            let secret = ostiary_server::issue::random_token();
-            let expires = match config.intervals.client_secret {
-                0 => 0,
-                n => now() + n as i64,
-            };
-            store
-                .set_client_secret(&client_id, &secret, expires)
-                .await
-                .map_err(store_err)?;
-            Ok(pretty(
-                &json!({ "client_id": client_id, "client_secret": secret, "client_secret_expires_at": expires }),
-            ))
+            Ok(pretty(&admin.regenerate_secret(&client_id).await?))
         }
     }
 }
@@ -436,36 +328,21 @@ fn parse_claims(text: Option<&str>) -> Result<Option<Map<String, Value>>, String
     }
 }
 
-async fn user(store: &Store, cmd: UserCommand) -> Result<String, String> {
+async fn user(admin: &Admin<'_>, cmd: UserCommand) -> AdminResult<String> {
+    let claims_of =
+        |text: Option<String>| parse_claims(text.as_deref()).map_err(AdminError::Invalid);
     match cmd {
         UserCommand::Create {
             username, claims, ..
         } => {
-            if username.is_empty() || username.chars().any(char::is_whitespace) {
-                return Err("a username has no spaces".into());
-            }
-            let claims = parse_claims(claims.as_deref())?.unwrap_or_default();
-            let password = read_password()?;
-            let hash = ostiary_server::password::hash_async(password).await?;
-            let user = User {
-                username: username.clone(),
-                claims,
-                enabled: true,
-            };
-            store.create_user(&user, &hash).await.map_err(|e| match e {
-                StoreError::Conflict => format!("user \"{username}\" exists already"),
-                e => e.to_string(),
-            })?;
-            Ok(pretty(
-                &serde_json::to_value(&user).map_err(|e| e.to_string())?,
-            ))
+            let claims = claims_of(claims)?.unwrap_or_default();
+            let password = read_password().map_err(AdminError::Invalid)?;
+            to_json(&admin.create_user(&username, password, claims).await?)
         }
         UserCommand::List { json } => {
-            let users = store.users().await.map_err(store_err)?;
+            let users = admin.users().await?;
             if json {
-                return Ok(pretty(
-                    &serde_json::to_value(&users).map_err(|e| e.to_string())?,
-                ));
+                return to_json(&users);
             }
             let rows = users
                 .iter()
@@ -481,63 +358,23 @@ async fn user(store: &Store, cmd: UserCommand) -> Result<String, String> {
                 .collect();
             Ok(table(&["USERNAME", "EMAIL", "ENABLED"], rows))
         }
-        UserCommand::Show { username } => {
-            let user = store
-                .user(&username)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| format!("no user \"{username}\""))?;
-            Ok(pretty(
-                &serde_json::to_value(&user).map_err(|e| e.to_string())?,
-            ))
-        }
+        UserCommand::Show { username } => to_json(&admin.user(&username).await?),
         UserCommand::Update {
             username,
             claims,
             enabled,
-        } => {
-            let mut user = store
-                .user(&username)
-                .await
-                .map_err(store_err)?
-                .ok_or_else(|| format!("no user \"{username}\""))?;
-            if let Some(claims) = parse_claims(claims.as_deref())? {
-                user.claims = claims;
-            }
-            if let Some(enabled) = enabled {
-                user.enabled = enabled;
-            }
-            store.update_user(&user).await.map_err(store_err)?;
-            if !user.enabled {
-                store
-                    .revoke_user_tokens(&username)
-                    .await
-                    .map_err(store_err)?;
-            }
-            Ok(pretty(
-                &serde_json::to_value(&user).map_err(|e| e.to_string())?,
-            ))
-        }
+        } => to_json(
+            &admin
+                .update_user(&username, claims_of(claims)?, enabled)
+                .await?,
+        ),
         UserCommand::Delete { username } => {
-            if !store.delete_user(&username).await.map_err(store_err)? {
-                return Err(format!("no user \"{username}\""));
-            }
-            store
-                .revoke_user_tokens(&username)
-                .await
-                .map_err(store_err)?;
+            admin.delete_user(&username).await?;
             Ok(json!({ "deleted": username }).to_string())
         }
         UserCommand::SetPassword { username, .. } => {
-            let password = read_password()?;
-            let hash = ostiary_server::password::hash_async(password).await?;
-            if !store
-                .set_password_hash(&username, &hash)
-                .await
-                .map_err(store_err)?
-            {
-                return Err(format!("no user \"{username}\""));
-            }
+            let password = read_password().map_err(AdminError::Invalid)?;
+            admin.set_password(&username, password).await?;
             Ok(json!({ "password_changed": username }).to_string())
         }
     }

@@ -28,7 +28,7 @@ pub enum ResourceCommand {
         #[arg(long, required_unless_present = "app", conflicts_with = "app")]
         issuer: Option<String>,
         /// A client configuration of type resource server (`ostiary client config …`).
-        #[arg(long)]
+        #[arg(long, alias = "introspect")]
         app: Option<String>,
         /// The audience the token must name (with `--app`: its client id unless given).
         #[arg(long)]

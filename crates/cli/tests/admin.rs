@@ -113,6 +113,21 @@ fn clients_are_created_listed_updated_and_deleted() {
         &["admin", "client", "create"],
         r#"{"grant_types": ["magic"]}"#,
     );
+    // Every change is in the audit log, newest first, with who made it and never a secret.
+    let audit = dir.ok(&["admin", "audit", "--limit", "10"], "");
+    assert!(!audit.contains(&secret));
+    let log: Value = serde_json::from_str(&audit).unwrap();
+    let actions: Vec<(&str, &str)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions[0], ("client.delete", id.as_str()));
+    assert!(actions.contains(&("client.regenerate_secret", id.as_str())));
+    assert!(actions.contains(&("client.update", id.as_str())));
+    assert_eq!(actions.last().unwrap(), &("client.create", id.as_str()));
+    assert!(log[0]["actor"].as_str().unwrap().starts_with("cli:"));
 }
 
 #[test]

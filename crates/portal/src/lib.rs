@@ -1,3 +1,6 @@
-//! The management portal (server-rendered pages) and the admin JSON API for every configuration
-//! item: server configuration, client descriptions, users, server descriptions and client
-//! configurations. Arrives with the portal issue.
+//! The management portal and the admin JSON API for every configuration item. `admin` is the one
+//! implementation behind them and `ostiary admin`: each operation checked, applied and audited.
+
+pub mod admin;
+
+pub use admin::{Admin, AdminError, AdminResult, TokensOf};

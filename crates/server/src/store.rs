@@ -227,11 +227,32 @@ pub trait InteractionStore: Send + Sync {
 }
 
 /// Everything the authorization server stores.
+/// One change an administrator made: who, when, what, to which item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub actor: String,
+    /// What was done, as `item.verb` (`client.create`, `server_config.update`, …).
+    pub action: String,
+    /// The item's id (a client id, a username), empty for the server configuration.
+    pub target: String,
+    /// What changed, never a secret.
+    pub detail: Value,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// The newest `limit` entries, newest first.
+    async fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+}
+
 pub trait ServerStore:
-    ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore
+    ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore + AuditStore
 {
 }
-impl<T: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore>
-    ServerStore for T
+impl<
+    T: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore + AuditStore,
+> ServerStore for T
 {
 }

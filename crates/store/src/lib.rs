@@ -2,6 +2,7 @@
 //! embedded default) and PostgreSQL (for several nodes), through one SQL code path on sqlx's
 //! `Any` driver. Secrets are sealed at rest (see [`seal`]); tokens and codes are stored by hash.
 
+mod audit;
 mod clients;
 mod config;
 mod interactions;
@@ -21,8 +22,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_jose::KeyRing;
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
-    ClientStore, CodeRecord, ConfigStore, InteractionRecord, InteractionStore, KeyStore,
-    SessionRecord, StoreError, StoreResult, Taken, TokenKind, TokenRecord, TokenStore, UserStore,
+    AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, InteractionRecord,
+    InteractionStore, KeyStore, SessionRecord, StoreError, StoreResult, Taken, TokenKind,
+    TokenRecord, TokenStore, UserStore,
 };
 use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -122,4 +122,19 @@ pub const MIGRATIONS: &[(i64, &str, &[&str])] = &[
             "ALTER TABLE rp_tokens ADD COLUMN sid TEXT",
         ],
     ),
+    (
+        6,
+        "the administrators' audit log",
+        &[
+            // `at_us`: the clock's microseconds at insertion, which keep the order of changes.
+            "CREATE TABLE audit_log (
+            at BIGINT NOT NULL,
+            at_us BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            detail TEXT NOT NULL)",
+            "CREATE INDEX audit_log_at ON audit_log (at_us)",
+        ],
+    ),
 ];

@@ -6,8 +6,8 @@
 use ostiary_jose::{Algorithm, KeyRing, SigAlg};
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
-    ClientStore, CodeRecord, ConfigStore, InteractionStore, KeyStore, Taken, TokenKind,
-    TokenRecord, TokenStore, UserStore,
+    AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, InteractionStore, KeyStore,
+    Taken, TokenKind, TokenRecord, TokenStore, UserStore,
 };
 use ostiary_store::{MasterKey, Store};
 use serde_json::json;
@@ -137,6 +137,21 @@ macro_rules! suite {
                 assert_eq!(s.users().await.unwrap().len(), 1);
                 assert!(s.delete_user("alice").await.unwrap());
                 assert_eq!(s.password_hash("alice").await.unwrap(), None);
+            }
+
+            #[tokio::test]
+            async fn the_audit_log_keeps_entries_in_order_newest_first() {
+                let s = super::$backend().await;
+                for (i, action) in ["client.create", "client.update", "client.delete"].iter().enumerate() {
+                    let entry = AuditEntry { at: 1_700_000_000, actor: "ann".into(), action: (*action).into(), target: "app".into(), detail: json!({"i": i}) };
+                    s.record_audit(&entry).await.unwrap();
+                }
+                let log = s.audit_log(2).await.unwrap();
+                assert_eq!(log.len(), 2);
+                assert_eq!((log[0].action.as_str(), log[1].action.as_str()), ("client.delete", "client.update"));
+                assert_eq!(log[0].detail, json!({"i": 2}));
+                assert_eq!(log[0].at, 1_700_000_000);
+                assert_eq!(s.audit_log(10).await.unwrap().len(), 3);
             }
 
             #[tokio::test]

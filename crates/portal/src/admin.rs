@@ -1,0 +1,488 @@
+//! The one implementation behind the portal's pages, the admin JSON API and `ostiary admin`: every
+//! operation on the authorization server's configuration items, checked, applied, and written to
+//! the audit log under the name of whoever did it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ostiary_server::config::{ClientDescription, ServerConfig, User};
+use ostiary_server::registration::{self, Registrant};
+use ostiary_server::store::{AuditEntry, ServerStore, StoreError};
+use serde_json::{Map, Value, json};
+
+/// Why an operation was refused; each maps to one HTTP status and one CLI message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AdminError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// Bad input: nothing was saved.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store or the server failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => AdminError::Conflict("it exists already".into()),
+            e => AdminError::Failed(e.to_string()),
+        }
+    }
+}
+
+pub type AdminResult<T> = Result<T, AdminError>;
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn to_value(item: &impl serde::Serialize) -> AdminResult<Value> {
+    serde_json::to_value(item).map_err(|e| AdminError::Failed(e.to_string()))
+}
+
+/// Administration of one store by one actor (an administrator's name, `cli`, an API token's name).
+pub struct Admin<'a> {
+    pub store: &'a dyn ServerStore,
+    pub actor: &'a str,
+}
+
+impl std::fmt::Debug for Admin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").field("actor", &self.actor).finish()
+    }
+}
+
+impl Admin<'_> {
+    async fn audit(&self, action: &str, target: &str, detail: Value) -> AdminResult<()> {
+        let entry = AuditEntry {
+            at: now(),
+            actor: self.actor.to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+        };
+        Ok(self.store.record_audit(&entry).await?)
+    }
+
+    pub async fn audit_log(&self, limit: usize) -> AdminResult<Vec<AuditEntry>> {
+        Ok(self.store.audit_log(limit).await?)
+    }
+
+    // ---- the server configuration ----
+
+    /// The configuration, made with defaults on first use.
+    pub async fn server_config(&self) -> AdminResult<ServerConfig> {
+        ostiary_server::initialize(self.store, None, now())
+            .await
+            .map_err(|e| AdminError::Failed(e.to_string()))
+    }
+
+    /// Changes the configuration as `change` edits its JSON form; saved only when the result is
+    /// a valid configuration. Keys for newly chosen algorithms are made at once.
+    pub async fn update_server_config(
+        &self,
+        change: impl FnOnce(&mut Value) -> AdminResult<()>,
+    ) -> AdminResult<ServerConfig> {
+        let before = to_value(&self.server_config().await?)?;
+        let mut value = before.clone();
+        change(&mut value)?;
+        let config: ServerConfig = serde_json::from_value(value.clone())
+            .map_err(|e| AdminError::Invalid(format!("invalid configuration: {e}")))?;
+        config.validate().map_err(AdminError::Invalid)?;
+        self.store.save_server_config(&config).await?;
+        ostiary_server::state::ensure_keys(self.store, &config, now())
+            .await
+            .map_err(|e| AdminError::Failed(e.to_string()))?;
+        let changed = changed_paths(&before, &to_value(&config)?, "");
+        self.audit("server_config.update", "", json!({ "changed": changed }))
+            .await?;
+        Ok(config)
+    }
+
+    /// Rotate Keys: a new current key per algorithm; the old ones still verify and decrypt.
+    pub async fn rotate_keys(&self) -> AdminResult<Value> {
+        self.server_config().await?;
+        let fresh = ostiary_server::state::rotate_keys(self.store, now())
+            .await
+            .map_err(|e| AdminError::Failed(e.to_string()))?;
+        let fresh = to_value(&fresh)?;
+        self.audit("keys.rotate", "", json!({ "new_keys": fresh }))
+            .await?;
+        Ok(fresh)
+    }
+
+    /// Removes keys retired at least `older_than` seconds ago.
+    pub async fn retire_keys(&self, older_than: u64) -> AdminResult<Value> {
+        let before = now() - older_than as i64 + 1;
+        let retired = ostiary_server::state::retire_keys(self.store, before, now())
+            .await
+            .map_err(|e| AdminError::Failed(e.to_string()))?;
+        let retired = to_value(&retired)?;
+        self.audit("keys.retire", "", json!({ "retired": retired }))
+            .await?;
+        Ok(retired)
+    }
+
+    /// An RFC 7591 initial access token, for registration in `token` mode.
+    pub async fn create_registration_token(&self, lifetime: i64) -> AdminResult<String> {
+        self.server_config().await?;
+        let token =
+            ostiary_server::endpoints::register::new_initial_token(self.store, lifetime, now())
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string()))?;
+        self.audit(
+            "registration_token.create",
+            "",
+            json!({ "expires_in": lifetime }),
+        )
+        .await?;
+        Ok(token)
+    }
+
+    // ---- client descriptions ----
+
+    pub async fn clients(&self) -> AdminResult<Vec<ClientDescription>> {
+        Ok(self.store.clients().await?)
+    }
+
+    pub async fn client(&self, client_id: &str) -> AdminResult<ClientDescription> {
+        self.store
+            .client(client_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no client \"{client_id}\"")))
+    }
+
+    /// Creates a client description from registration metadata (plus Ostiary's own fields);
+    /// returns the registration response, with the secret — shown this once.
+    pub async fn create_client(&self, metadata: Map<String, Value>) -> AdminResult<Value> {
+        let config = self.server_config().await?;
+        let client =
+            registration::client_from_metadata(&config, metadata, Registrant::Admin, now())
+                .map_err(|e| AdminError::Invalid(format!("invalid client metadata: {e}")))?;
+        let secret = client
+            .is_confidential()
+            .then(ostiary_server::issue::random_token);
+        self.store
+            .create_client(&client, secret.as_deref())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => {
+                    AdminError::Conflict(format!("client \"{}\" exists already", client.client_id))
+                }
+                e => e.into(),
+            })?;
+        self.audit(
+            "client.create",
+            &client.client_id,
+            json!({ "name": client.name }),
+        )
+        .await?;
+        Ok(registration::response(&client, secret.as_deref(), None))
+    }
+
+    /// Changes the members of `changes` (the client description's own vocabulary); the id stays.
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        changes: Map<String, Value>,
+    ) -> AdminResult<ClientDescription> {
+        let client = self.client(client_id).await?;
+        if changes
+            .get("client_id")
+            .is_some_and(|v| v.as_str() != Some(client_id))
+        {
+            return Err(AdminError::Invalid("client_id cannot change".into()));
+        }
+        let mut value = to_value(&client)?;
+        let changed: Vec<String> = changes.keys().cloned().collect();
+        if let Some(object) = value.as_object_mut() {
+            object.extend(changes);
+        }
+        let updated: ClientDescription = serde_json::from_value(value)
+            .map_err(|e| AdminError::Invalid(format!("invalid client metadata: {e}")))?;
+        updated.validate().map_err(AdminError::Invalid)?;
+        self.store.update_client(&updated).await?;
+        self.audit("client.update", client_id, json!({ "changed": changed }))
+            .await?;
+        Ok(updated)
+    }
+
+    /// Deletes a client description and revokes every token it holds.
+    pub async fn delete_client(&self, client_id: &str) -> AdminResult<()> {
+        if !self.store.delete_client(client_id).await? {
+            return Err(AdminError::NotFound(format!("no client \"{client_id}\"")));
+        }
+        let revoked = self.store.revoke_client_tokens(client_id).await?;
+        self.audit(
+            "client.delete",
+            client_id,
+            json!({ "tokens_revoked": revoked }),
+        )
+        .await
+    }
+
+    /// A new secret for a confidential client (shown this once), expiring per the intervals.
+    pub async fn regenerate_secret(&self, client_id: &str) -> AdminResult<Value> {
+        let config = self.server_config().await?;
+        let client = self.client(client_id).await?;
+        if !client.is_confidential() {
+            return Err(AdminError::Invalid("public clients have no secret".into()));
+        }
+        let secret = ostiary_server::issue::random_token();
+        let expires = match config.intervals.client_secret {
+            0 => 0,
+            n => now() + n as i64,
+        };
+        self.store
+            .set_client_secret(client_id, &secret, expires)
+            .await?;
+        self.audit(
+            "client.regenerate_secret",
+            client_id,
+            json!({ "client_secret_expires_at": expires }),
+        )
+        .await?;
+        Ok(json!({
+            "client_id": client_id,
+            "client_secret": secret,
+            "client_secret_expires_at": expires,
+        }))
+    }
+
+    // ---- users ----
+
+    pub async fn users(&self) -> AdminResult<Vec<User>> {
+        Ok(self.store.users().await?)
+    }
+
+    pub async fn user(&self, username: &str) -> AdminResult<User> {
+        self.store
+            .user(username)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("no user \"{username}\"")))
+    }
+
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password: String,
+        claims: Map<String, Value>,
+    ) -> AdminResult<User> {
+        if username.is_empty() || username.chars().any(char::is_whitespace) {
+            return Err(AdminError::Invalid(
+                "a username is not empty and has no spaces".into(),
+            ));
+        }
+        if password.is_empty() {
+            return Err(AdminError::Invalid("the password is empty".into()));
+        }
+        let hash = ostiary_server::password::hash_async(password)
+            .await
+            .map_err(AdminError::Failed)?;
+        let user = User {
+            username: username.to_owned(),
+            claims,
+            enabled: true,
+        };
+        self.store
+            .create_user(&user, &hash)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => {
+                    AdminError::Conflict(format!("user \"{username}\" exists already"))
+                }
+                e => e.into(),
+            })?;
+        self.audit("user.create", username, json!({})).await?;
+        Ok(user)
+    }
+
+    /// Replaces the claims and/or the enabled flag; a disabled user's tokens are revoked.
+    pub async fn update_user(
+        &self,
+        username: &str,
+        claims: Option<Map<String, Value>>,
+        enabled: Option<bool>,
+    ) -> AdminResult<User> {
+        let mut user = self.user(username).await?;
+        let mut changed = Vec::new();
+        if let Some(claims) = claims {
+            user.claims = claims;
+            changed.push("claims");
+        }
+        if let Some(enabled) = enabled {
+            user.enabled = enabled;
+            changed.push("enabled");
+        }
+        self.store.update_user(&user).await?;
+        if !user.enabled {
+            self.store.revoke_user_tokens(username).await?;
+        }
+        self.audit(
+            "user.update",
+            username,
+            json!({ "changed": changed, "enabled": user.enabled }),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Deletes a user and revokes every token issued for them.
+    pub async fn delete_user(&self, username: &str) -> AdminResult<()> {
+        if !self.store.delete_user(username).await? {
+            return Err(AdminError::NotFound(format!("no user \"{username}\"")));
+        }
+        let revoked = self.store.revoke_user_tokens(username).await?;
+        self.audit(
+            "user.delete",
+            username,
+            json!({ "tokens_revoked": revoked }),
+        )
+        .await
+    }
+
+    pub async fn set_password(&self, username: &str, password: String) -> AdminResult<()> {
+        if password.is_empty() {
+            return Err(AdminError::Invalid("the password is empty".into()));
+        }
+        let hash = ostiary_server::password::hash_async(password)
+            .await
+            .map_err(AdminError::Failed)?;
+        if !self.store.set_password_hash(username, &hash).await? {
+            return Err(AdminError::NotFound(format!("no user \"{username}\"")));
+        }
+        self.audit("user.set_password", username, json!({})).await
+    }
+
+    // ---- tokens ----
+
+    /// Revokes every token of a user or of a client; returns how many.
+    pub async fn revoke_tokens(&self, of: TokensOf<'_>) -> AdminResult<u64> {
+        let (action, target, revoked) = match of {
+            TokensOf::User(u) => ("tokens.revoke_user", u, self.store.revoke_user_tokens(u)),
+            TokensOf::Client(c) => (
+                "tokens.revoke_client",
+                c,
+                self.store.revoke_client_tokens(c),
+            ),
+        };
+        let revoked = revoked.await?;
+        self.audit(action, target, json!({ "revoked": revoked }))
+            .await?;
+        Ok(revoked)
+    }
+}
+
+/// Whose tokens.
+#[derive(Clone, Copy, Debug)]
+pub enum TokensOf<'a> {
+    User(&'a str),
+    Client(&'a str),
+}
+
+/// The dotted paths whose values differ between `before` and `after` (for the audit log: names,
+/// never values, so that no secret lands there).
+fn changed_paths(before: &Value, after: &Value, prefix: &str) -> Vec<String> {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    changed_paths(
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                        &path,
+                    )
+                })
+                .collect()
+        }
+        (a, b) if a == b => Vec::new(),
+        _ => vec![prefix.to_owned()],
+    }
+}
+
+/// Sets `a.b.c` in a JSON object; every step but the last must exist (typos are errors).
+pub fn set_path(root: &mut Value, path: &str, new: Value) -> AdminResult<()> {
+    let mut node = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let object = node.as_object_mut().ok_or_else(|| {
+            AdminError::Invalid(format!(
+                "\"{path}\": {} is not an object",
+                parts[..i].join(".")
+            ))
+        })?;
+        if i + 1 == parts.len() {
+            object.insert((*part).to_owned(), new);
+            return Ok(());
+        }
+        node = object.get_mut(*part).ok_or_else(|| {
+            AdminError::Invalid(format!(
+                "\"{path}\": no option \"{}\"",
+                parts[..=i].join(".")
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// RFC 7396 JSON merge patch: members of `patch` replace those of `target`, objects merge, and
+/// `null` removes. Unknown top-level keys are refused (by the configuration's own parsing).
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(changes) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(object) = target {
+        for (key, value) in changes {
+            if value.is_null() {
+                object.remove(key);
+            } else {
+                merge_patch(object.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_paths_name_what_differs_and_nothing_else() {
+        let before = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        let after = json!({"a": 1, "b": {"c": 2, "d": 4}, "e": [1, 2], "f": true});
+        assert_eq!(changed_paths(&before, &after, ""), ["b.d", "e", "f"]);
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}}));
+        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}}));
+    }
+
+    #[test]
+    fn set_path_refuses_typos() {
+        let mut value = json!({"jwt": {"signing_alg": "RS256"}});
+        set_path(&mut value, "jwt.signing_alg", json!("ES256")).unwrap();
+        assert_eq!(value["jwt"]["signing_alg"], "ES256");
+        assert!(set_path(&mut value, "jtw.signing_alg", json!("x")).is_err());
+    }
+}
