@@ -4,7 +4,7 @@
 use std::io::Read as _;
 
 use clap::{Args, Subcommand};
-use ostiary_portal::admin::set_path;
+use ostiary_portal::admin::{Role, set_path};
 use ostiary_portal::{Admin, AdminError, AdminResult, TokensOf};
 use ostiary_server::config::ClientDescription;
 use serde_json::{Map, Value, json};
@@ -36,11 +36,31 @@ pub enum AdminCommand {
     /// Initial access tokens for dynamic registration (when `registration` is `token`).
     #[command(subcommand, name = "registration-token")]
     RegistrationToken(RegistrationTokenCommand),
+    /// Tokens of the admin JSON API (`/admin/api`).
+    #[command(subcommand, name = "api-token")]
+    ApiToken(ApiTokenCommand),
     /// The audit log: who changed what, newest first (JSON).
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiTokenCommand {
+    /// Print a new admin API token (shown once).
+    Create {
+        /// Who or what holds it (the audit log's actor: `api-token:NAME`).
+        name: String,
+        /// `admin` (everything) or `viewer` (read only).
+        #[arg(long, default_value = "admin", value_parser = ["admin", "viewer"])]
+        role: String,
+        /// Seconds it stays usable (default: 90 days).
+        #[arg(long, default_value_t = 90 * 86_400)]
+        expires_in: u32,
+    },
+    /// Revoke every admin API token of that name.
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +247,23 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
             let lifetime = expires_in as i64;
             let token = admin.create_registration_token(lifetime).await;
             token.map(|t| json!({ "initial_access_token": t, "expires_in": lifetime }).to_string())
+        }
+        AdminCommand::ApiToken(ApiTokenCommand::Create {
+            name,
+            role,
+            expires_in,
+        }) => {
+            let role = Role::parse(&role).unwrap_or(Role::Viewer);
+            let lifetime = i64::from(expires_in);
+            let token = admin.create_api_token(&name, role, lifetime).await;
+            token.map(|t| {
+                json!({ "name": name, "role": role, "token": t, "expires_in": lifetime })
+                    .to_string()
+            })
+        }
+        AdminCommand::ApiToken(ApiTokenCommand::Revoke { name }) => {
+            let revoked = admin.revoke_api_tokens(&name).await;
+            revoked.map(|n| json!({ "revoked": n }).to_string())
         }
         AdminCommand::Audit { limit } => admin.audit_log(limit).await.and_then(|log| to_json(&log)),
     };

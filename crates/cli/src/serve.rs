@@ -68,8 +68,9 @@ pub async fn start_with_hooks(
         .map_err(|e| e.to_string())?;
     bootstrap_admin(&store).await?;
     let store: Arc<dyn ServerStore> = Arc::new(store);
-    let server = Server::new(store, hooks);
-    let app = ostiary_server::router(server, &config.issuer.path());
+    let server = Server::new(store.clone(), hooks);
+    let app = ostiary_server::router(server, &config.issuer.path())
+        .nest("/admin/api", ostiary_portal::api::router(store));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let shutdown = async move {

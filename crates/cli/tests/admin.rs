@@ -227,6 +227,20 @@ fn users_and_the_server_configuration() {
     );
     assert_eq!(initial["expires_in"], 60);
     assert_eq!(initial["initial_access_token"].as_str().unwrap().len(), 43);
+
+    // Admin API tokens: made (shown once), revoked by name; the name must be one word.
+    let made = dir.json(
+        &["admin", "api-token", "create", "deploy", "--role", "viewer"],
+        "",
+    );
+    assert_eq!(
+        (made["name"].as_str(), made["role"].as_str()),
+        (Some("deploy"), Some("viewer"))
+    );
+    assert_eq!(made["token"].as_str().unwrap().len(), 43);
+    dir.fails(&["admin", "api-token", "create", "two words"], "");
+    let revoked = dir.json(&["admin", "api-token", "revoke", "deploy"], "");
+    assert_eq!(revoked["revoked"], 1);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::registration::{self, Registrant};
-use ostiary_server::store::{AuditEntry, ServerStore, StoreError};
+use ostiary_server::store::{AuditEntry, ServerStore, StoreError, TokenKind, TokenRecord};
 use serde_json::{Map, Value, json};
 
 /// Why an operation was refused; each maps to one HTTP status and one CLI message.
@@ -360,6 +360,60 @@ impl Admin<'_> {
         self.audit("user.set_password", username, json!({})).await
     }
 
+    // ---- admin API tokens ----
+
+    /// A new admin API token named `name` with `role`, good for `lifetime` seconds; its value
+    /// is shown this once (only its hash is kept).
+    pub async fn create_api_token(
+        &self,
+        name: &str,
+        role: Role,
+        lifetime: i64,
+    ) -> AdminResult<String> {
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(AdminError::Invalid(
+                "a token name is not empty and has no spaces".into(),
+            ));
+        }
+        if lifetime <= 0 {
+            return Err(AdminError::Invalid("the lifetime must be positive".into()));
+        }
+        let token = ostiary_server::issue::random_token();
+        let now = now();
+        self.store
+            .insert_token(&TokenRecord {
+                hash: ostiary_server::issue::token_hash(&token),
+                kind: TokenKind::AdminApi,
+                client_id: String::new(),
+                username: Some(api_actor(name)),
+                scope: role.as_str().to_owned(),
+                family: ostiary_server::issue::random_token(),
+                grant_id: None,
+                jti: ostiary_server::issue::random_token(),
+                audience: Vec::new(),
+                issued_at: now,
+                expires_at: now.saturating_add(lifetime),
+                revoked: false,
+                extra: Map::new(),
+            })
+            .await?;
+        self.audit(
+            "api_token.create",
+            name,
+            json!({ "role": role.as_str(), "expires_in": lifetime }),
+        )
+        .await?;
+        Ok(token)
+    }
+
+    /// Revokes every admin API token named `name`; returns how many.
+    pub async fn revoke_api_tokens(&self, name: &str) -> AdminResult<u64> {
+        let revoked = self.store.revoke_user_tokens(&api_actor(name)).await?;
+        self.audit("api_token.revoke", name, json!({ "revoked": revoked }))
+            .await?;
+        Ok(revoked)
+    }
+
     // ---- tokens ----
 
     /// Revokes every token of a user or of a client; returns how many.
@@ -377,6 +431,52 @@ impl Admin<'_> {
             .await?;
         Ok(revoked)
     }
+}
+
+/// What an administrator may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Read only.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        match text {
+            "admin" => Some(Role::Admin),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// The actor an admin API token acts as: its name, marked as a token's.
+fn api_actor(name: &str) -> String {
+    format!("api-token:{name}")
+}
+
+/// Who holds an admin API `token`, and with which role; `None` when it is unknown, revoked or
+/// expired.
+pub async fn api_token_holder(
+    store: &dyn ServerStore,
+    token: &str,
+) -> AdminResult<Option<(String, Role)>> {
+    let record = store
+        .token(&ostiary_server::issue::token_hash(token))
+        .await?;
+    Ok(record
+        .filter(|t| t.kind == TokenKind::AdminApi && !t.revoked && t.expires_at > now())
+        .and_then(|t| Some((t.username?, Role::parse(&t.scope)?))))
 }
 
 /// Whose tokens.

@@ -2,5 +2,7 @@
 //! implementation behind them and `ostiary admin`: each operation checked, applied and audited.
 
 pub mod admin;
+pub mod api;
+mod openapi;
 
 pub use admin::{Admin, AdminError, AdminResult, TokensOf};

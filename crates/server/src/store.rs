@@ -40,6 +40,8 @@ pub enum TokenKind {
     Registration,
     /// RFC 7591's initial access token: lets its holder register a client.
     InitialAccess,
+    /// A token of the admin JSON API; its scope is the role (`admin` or `viewer`).
+    AdminApi,
 }
 
 impl TokenKind {
@@ -49,6 +51,7 @@ impl TokenKind {
             TokenKind::Refresh => "refresh",
             TokenKind::Registration => "registration",
             TokenKind::InitialAccess => "initial_access",
+            TokenKind::AdminApi => "admin_api",
         }
     }
 

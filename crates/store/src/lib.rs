@@ -202,6 +202,7 @@ impl Store {
             "refresh" => TokenKind::Refresh,
             "registration" => TokenKind::Registration,
             "initial_access" => TokenKind::InitialAccess,
+            "admin_api" => TokenKind::AdminApi,
             other => return Err(corrupt(format!("token kind {other}"))),
         };
         Ok(TokenRecord {

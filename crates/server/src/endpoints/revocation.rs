@@ -42,8 +42,8 @@ pub async fn post(
                 TokenKind::Access => {
                     server.store().revoke_token(&hash).await?;
                 }
-                // Registration tokens are not OAuth tokens: RFC 7592 manages them.
-                TokenKind::Registration | TokenKind::InitialAccess => {}
+                // Registration and admin tokens are not OAuth tokens: managed elsewhere.
+                TokenKind::Registration | TokenKind::InitialAccess | TokenKind::AdminApi => {}
             }
         } else {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");

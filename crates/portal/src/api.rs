@@ -1,0 +1,442 @@
+//! The admin JSON API, under `/admin/api`: every operation of [`Admin`] over HTTP for holders of
+//! an admin API token (`Authorization: Bearer …`; `viewer` tokens read, `admin` tokens also
+//! write), described by the OpenAPI document at `/admin/api/openapi.json`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use ostiary_server::store::ServerStore;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::admin::{self, Admin, AdminError, Role, TokensOf};
+
+type Store = Arc<dyn ServerStore>;
+
+/// Who called: set by [`authenticate`] for the handlers.
+#[derive(Clone, Debug)]
+struct Caller(String);
+
+/// A refusal of the API, as JSON `{"error", "error_description"}` with its status.
+#[derive(Debug)]
+enum ApiError {
+    Admin(AdminError),
+    Unauthenticated,
+    Forbidden,
+    BadRequest(String),
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        ApiError::Admin(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match self {
+            ApiError::Admin(AdminError::NotFound(d)) => (StatusCode::NOT_FOUND, "not_found", d),
+            ApiError::Admin(AdminError::Conflict(d)) => (StatusCode::CONFLICT, "conflict", d),
+            ApiError::Admin(AdminError::Invalid(d)) | ApiError::BadRequest(d) => {
+                (StatusCode::BAD_REQUEST, "invalid_request", d)
+            }
+            ApiError::Admin(AdminError::Failed(d)) => {
+                tracing::error!(error = %d, "admin API");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "the operation failed; see the server log".to_owned(),
+                )
+            }
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "an admin API token is needed".to_owned(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "this token may only read".to_owned(),
+            ),
+        };
+        let mut response = (
+            status,
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"ostiary-admin\", error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The API's routes, for `/admin/api`.
+pub fn router(store: Store) -> Router {
+    let authenticated = Router::new()
+        .route(
+            "/server-config",
+            get(server_config).patch(update_server_config),
+        )
+        .route("/server-config/rotate-keys", post(rotate_keys))
+        .route("/server-config/retire-keys", post(retire_keys))
+        .route("/clients", get(clients).post(create_client))
+        .route(
+            "/clients/{client_id}",
+            get(client).patch(update_client).delete(delete_client),
+        )
+        .route("/clients/{client_id}/secret", post(regenerate_secret))
+        .route("/users", get(users).post(create_user))
+        .route(
+            "/users/{username}",
+            get(user).patch(update_user).delete(delete_user),
+        )
+        .route("/users/{username}/password", put(set_password))
+        .route("/tokens/revoke", post(revoke_tokens))
+        .route("/registration-tokens", post(create_registration_token))
+        .route("/audit", get(audit))
+        .layer(axum::middleware::from_fn_with_state(
+            store.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
+        .merge(authenticated)
+        .fallback(|| async {
+            ApiError::Admin(AdminError::NotFound("no such admin API endpoint".into()))
+        })
+        .with_state(store)
+        .layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Admits holders of an admin API token; `viewer` tokens only read.
+async fn authenticate(State(store): State<Store>, mut request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    let holder = match token {
+        Some(token) => admin::api_token_holder(store.as_ref(), &token).await,
+        None => Ok(None),
+    };
+    let (name, role) = match holder {
+        Ok(Some(holder)) => holder,
+        Ok(None) => return ApiError::Unauthenticated.into_response(),
+        Err(e) => return ApiError::Admin(e).into_response(),
+    };
+    if role == Role::Viewer && request.method() != Method::GET {
+        return ApiError::Forbidden.into_response();
+    }
+    request.extensions_mut().insert(Caller(name));
+    next.run(request).await
+}
+
+fn admin<'a>(store: &'a Store, caller: &'a Caller) -> Admin<'a> {
+    Admin {
+        store: store.as_ref(),
+        actor: &caller.0,
+    }
+}
+
+/// The body as a JSON object (our error, not the framework's, when it is not one).
+fn object(body: &Bytes) -> ApiResult<Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
+    }
+}
+
+/// The body as `T`.
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body: {e}")))
+}
+
+fn json_of(item: &impl serde::Serialize) -> ApiResult<Json<Value>> {
+    serde_json::to_value(item)
+        .map(Json)
+        .map_err(|e| ApiError::Admin(AdminError::Failed(e.to_string())))
+}
+
+type Authed = axum::Extension<Caller>;
+
+async fn server_config(State(store): State<Store>, caller: Authed) -> ApiResult<Json<Value>> {
+    json_of(&admin(&store, &caller).server_config().await?)
+}
+
+/// RFC 7396 merge patch of the configuration's JSON form.
+async fn update_server_config(
+    State(store): State<Store>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let patch = Value::Object(object(&body)?);
+    let config = admin(&store, &caller)
+        .update_server_config(|value| {
+            admin::merge_patch(value, &patch);
+            Ok(())
+        })
+        .await?;
+    json_of(&config)
+}
+
+async fn rotate_keys(State(store): State<Store>, caller: Authed) -> ApiResult<Json<Value>> {
+    let fresh = admin(&store, &caller).rotate_keys().await?;
+    Ok(Json(json!({ "new_keys": fresh })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetireKeys {
+    /// Seconds since retirement.
+    older_than: u64,
+}
+
+async fn retire_keys(
+    State(store): State<Store>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let RetireKeys { older_than } = parse(&body)?;
+    let retired = admin(&store, &caller).retire_keys(older_than).await?;
+    Ok(Json(json!({ "retired": retired })))
+}
+
+async fn clients(State(store): State<Store>, caller: Authed) -> ApiResult<Json<Value>> {
+    json_of(&admin(&store, &caller).clients().await?)
+}
+
+async fn create_client(
+    State(store): State<Store>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let created = admin(&store, &caller).create_client(object(&body)?).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn client(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(client_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_of(&admin(&store, &caller).client(&client_id).await?)
+}
+
+async fn update_client(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let changes = object(&body)?;
+    json_of(
+        &admin(&store, &caller)
+            .update_client(&client_id, changes)
+            .await?,
+    )
+}
+
+async fn delete_client(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(client_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    admin(&store, &caller).delete_client(&client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn regenerate_secret(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(client_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        admin(&store, &caller).regenerate_secret(&client_id).await?,
+    ))
+}
+
+async fn users(State(store): State<Store>, caller: Authed) -> ApiResult<Json<Value>> {
+    json_of(&admin(&store, &caller).users().await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    claims: Map<String, Value>,
+}
+
+async fn create_user(
+    State(store): State<Store>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let NewUser {
+        username,
+        password,
+        claims,
+    } = parse(&body)?;
+    let user = admin(&store, &caller)
+        .create_user(&username, password, claims)
+        .await?;
+    Ok((StatusCode::CREATED, json_of(&user)?))
+}
+
+async fn user(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(username): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_of(&admin(&store, &caller).user(&username).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserChanges {
+    claims: Option<Map<String, Value>>,
+    enabled: Option<bool>,
+}
+
+async fn update_user(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let UserChanges { claims, enabled } = parse(&body)?;
+    json_of(
+        &admin(&store, &caller)
+            .update_user(&username, claims, enabled)
+            .await?,
+    )
+}
+
+async fn delete_user(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(username): Path<String>,
+) -> ApiResult<StatusCode> {
+    admin(&store, &caller).delete_user(&username).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+async fn set_password(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let NewPassword { password } = parse(&body)?;
+    admin(&store, &caller)
+        .set_password(&username, password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeTokens {
+    user: Option<String>,
+    client: Option<String>,
+}
+
+async fn revoke_tokens(
+    State(store): State<Store>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let of = parse::<RevokeTokens>(&body)?;
+    let whose = match (&of.user, &of.client) {
+        (Some(user), None) => TokensOf::User(user),
+        (None, Some(client)) => TokensOf::Client(client),
+        _ => return Err(ApiError::BadRequest("give user or client".into())),
+    };
+    let revoked = admin(&store, &caller).revoke_tokens(whose).await?;
+    Ok(Json(json!({ "revoked": revoked })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRegistrationToken {
+    #[serde(default = "a_day")]
+    expires_in: u32,
+}
+
+fn a_day() -> u32 {
+    86_400
+}
+
+async fn create_registration_token(
+    State(store): State<Store>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let NewRegistrationToken { expires_in } = if body.is_empty() {
+        NewRegistrationToken {
+            expires_in: a_day(),
+        }
+    } else {
+        parse(&body)?
+    };
+    if expires_in == 0 {
+        return Err(ApiError::BadRequest("expires_in must be positive".into()));
+    }
+    let token = admin(&store, &caller)
+        .create_registration_token(expires_in.into())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "initial_access_token": token, "expires_in": expires_in })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(store): State<Store>,
+    caller: Authed,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(AuditQuery { limit }) =
+        query.map_err(|_| ApiError::BadRequest("limit must be a number".into()))?;
+    let limit = limit.unwrap_or(100).min(1000);
+    json_of(&admin(&store, &caller).audit_log(limit).await?)
+}

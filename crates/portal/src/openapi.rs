@@ -1,0 +1,160 @@
+//! The OpenAPI 3.1 document of the admin JSON API (served at `/admin/api/openapi.json`). Written
+//! out by hand next to the routes of `api.rs`; the API tests check every path of it against the
+//! router, so the two cannot drift apart unnoticed.
+
+use serde_json::{Value, json};
+
+/// One operation: its summary, request body schema (if any), success status and response schema.
+fn operation(
+    id: &str,
+    summary: &str,
+    body: Option<Value>,
+    status: &str,
+    response: Option<Value>,
+) -> Value {
+    let mut op = json!({
+        "operationId": id,
+        "summary": summary,
+        "responses": {
+            status: match response {
+                Some(schema) => json!({"description": "done", "content": {"application/json": {"schema": schema}}}),
+                None => json!({"description": "done"}),
+            },
+            "400": {"$ref": "#/components/responses/Error"},
+            "401": {"$ref": "#/components/responses/Error"},
+            "403": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"},
+        },
+    });
+    if let Some(schema) = body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": schema}},
+        });
+    }
+    op
+}
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn list_of(name: &str) -> Value {
+    json!({"type": "array", "items": schema(name)})
+}
+
+fn path_parameter(name: &str) -> Value {
+    json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}}])
+}
+
+pub fn document() -> Value {
+    let object = json!({"type": "object"});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Ostiary admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Every configuration item of the authorization server. Authenticate with an admin API token (`ostiary admin api-token create NAME`); `viewer` tokens may only GET. Every change is written to the audit log.",
+        },
+        "servers": [{"url": "/admin/api"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/server-config": {
+                "get": operation("getServerConfig", "The server configuration", None, "200", Some(schema("ServerConfig"))),
+                "patch": operation("patchServerConfig", "Change the server configuration (RFC 7396 merge patch); nothing is saved unless the result is valid", Some(object.clone()), "200", Some(schema("ServerConfig"))),
+            },
+            "/server-config/rotate-keys": {
+                "post": operation("rotateKeys", "Rotate Keys: a new current key per algorithm", None, "200", Some(object.clone())),
+            },
+            "/server-config/retire-keys": {
+                "post": operation("retireKeys", "Remove keys retired at least older_than seconds ago",
+                    Some(json!({"type": "object", "required": ["older_than"], "additionalProperties": false,
+                        "properties": {"older_than": {"type": "integer", "minimum": 0}}})),
+                    "200", Some(object.clone())),
+            },
+            "/clients": {
+                "get": operation("listClients", "Client descriptions", None, "200", Some(list_of("Client"))),
+                "post": operation("createClient", "Create a client description from registration metadata; the secret is shown once", Some(schema("ClientMetadata")), "201", Some(object.clone())),
+            },
+            "/clients/{client_id}": {
+                "parameters": path_parameter("client_id"),
+                "get": operation("getClient", "One client description", None, "200", Some(schema("Client"))),
+                "patch": operation("patchClient", "Change members of a client description", Some(object.clone()), "200", Some(schema("Client"))),
+                "delete": operation("deleteClient", "Delete a client description and revoke its tokens", None, "204", None),
+            },
+            "/clients/{client_id}/secret": {
+                "parameters": path_parameter("client_id"),
+                "post": operation("regenerateSecret", "A new client secret, shown once", None, "200", Some(object.clone())),
+            },
+            "/users": {
+                "get": operation("listUsers", "Users", None, "200", Some(list_of("User"))),
+                "post": operation("createUser", "Create a user",
+                    Some(json!({"type": "object", "required": ["username", "password"], "additionalProperties": false,
+                        "properties": {"username": {"type": "string", "minLength": 1, "pattern": "^\\S+$"},
+                                       "password": {"type": "string", "minLength": 1},
+                                       "claims": {"type": "object"}}})),
+                    "201", Some(schema("User"))),
+            },
+            "/users/{username}": {
+                "parameters": path_parameter("username"),
+                "get": operation("getUser", "One user", None, "200", Some(schema("User"))),
+                "patch": operation("patchUser", "Replace a user's claims and/or enable or disable them (a disabled user's tokens are revoked)",
+                    Some(json!({"type": "object", "additionalProperties": false,
+                        "properties": {"claims": {"type": "object"}, "enabled": {"type": "boolean"}}})),
+                    "200", Some(schema("User"))),
+                "delete": operation("deleteUser", "Delete a user and revoke their tokens", None, "204", None),
+            },
+            "/users/{username}/password": {
+                "parameters": path_parameter("username"),
+                "put": operation("setPassword", "Set a user's password",
+                    Some(json!({"type": "object", "required": ["password"], "additionalProperties": false,
+                        "properties": {"password": {"type": "string", "minLength": 1}}})),
+                    "204", None),
+            },
+            "/tokens/revoke": {
+                "post": operation("revokeTokens", "Revoke every token of a user or of a client",
+                    Some(json!({"type": "object", "additionalProperties": false,
+                        "properties": {"user": {"type": "string"}, "client": {"type": "string"}},
+                        "oneOf": [{"required": ["user"]}, {"required": ["client"]}]})),
+                    "200", Some(json!({"type": "object", "properties": {"revoked": {"type": "integer"}}}))),
+            },
+            "/registration-tokens": {
+                "post": operation("createRegistrationToken", "An initial access token for dynamic registration, shown once",
+                    Some(json!({"type": "object", "additionalProperties": false,
+                        "properties": {"expires_in": {"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64}}})),
+                    "201", Some(object.clone())),
+            },
+            "/audit": {
+                "get": {
+                    "operationId": "auditLog",
+                    "summary": "Who changed what, newest first",
+                    "parameters": [{"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 1000}}],
+                    "responses": {
+                        "200": {"description": "done", "content": {"application/json": {"schema": list_of("AuditEntry")}}},
+                        "400": {"$ref": "#/components/responses/Error"},
+                        "401": {"$ref": "#/components/responses/Error"},
+                    },
+                },
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Error": {"description": "refused", "content": {"application/json": {"schema": schema("Error")}}},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "error_description"],
+                    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}},
+                "ServerConfig": {"type": "object", "required": ["issuer", "scopes", "intervals", "jwt"]},
+                "Client": {"type": "object", "required": ["client_id", "client_type", "grant_types"]},
+                "ClientMetadata": {"type": "object",
+                    "description": "RFC 7591 / OpenID registration metadata plus Ostiary's own fields (client_type, description, …)"},
+                "User": {"type": "object", "required": ["username", "claims", "enabled"],
+                    "properties": {"username": {"type": "string"}, "claims": {"type": "object"}, "enabled": {"type": "boolean"}}},
+                "AuditEntry": {"type": "object", "required": ["at", "actor", "action", "target", "detail"],
+                    "properties": {"at": {"type": "integer"}, "actor": {"type": "string"}, "action": {"type": "string"},
+                                   "target": {"type": "string"}, "detail": {}}},
+            },
+        },
+    })
+}
