@@ -70,7 +70,7 @@ pub async fn start_with_hooks(
     let store: Arc<dyn ServerStore> = Arc::new(store);
     let server = Server::new(store.clone(), hooks);
     let app = ostiary_server::router(server, &config.issuer.path())
-        .nest("/admin/api", ostiary_portal::api::router(store));
+        .nest("/admin", ostiary_portal::router(store));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let shutdown = async move {

@@ -110,7 +110,8 @@ pub fn client_from_metadata(
 pub fn check(client: &ClientDescription) -> Result<(), MetadataError> {
     let native = client.extra.get("application_type").and_then(Value::as_str) == Some("native");
     for uri in &client.redirect_uris {
-        check_redirect_uri(uri, native).map_err(MetadataError::RedirectUri)?;
+        check_redirect_uri(uri, native)
+            .map_err(|why| MetadataError::RedirectUri(format!("redirect_uris: {why}")))?;
     }
     for uri in &client.post_logout_redirect_uris {
         check_redirect_uri(uri, native)

@@ -42,6 +42,8 @@ pub enum TokenKind {
     InitialAccess,
     /// A token of the admin JSON API; its scope is the role (`admin` or `viewer`).
     AdminApi,
+    /// A portal session's cookie; its scope is the role.
+    AdminSession,
 }
 
 impl TokenKind {
@@ -52,6 +54,7 @@ impl TokenKind {
             TokenKind::Registration => "registration",
             TokenKind::InitialAccess => "initial_access",
             TokenKind::AdminApi => "admin_api",
+            TokenKind::AdminSession => "admin_session",
         }
     }
 

@@ -203,6 +203,7 @@ impl Store {
             "registration" => TokenKind::Registration,
             "initial_access" => TokenKind::InitialAccess,
             "admin_api" => TokenKind::AdminApi,
+            "admin_session" => TokenKind::AdminSession,
             other => return Err(corrupt(format!("token kind {other}"))),
         };
         Ok(TokenRecord {

@@ -13,6 +13,7 @@ mod harness;
 mod interop;
 mod logout;
 mod matrix;
+mod portal;
 mod registration;
 mod request_object;
 mod resource;

@@ -43,7 +43,10 @@ pub async fn post(
                     server.store().revoke_token(&hash).await?;
                 }
                 // Registration and admin tokens are not OAuth tokens: managed elsewhere.
-                TokenKind::Registration | TokenKind::InitialAccess | TokenKind::AdminApi => {}
+                TokenKind::Registration
+                | TokenKind::InitialAccess
+                | TokenKind::AdminApi
+                | TokenKind::AdminSession => {}
             }
         } else {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");

@@ -1,0 +1,418 @@
+//! The management portal's pages (`/admin`) over HTTP, as a browser without JavaScript uses them:
+//! signing in, CSRF, client descriptions, users, the server configuration's tabs, roles and the
+//! audit log.
+
+use ostiary_portal::Admin;
+use reqwest::redirect::Policy;
+use serde_json::json;
+
+use crate::harness::{Backend, TestServer};
+
+/// A browser: one cookie jar of its own, redirects not followed (the tests look at them).
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+}
+
+/// The value of the hidden `csrf` input of a page.
+fn csrf(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Self {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(Policy::none())
+                .build()
+                .unwrap(),
+            base: server.base.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers().clone();
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+            headers,
+        )
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String, reqwest::header::HeaderMap) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let headers = response.headers().clone();
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap(),
+            headers,
+        )
+    }
+
+    /// Signs in; returns the session's CSRF token, or `None` when refused.
+    async fn log_in(&self, username: &str, password: &str) -> Option<String> {
+        let (_, page, _) = self.get("/admin/login").await;
+        let (status, _, headers) = self
+            .post(
+                "/admin/login",
+                &[
+                    ("csrf", &csrf(&page)),
+                    ("username", username),
+                    ("password", password),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303);
+        if headers["location"] != "/admin" {
+            return None;
+        }
+        let (status, dashboard, _) = self.get("/admin").await;
+        assert_eq!(status, 200);
+        Some(csrf(&dashboard))
+    }
+}
+
+async fn administrator(server: &TestServer, username: &str, role: &str) {
+    let admin = Admin {
+        store: &server.store,
+        actor: "test",
+    };
+    let claims = json!({"ostiary_role": role}).as_object().cloned().unwrap();
+    admin
+        .create_user(username, "correct horse".into(), claims)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_sign_in_and_manage_clients_users_and_the_server_configuration() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    administrator(&server, "ann", "admin").await;
+    server.user("alice", "wonderland").await;
+    let browser = Browser::new(&server);
+
+    // Every page needs a session; sign-in refuses wrong passwords and non-administrators.
+    let (status, _, headers) = browser.get("/admin/clients").await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/admin/login")
+    );
+    let (status, page, headers) = browser.get("/admin/login").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let (status, _, headers) = browser
+        .post(
+            "/admin/login",
+            &[("username", "ann"), ("password", "correct horse")],
+        )
+        .await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/admin/login"),
+        "no login CSRF token"
+    );
+    assert!(page.contains("name=\"password\""));
+    assert_eq!(browser.log_in("ann", "wrong").await, None);
+    assert_eq!(
+        browser.log_in("alice", "wonderland").await,
+        None,
+        "not an administrator"
+    );
+    let (_, login_page, _) = browser.get("/admin/login").await;
+    let (_, _, headers) = browser
+        .post(
+            "/admin/login",
+            &[
+                ("csrf", &csrf(&login_page)),
+                ("username", "ann"),
+                ("password", "correct horse"),
+            ],
+        )
+        .await;
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("ostiary_admin=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let (_, dashboard, _) = browser.get("/admin").await;
+    assert!(dashboard.contains("Dashboard") && dashboard.contains("ann (admin)"));
+    let token = csrf(&dashboard);
+
+    // A client description: a form without the CSRF token changes nothing.
+    let (status, _, _) = browser
+        .post(
+            "/admin/clients/new",
+            &[("name", "Forged"), ("grant_types", "client_credentials")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, page, _) = browser
+        .post(
+            "/admin/clients/new",
+            &[
+                ("csrf", &token),
+                ("name", "Billing"),
+                ("grant_types", "client_credentials"),
+                ("redirect_uris", "not a uri"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("class=\"field-error\""),
+        "the message sits by the field: {page}"
+    );
+    assert!(page.contains("not a uri"), "what was typed is kept");
+    let (status, page, _) = browser
+        .post(
+            "/admin/clients/new",
+            &[
+                ("csrf", &token),
+                ("name", "Billing"),
+                ("grant_types", "client_credentials"),
+                ("redirect_uris", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let secret_at = page.find("id=\"client-secret\">").unwrap() + 19;
+    let secret = page[secret_at..secret_at + page[secret_at..].find('<').unwrap()].to_owned();
+    let (status, clients, _) = browser.get("/admin/clients").await;
+    assert_eq!(status, 200);
+    let id_at = clients.find("<code>").unwrap() + 6;
+    let client_id = clients[id_at..id_at + clients[id_at..].find('<').unwrap()].to_owned();
+    assert!(clients.contains("Billing"));
+    let (status, _, _) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "client_credentials")],
+            Some((&client_id, &secret)),
+        )
+        .await;
+    assert_eq!(status, 200, "the secret shown once works");
+    let (status, page, _) = browser
+        .post(
+            &format!("/admin/clients/{client_id}"),
+            &[
+                ("csrf", &token),
+                ("description", "pays the bills"),
+                ("default_max_age", "3600"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Saved.") && page.contains("pays the bills"));
+    let (status, page, _) = browser
+        .get(&format!("/admin/clients/{client_id}/delete"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Delete the client description"));
+    let (status, _, headers) = browser
+        .post(
+            &format!("/admin/clients/{client_id}/delete"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/admin/clients")
+    );
+    let (status, _, _) = browser.get(&format!("/admin/clients/{client_id}")).await;
+    assert_eq!(status, 404);
+
+    // The server configuration's tabs: a bad value is refused by its field, a good one saved.
+    let (status, page, _) = browser.get("/admin/server?tab=intervals").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("name=\"intervals.access_token\""));
+    let (status, page, _) = browser
+        .post(
+            "/admin/server?tab=intervals",
+            &[("csrf", &token), ("intervals.access_token", "soon")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("class=\"field-error\"") && page.contains("not a number"));
+    let (status, page, _) = browser
+        .post(
+            "/admin/server?tab=intervals",
+            &[("csrf", &token), ("intervals.access_token", "600")],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Saved."));
+    let saved = ostiary_server::store::ConfigStore::server_config(&server.store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.intervals.access_token, 600);
+    let (status, _, _) = browser
+        .post(
+            "/admin/server?tab=scopes",
+            &[
+                ("csrf", &token),
+                ("scopes", "openid Sign you in\napi:read Read the API"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let saved = ostiary_server::store::ConfigStore::server_config(&server.store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.scopes.len(), 2);
+
+    // Users: created, disabled (their tokens revoked), deleted after confirmation.
+    let (status, _, headers) = browser
+        .post(
+            "/admin/users/new",
+            &[
+                ("csrf", &token),
+                ("username", "bob"),
+                ("password", "builder"),
+                ("claims", "{\"email\": \"bob@example.com\"}"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/admin/users/bob")
+    );
+    let (status, page, _) = browser
+        .post(
+            "/admin/users/new",
+            &[
+                ("csrf", &token),
+                ("username", "carol"),
+                ("password", "x"),
+                ("claims", "[1]"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("claims: a JSON object is needed"));
+    let (status, page, _) = browser
+        .post(
+            "/admin/users/bob",
+            &[
+                ("csrf", &token),
+                ("claims", "{\"email\": \"bob@example.com\"}"),
+                ("enabled", "false"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Saved."));
+    let bob = ostiary_server::store::UserStore::user(&server.store, "bob")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!bob.enabled);
+    let (status, _, _) = browser
+        .post("/admin/users/bob/delete", &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 303);
+
+    // The audit log names the administrator for every change.
+    let (status, page, _) = browser.get("/admin/audit").await;
+    assert_eq!(status, 200);
+    for action in [
+        "client.create",
+        "client.update",
+        "client.delete",
+        "server_config.update",
+        "user.create",
+        "user.update",
+        "user.delete",
+    ] {
+        assert!(page.contains(action), "{action}");
+    }
+    assert!(!page.contains(&secret));
+
+    // Logging out ends the session.
+    let (status, _, _) = browser.post("/admin/logout", &[("csrf", &token)]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = browser.get("/admin").await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_everything_and_change_nothing() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    administrator(&server, "vic", "viewer").await;
+    let browser = Browser::new(&server);
+    let token = browser.log_in("vic", "correct horse").await.unwrap();
+    let (status, page, _) = browser.get("/admin/server?tab=jwt").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("readonly") || page.contains("disabled"));
+    assert!(!page.contains("Rotate keys"));
+    let (status, _, _) = browser
+        .post(
+            "/admin/server?tab=intervals",
+            &[("csrf", &token), ("intervals.access_token", "1")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = browser
+        .post(
+            "/admin/users/new",
+            &[("csrf", &token), ("username", "mallory"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        ostiary_server::store::UserStore::user(&server.store, "mallory")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (_, audit, _) = browser.get("/admin/audit").await;
+    assert!(!audit.contains("server_config.update"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_attempts_are_limited() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    administrator(&server, "ann", "admin").await;
+    let browser = Browser::new(&server);
+    for _ in 0..ostiary_server::ratelimit::PER_USER {
+        assert_eq!(browser.log_in("ann", "guess").await, None);
+    }
+    let (_, page, _) = browser.get("/admin/login").await;
+    let (status, _, _) = browser
+        .post(
+            "/admin/login",
+            &[
+                ("csrf", &csrf(&page)),
+                ("username", "ann"),
+                ("password", "correct horse"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 429, "even the right password waits");
+}

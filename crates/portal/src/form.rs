@@ -1,0 +1,203 @@
+//! Forms made from the JSON form of a configuration item: each member a field whose input kind
+//! follows its current value, read back into JSON of the same shape. One renderer and one
+//! reader serve every tab of the server configuration and every client description, so a new
+//! configuration item appears in the portal without new page code.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Text,
+    Number,
+    Bool,
+    /// A list of strings, one per line.
+    Lines,
+    /// Scopes: `name description` per line.
+    Scopes,
+    /// Anything else, as JSON.
+    Json,
+}
+
+/// One field of a form: its dotted path, label, kind and current text.
+#[derive(Clone, Debug, Serialize)]
+pub struct Field {
+    pub path: String,
+    pub label: String,
+    pub kind: Kind,
+    pub value: String,
+    /// The validation message for this field, when the last submission was refused for it.
+    pub error: Option<String>,
+}
+
+fn at<'v>(root: &'v Value, path: &str) -> &'v Value {
+    path.split('.')
+        .try_fold(root, |node, part| node.get(part))
+        .unwrap_or(&Value::Null)
+}
+
+fn kind_of(value: &Value) -> Kind {
+    match value {
+        Value::Bool(_) => Kind::Bool,
+        Value::Number(_) => Kind::Number,
+        Value::String(_) | Value::Null => Kind::Text,
+        Value::Array(items) if items.iter().all(Value::is_string) => Kind::Lines,
+        Value::Array(items)
+            if items
+                .iter()
+                .all(|s| s.get("name").is_some_and(Value::is_string)) =>
+        {
+            Kind::Scopes
+        }
+        _ => Kind::Json,
+    }
+}
+
+/// The field for `path` of `root`.
+pub fn field(root: &Value, path: &str) -> Field {
+    let value = at(root, path);
+    let kind = kind_of(value);
+    let text = match (kind, value) {
+        (_, Value::Null) => String::new(),
+        (Kind::Text, Value::String(s)) => s.clone(),
+        (Kind::Lines, Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (Kind::Scopes, Value::Array(items)) => items
+            .iter()
+            .map(|s| {
+                let name = s["name"].as_str().unwrap_or_default();
+                match s.get("description").and_then(Value::as_str) {
+                    Some(d) if !d.is_empty() => format!("{name} {d}"),
+                    _ => name.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (Kind::Json, v) => serde_json::to_string_pretty(v).unwrap_or_default(),
+        (_, v) => v.to_string(),
+    };
+    Field {
+        path: path.to_owned(),
+        label: path.rsplit('.').next().unwrap_or(path).replace('_', " "),
+        kind,
+        value: text,
+        error: None,
+    }
+}
+
+/// The JSON for `input` in the field of `path`, shaped like the current value: `Err` with a
+/// message for the field when it cannot be.
+pub fn read(root: &Value, path: &str, input: &str) -> Result<Value, String> {
+    let current = at(root, path);
+    let input = input.trim();
+    Ok(match kind_of(current) {
+        Kind::Bool => Value::Bool(input == "true"),
+        Kind::Number => {
+            let number: serde_json::Number = input
+                .parse()
+                .map_err(|_| format!("\"{input}\" is not a number"))?;
+            Value::Number(number)
+        }
+        Kind::Text if current.is_null() => {
+            // Unset options: empty stays unset; a number or boolean keeps its type.
+            if input.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str::<Value>(input)
+                    .ok()
+                    .filter(|v| v.is_number() || v.is_boolean())
+                    .unwrap_or_else(|| Value::String(input.to_owned()))
+            }
+        }
+        Kind::Text => Value::String(input.to_owned()),
+        Kind::Lines => Value::Array(
+            input
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| Value::String(l.to_owned()))
+                .collect(),
+        ),
+        Kind::Scopes => Value::Array(
+            input
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (name, description) = l.split_once(' ').unwrap_or((l, ""));
+                    let mut scope = Map::new();
+                    scope.insert("name".into(), name.into());
+                    scope.insert("description".into(), description.trim().into());
+                    Value::Object(scope)
+                })
+                .collect(),
+        ),
+        Kind::Json if input.is_empty() => Value::Null,
+        Kind::Json => serde_json::from_str(input).map_err(|e| format!("not JSON: {e}"))?,
+    })
+}
+
+/// Puts `message` on the field whose name it mentions — as `redirect_uris`, `redirect uris` or
+/// `redirect URI` — (else on none: the page shows it on top).
+pub fn attach_error(fields: &mut [Field], message: &str) -> bool {
+    let message = message.to_lowercase();
+    let named = fields.iter_mut().find(|f| {
+        let name = f.path.rsplit('.').next().unwrap_or(&f.path);
+        let spaced = name.replace('_', " ");
+        let singular = spaced.strip_suffix('s').unwrap_or(&spaced);
+        message.contains(name) || message.contains(singular)
+    });
+    match named {
+        Some(field) => {
+            field.error = Some(message.to_owned());
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_what_it_shows() {
+        let root = json!({
+            "flag": true, "count": 3, "name": "x", "unset": null, "uris": ["a", "b"],
+            "scopes": [{"name": "openid", "description": "Sign you in"}, {"name": "api"}],
+            "jwks": {"keys": []},
+        });
+        for path in ["flag", "count", "name", "uris", "scopes", "jwks"] {
+            let shown = field(&root, path);
+            let mut expected = root[path].clone();
+            if path == "scopes" {
+                expected[1]["description"] = json!("");
+            }
+            assert_eq!(read(&root, path, &shown.value).unwrap(), expected, "{path}");
+        }
+        assert_eq!(read(&root, "unset", "").unwrap(), Value::Null);
+        assert_eq!(read(&root, "unset", "3600").unwrap(), json!(3600));
+        assert_eq!(read(&root, "unset", "RS256").unwrap(), json!("RS256"));
+        assert!(read(&root, "count", "many").is_err());
+        assert!(read(&root, "jwks", "{").is_err());
+        assert_eq!(field(&root, "scopes").kind, Kind::Scopes);
+    }
+
+    #[test]
+    fn a_message_lands_on_the_field_it_names() {
+        let root = json!({"redirect_uris": [], "grant_types": []});
+        let mut fields = vec![field(&root, "grant_types"), field(&root, "redirect_uris")];
+        assert!(attach_error(
+            &mut fields,
+            "redirect URI \"x\" is not an absolute URI"
+        ));
+        assert!(fields[1].error.is_some() && fields[0].error.is_none());
+        assert!(!attach_error(&mut fields, "something else entirely"));
+    }
+}

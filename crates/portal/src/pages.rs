@@ -1,0 +1,1233 @@
+//! The management portal's pages under `/admin`: server-rendered HTML that works without
+//! JavaScript. Administrators are users with the claim `ostiary_role` = `admin` (everything) or
+//! `viewer` (read only); they sign in with their password (argon2id, rate-limited), and get a
+//! session cookie (HttpOnly, SameSite=Strict, Secure when the issuer is HTTPS) whose hash is kept
+//! as a token of its own kind. Every form carries a CSRF token derived from the session, every
+//! change goes through [`Admin`] (so it is validated and audited), and deletions ask first.
+
+use std::sync::Arc;
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use minijinja::Environment;
+use ostiary_server::hooks::session::cookie;
+use ostiary_server::issue::{random_token, token_hash};
+use ostiary_server::ratelimit::{LoginLimiter, PER_USER};
+use ostiary_server::store::{ServerStore, TokenKind, TokenRecord};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::admin::{Admin, AdminError, Role, TokensOf, now, set_path};
+use crate::form::{self, Field};
+
+const COOKIE: &str = "ostiary_admin";
+/// The pre-login cookie that binds the login form to the browser (against login CSRF).
+const LOGIN_COOKIE: &str = "ostiary_admin_login";
+/// How long a portal session lasts.
+const SESSION_LIFETIME: i64 = 8 * 3600;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("fields.html", include_str!("../templates/fields.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    (
+        "dashboard.html",
+        include_str!("../templates/dashboard.html"),
+    ),
+    (
+        "audit_table.html",
+        include_str!("../templates/audit_table.html"),
+    ),
+    ("audit.html", include_str!("../templates/audit.html")),
+    ("clients.html", include_str!("../templates/clients.html")),
+    ("client.html", include_str!("../templates/client.html")),
+    ("secret.html", include_str!("../templates/secret.html")),
+    ("confirm.html", include_str!("../templates/confirm.html")),
+    ("users.html", include_str!("../templates/users.html")),
+    ("user.html", include_str!("../templates/user.html")),
+    ("server.html", include_str!("../templates/server.html")),
+];
+
+#[derive(Clone)]
+struct Portal {
+    store: Arc<dyn ServerStore>,
+    limiter: Arc<LoginLimiter>,
+    templates: Arc<Environment<'static>>,
+}
+
+impl Portal {
+    fn admin<'a>(&'a self, session: &'a Session) -> Admin<'a> {
+        Admin {
+            store: self.store.as_ref(),
+            actor: &session.username,
+        }
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, text) in TEMPLATES {
+        if let Err(e) = env.add_template(name, text) {
+            tracing::error!(template = name, error = %e, "portal template");
+        }
+    }
+    // Path segments: client ids and usernames may hold any character but whitespace.
+    env.add_filter("urlencode", |s: String| path_segment(&s));
+    env
+}
+
+/// The portal's routes, for `/admin`.
+pub fn router(store: Arc<dyn ServerStore>) -> Router {
+    let portal = Portal {
+        store,
+        limiter: Arc::new(LoginLimiter::default()),
+        templates: Arc::new(environment()),
+    };
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/audit", get(audit))
+        .route("/server", get(server_page).post(save_server))
+        .route("/server/rotate-keys", post(rotate_keys))
+        .route("/clients", get(clients))
+        .route("/clients/new", get(new_client).post(create_client))
+        .route("/clients/{client_id}", get(client).post(save_client))
+        .route("/clients/{client_id}/secret", post(regenerate_secret))
+        .route("/clients/{client_id}/revoke", post(revoke_client_tokens))
+        .route(
+            "/clients/{client_id}/delete",
+            get(confirm_delete_client).post(delete_client),
+        )
+        .route("/users", get(users))
+        .route("/users/new", post(create_user))
+        .route("/users/{username}", get(user).post(save_user))
+        .route("/users/{username}/password", post(set_password))
+        .route("/users/{username}/revoke", post(revoke_user_tokens))
+        .route(
+            "/users/{username}/delete",
+            get(confirm_delete_user).post(delete_user),
+        )
+        .with_state(portal)
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Pages are never cached, never framed, and run no script but their own.
+async fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// A signed-in administrator.
+#[derive(Clone, Debug, Serialize)]
+struct Session {
+    username: String,
+    role: Role,
+    /// The token each form of this session carries.
+    csrf: String,
+}
+
+impl Session {
+    fn can_write(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The CSRF token of a cookie value: only who holds the cookie can know it.
+fn csrf_of(cookie_value: &str) -> String {
+    token_hash(&format!("csrf:{cookie_value}"))
+}
+
+/// A refusal that sends the browser somewhere (the login page) or shows an error.
+enum Refusal {
+    Login,
+    Page(StatusCode, String),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Login => redirect("/admin/login"),
+            Refusal::Page(status, message) => {
+                let body = format!(
+                    "<!doctype html><title>Ostiary</title><p>{}</p><p><a href=\"/admin\">Back</a></p>",
+                    message.replace('&', "&amp;").replace('<', "&lt;")
+                );
+                (status, Html(body)).into_response()
+            }
+        }
+    }
+}
+
+impl FromRequestParts<Portal> for Session {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Refusal> {
+        let Some(value) = cookie(&parts.headers, COOKIE) else {
+            return Err(Refusal::Login);
+        };
+        let record = portal
+            .store
+            .token(&token_hash(value))
+            .await
+            .map_err(|e| Refusal::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        let record = record
+            .filter(|t| t.kind == TokenKind::AdminSession && !t.revoked && t.expires_at > now())
+            .ok_or(Refusal::Login)?;
+        let role = Role::parse(&record.scope).ok_or(Refusal::Login)?;
+        Ok(Session {
+            username: record.username.unwrap_or_default(),
+            role,
+            csrf: csrf_of(value),
+        })
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/admin")),
+        )],
+    )
+        .into_response()
+}
+
+/// A submitted form: the fields in order, repeated names kept.
+struct Submitted(Vec<(String, String)>);
+
+impl Submitted {
+    fn parse(body: &Bytes) -> Self {
+        Submitted(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The form's CSRF token must be the session's, and the session may change things.
+    fn authorize(&self, session: &Session) -> Result<(), Refusal> {
+        let given = self.get("csrf").unwrap_or_default();
+        if verify_slices_are_equal(given.as_bytes(), session.csrf.as_bytes()).is_err() {
+            return Err(Refusal::Page(
+                StatusCode::FORBIDDEN,
+                "The form has expired. Go back, reload the page and try again.".into(),
+            ));
+        }
+        if !session.can_write() {
+            return Err(Refusal::Page(
+                StatusCode::FORBIDDEN,
+                "Viewers may look, not change.".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Portal {
+    fn render(&self, template: &str, context: Value) -> Response {
+        let rendered = self
+            .templates
+            .get_template(template)
+            .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&context))));
+        match rendered {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => {
+                tracing::error!(template, error = %e, "portal page");
+                Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, "The page failed.".into())
+                    .into_response()
+            }
+        }
+    }
+
+    /// A page of the signed-in part: `context` plus the session and the section.
+    fn page(
+        &self,
+        template: &str,
+        session: &Session,
+        section: &str,
+        mut context: Value,
+    ) -> Response {
+        context["session"] = json!(session);
+        context["section"] = section.into();
+        context["readonly"] = (!session.can_write()).into();
+        self.render(template, context)
+    }
+
+    /// An operation's failure: bad input shows again on the page, anything else is an error.
+    fn failed(&self, e: AdminError) -> Response {
+        let status = match e {
+            AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::Conflict(_) | AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AdminError::Failed(ref why) => {
+                tracing::error!(error = %why, "portal");
+                return Refusal::Page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The operation failed; see the server log.".into(),
+                )
+                .into_response();
+            }
+        };
+        Refusal::Page(status, e.to_string()).into_response()
+    }
+}
+
+// ---- signing in and out ----
+
+#[derive(serde::Deserialize)]
+struct LoginQuery {
+    error: Option<String>,
+}
+
+async fn login_page(State(portal): State<Portal>, Query(query): Query<LoginQuery>) -> Response {
+    let binding = random_token();
+    let mut response = portal.render(
+        "login.html",
+        json!({
+            "title": "Log in",
+            "csrf": csrf_of(&binding),
+            "username": "",
+            "error": query.error.map(|_| "Wrong username or password, or not an administrator."),
+        }),
+    );
+    set_cookie(&mut response, LOGIN_COOKIE, &binding, Some(600));
+    response
+}
+
+async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = Submitted::parse(&body);
+    let bound = cookie(&headers, LOGIN_COOKIE).map(csrf_of);
+    if bound.is_none() || bound.as_deref() != form.get("csrf") {
+        return redirect("/admin/login");
+    }
+    let username = form.get("username").unwrap_or_default().trim().to_owned();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let key = format!("admin:{username}");
+    if portal.limiter.blocked(&key, PER_USER).is_some() {
+        return Refusal::Page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many failed attempts: try again in a few minutes.".into(),
+        )
+        .into_response();
+    }
+    let Some(role) = check_administrator(&portal, &username, password).await else {
+        portal.limiter.fail(&key);
+        return redirect("/admin/login?error=1");
+    };
+    portal.limiter.reset(&key);
+    let value = random_token();
+    let now = now();
+    let stored = portal
+        .store
+        .insert_token(&TokenRecord {
+            hash: token_hash(&value),
+            kind: TokenKind::AdminSession,
+            client_id: String::new(),
+            username: Some(username.clone()),
+            scope: role.as_str().to_owned(),
+            family: random_token(),
+            grant_id: None,
+            jti: random_token(),
+            audience: Vec::new(),
+            issued_at: now,
+            expires_at: now + SESSION_LIFETIME,
+            revoked: false,
+            extra: Map::new(),
+        })
+        .await;
+    if let Err(e) = stored {
+        return portal.failed(e.into());
+    }
+    let mut response = redirect("/admin");
+    set_cookie(&mut response, COOKIE, &value, Some(SESSION_LIFETIME));
+    set_cookie(&mut response, LOGIN_COOKIE, "", Some(0));
+    response
+}
+
+/// The role of `username` when the password is theirs and they administer.
+async fn check_administrator(portal: &Portal, username: &str, password: String) -> Option<Role> {
+    let user = portal.store.user(username).await.ok().flatten();
+    let hash = portal.store.password_hash(username).await.ok().flatten();
+    // The hash is checked even for unknown users, so timing does not tell who exists.
+    let phc = hash
+        .clone()
+        .unwrap_or_else(|| ostiary_server::password::dummy_hash().to_owned());
+    let verified = ostiary_server::password::verify_async(password, phc).await;
+    let user = user.filter(|u| u.enabled && verified && hash.is_some())?;
+    user.claims
+        .get("ostiary_role")
+        .and_then(Value::as_str)
+        .and_then(Role::parse)
+}
+
+async fn logout(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let form = Submitted::parse(&body);
+    if form.get("csrf") == Some(session.csrf.as_str())
+        && let Some(value) = cookie(&headers, COOKIE)
+    {
+        let _ = portal.store.revoke_token(&token_hash(value)).await;
+    }
+    let mut response = redirect("/admin/login");
+    set_cookie(&mut response, COOKIE, "", Some(0));
+    response
+}
+
+fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
+    // Secure whenever the page came over HTTPS is what browsers need; over plain HTTP (loopback
+    // development) a Secure cookie would never come back.
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    let cookie = format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict{age}");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+// ---- dashboard and audit ----
+
+fn audit_rows(entries: Vec<ostiary_server::store::AuditEntry>) -> Value {
+    entries
+        .into_iter()
+        .map(|e| {
+            json!({
+                "when": utc_time(e.at),
+                "actor": e.actor, "action": e.action, "target": e.target,
+                "detail": e.detail.to_string(),
+            })
+        })
+        .collect()
+}
+
+async fn dashboard(State(portal): State<Portal>, session: Session) -> Response {
+    let admin = portal.admin(&session);
+    let counts = async {
+        let clients = admin.clients().await?.len();
+        let users = admin.users().await?.len();
+        let ring = portal.store.key_ring().await?.unwrap_or_default();
+        let oldest = ring
+            .keys()
+            .iter()
+            .filter(|k| k.state == ostiary_jose::KeyState::Current)
+            .map(|k| k.created_at)
+            .min()
+            .unwrap_or_else(now);
+        let audit = admin.audit_log(10).await?;
+        Ok::<_, AdminError>((
+            clients,
+            users,
+            ring.keys().len(),
+            (now() - oldest) / 86_400,
+            audit,
+        ))
+    }
+    .await;
+    match counts {
+        Ok((clients, users, keys, oldest_key_days, audit)) => portal.page(
+            "dashboard.html",
+            &session,
+            "dashboard",
+            json!({
+                "title": "Dashboard",
+                "counts": {"clients": clients, "users": users, "keys": keys, "oldest_key_days": oldest_key_days},
+                "audit": audit_rows(audit),
+            }),
+        ),
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn audit(State(portal): State<Portal>, session: Session) -> Response {
+    match portal.admin(&session).audit_log(500).await {
+        Ok(entries) => portal.page(
+            "audit.html",
+            &session,
+            "audit",
+            json!({"title": "Audit log", "audit": audit_rows(entries)}),
+        ),
+        Err(e) => portal.failed(e),
+    }
+}
+
+// ---- the server configuration, by the reference's tabs ----
+
+const TABS: &[(&str, &str, &[&str])] = &[
+    (
+        "general",
+        "General",
+        &[
+            "issuer.host",
+            "issuer.port",
+            "issuer.tls",
+            "description",
+            "grant_types",
+            "return_refresh_token",
+            "audience_required",
+            "support_user_session",
+            "allow_public_client_refresh",
+            "enforce_pkce_public_clients",
+            "enforce_pkce_confidential_clients",
+            "frontchannel_logout",
+            "frontchannel_logout_sid",
+            "access_token_format",
+            "registration",
+            "fetch_private_addresses",
+            "trusted_issuers",
+            "service_documentation",
+            "op_policy_uri",
+            "op_tos_uri",
+        ],
+    ),
+    (
+        "scopes",
+        "Scopes",
+        &["scopes", "default_scope", "allow_unsupported_scope"],
+    ),
+    (
+        "intervals",
+        "Intervals",
+        &[
+            "intervals.access_token",
+            "intervals.authorization_code",
+            "intervals.refresh_token",
+            "intervals.session",
+            "intervals.client_secret",
+        ],
+    ),
+    (
+        "jwt",
+        "JWT Settings",
+        &["jwt.signing_alg", "jwt.key_alg", "jwt.enc_alg", "jwt.x509"],
+    ),
+    (
+        "customization",
+        "Customization",
+        &["customization.templates_dir"],
+    ),
+];
+
+#[derive(serde::Deserialize)]
+struct TabQuery {
+    tab: Option<String>,
+}
+
+fn tab_of(query: &TabQuery) -> &'static (&'static str, &'static str, &'static [&'static str]) {
+    TABS.iter()
+        .find(|(id, _, _)| Some(*id) == query.tab.as_deref())
+        .unwrap_or(&TABS[0])
+}
+
+fn server_context(
+    tab: &str,
+    fields: Vec<Field>,
+    error: Option<String>,
+    notice: Option<&str>,
+) -> Value {
+    json!({
+        "title": "Authorization server",
+        "tabs": TABS.iter().map(|(id, label, _)| json!({"id": id, "label": label})).collect::<Vec<_>>(),
+        "tab": tab,
+        "fields": fields,
+        "error": error,
+        "notice": notice,
+    })
+}
+
+async fn server_page(
+    State(portal): State<Portal>,
+    session: Session,
+    Query(query): Query<TabQuery>,
+) -> Response {
+    let (id, _, paths) = tab_of(&query);
+    let config = match portal.admin(&session).server_config().await {
+        Ok(config) => serde_json::to_value(config).unwrap_or_default(),
+        Err(e) => return portal.failed(e),
+    };
+    let fields = paths.iter().map(|p| form::field(&config, p)).collect();
+    portal.page(
+        "server.html",
+        &session,
+        "server",
+        server_context(id, fields, None, None),
+    )
+}
+
+async fn save_server(
+    State(portal): State<Portal>,
+    session: Session,
+    Query(query): Query<TabQuery>,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let (id, _, paths) = tab_of(&query);
+    let admin = portal.admin(&session);
+    let current = match admin.server_config().await {
+        Ok(config) => serde_json::to_value(config).unwrap_or_default(),
+        Err(e) => return portal.failed(e),
+    };
+    // What was typed is shown again on a refusal, next to the field it concerns.
+    let mut fields: Vec<Field> = paths
+        .iter()
+        .map(|p| {
+            let mut field = form::field(&current, p);
+            if let Some(typed) = submitted.get(p) {
+                field.value = typed.to_owned();
+            }
+            field
+        })
+        .collect();
+    let saved = admin
+        .update_server_config(|value| {
+            for path in paths.iter() {
+                let Some(typed) = submitted.get(path) else {
+                    continue;
+                };
+                let new = form::read(&current, path, typed)
+                    .map_err(|why| AdminError::Invalid(format!("{path}: {why}")))?;
+                set_path(value, path, new)?;
+            }
+            Ok(())
+        })
+        .await;
+    match saved {
+        Ok(config) => {
+            let config = serde_json::to_value(config).unwrap_or_default();
+            let fields = paths.iter().map(|p| form::field(&config, p)).collect();
+            portal.page(
+                "server.html",
+                &session,
+                "server",
+                server_context(id, fields, None, Some("Saved.")),
+            )
+        }
+        Err(AdminError::Invalid(why)) => {
+            let placed = form::attach_error(&mut fields, &why);
+            let mut response = portal.page(
+                "server.html",
+                &session,
+                "server",
+                server_context(id, fields, (!placed).then(|| why.clone()), None),
+            );
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn rotate_keys(State(portal): State<Portal>, session: Session, body: Bytes) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal.admin(&session).rotate_keys().await {
+        Ok(_) => redirect("/admin/server?tab=jwt"),
+        Err(e) => portal.failed(e),
+    }
+}
+
+// ---- client descriptions ----
+
+/// The members of a client description the portal edits (the rest stay as they are).
+const CLIENT_FIELDS: &[&str] = &[
+    "name",
+    "client_type",
+    "description",
+    "client_name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "response_types",
+    "token_endpoint_auth_method",
+    "default_scope",
+    "default_max_age",
+    "launch_url",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
+    "contacts",
+    "jwks_uri",
+    "jwks",
+    "x509_certificate",
+    "id_token_signed_response_alg",
+    "userinfo_signed_response_alg",
+    "request_object_signing_alg",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
+];
+
+async fn clients(State(portal): State<Portal>, session: Session) -> Response {
+    match portal.admin(&session).clients().await {
+        Ok(clients) => portal.page(
+            "clients.html",
+            &session,
+            "clients",
+            json!({"title": "Client descriptions", "clients": clients}),
+        ),
+        Err(e) => portal.failed(e),
+    }
+}
+
+fn client_page(
+    portal: &Portal,
+    session: &Session,
+    client_id: Option<&str>,
+    fields: Vec<Field>,
+    error: Option<String>,
+    notice: Option<&str>,
+) -> Response {
+    portal.page(
+        "client.html",
+        session,
+        "clients",
+        json!({
+            "title": client_id.unwrap_or("New client description"),
+            "client_id": client_id,
+            "fields": fields,
+            "error": error,
+            "notice": notice,
+        }),
+    )
+}
+
+/// The defaults a new client description starts from.
+fn new_client_value() -> Value {
+    serde_json::to_value(ostiary_server::config::ClientDescription::default()).unwrap_or_default()
+}
+
+async fn new_client(State(portal): State<Portal>, session: Session) -> Response {
+    if !session.can_write() {
+        return redirect("/admin/clients");
+    }
+    let defaults = new_client_value();
+    let fields = CLIENT_FIELDS
+        .iter()
+        .map(|p| form::field(&defaults, p))
+        .collect();
+    client_page(&portal, &session, None, fields, None, None)
+}
+
+/// Reads the client form against `current`: the members, and the fields as typed.
+fn read_client_form(
+    current: &Value,
+    submitted: &Submitted,
+) -> (Result<Map<String, Value>, String>, Vec<Field>) {
+    let mut fields = Vec::new();
+    let mut members = Map::new();
+    let mut problem = None;
+    for path in CLIENT_FIELDS {
+        let mut field = form::field(current, path);
+        if let Some(typed) = submitted.get(path) {
+            field.value = typed.to_owned();
+            match form::read(current, path, typed) {
+                Ok(value) => {
+                    members.insert((*path).to_owned(), value);
+                }
+                Err(why) => {
+                    field.error = Some(why.clone());
+                    problem.get_or_insert(why);
+                }
+            }
+        }
+        fields.push(field);
+    }
+    (problem.map_or(Ok(members), Err), fields)
+}
+
+fn refused_form(
+    portal: &Portal,
+    session: &Session,
+    client_id: Option<&str>,
+    mut fields: Vec<Field>,
+    why: String,
+) -> Response {
+    let placed = form::attach_error(&mut fields, &why);
+    let mut response = client_page(
+        portal,
+        session,
+        client_id,
+        fields,
+        (!placed).then_some(why),
+        None,
+    );
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}
+
+async fn create_client(State(portal): State<Portal>, session: Session, body: Bytes) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let (members, fields) = read_client_form(&new_client_value(), &submitted);
+    let mut metadata = match members {
+        Ok(members) => members,
+        Err(_) => {
+            return refused_form(
+                &portal,
+                &session,
+                None,
+                fields,
+                "Check the marked fields.".into(),
+            );
+        }
+    };
+    // Left empty: the registration defaults apply.
+    metadata.retain(|_, v| !v.is_null() && v != &json!([]) && v != &json!(""));
+    match portal.admin(&session).create_client(metadata).await {
+        Ok(created) => {
+            let client_id = created["client_id"].as_str().unwrap_or_default();
+            match created.get("client_secret").and_then(Value::as_str) {
+                Some(secret) => portal.page(
+                    "secret.html",
+                    &session,
+                    "clients",
+                    json!({"title": "Client secret", "client_id": client_id, "client_secret": secret}),
+                ),
+                None => redirect(&format!("/admin/clients/{}", path_segment(client_id))),
+            }
+        }
+        Err(AdminError::Invalid(why) | AdminError::Conflict(why)) => {
+            refused_form(&portal, &session, None, fields, why)
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+/// `YYYY-MM-DD hh:mm:ss` (UTC) of seconds since the epoch (the civil calendar from days, as in
+/// Howard Hinnant's `civil_from_days`).
+fn utc_time(at: i64) -> String {
+    let (days, seconds) = (at.div_euclid(86_400), at.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+fn path_segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn client(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(client_id): Path<String>,
+) -> Response {
+    match portal.admin(&session).client(&client_id).await {
+        Ok(client) => {
+            let value = serde_json::to_value(client).unwrap_or_default();
+            let fields = CLIENT_FIELDS
+                .iter()
+                .map(|p| form::field(&value, p))
+                .collect();
+            client_page(&portal, &session, Some(&client_id), fields, None, None)
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn save_client(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    let current = match admin.client(&client_id).await {
+        Ok(client) => serde_json::to_value(client).unwrap_or_default(),
+        Err(e) => return portal.failed(e),
+    };
+    let (members, fields) = read_client_form(&current, &submitted);
+    let changes = match members {
+        Ok(members) => members,
+        Err(_) => {
+            return refused_form(
+                &portal,
+                &session,
+                Some(&client_id),
+                fields,
+                "Check the marked fields.".into(),
+            );
+        }
+    };
+    match admin.update_client(&client_id, changes).await {
+        Ok(client) => {
+            let value = serde_json::to_value(client).unwrap_or_default();
+            let fields = CLIENT_FIELDS
+                .iter()
+                .map(|p| form::field(&value, p))
+                .collect();
+            client_page(
+                &portal,
+                &session,
+                Some(&client_id),
+                fields,
+                None,
+                Some("Saved."),
+            )
+        }
+        Err(AdminError::Invalid(why)) => {
+            refused_form(&portal, &session, Some(&client_id), fields, why)
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn regenerate_secret(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal.admin(&session).regenerate_secret(&client_id).await {
+        Ok(renewed) => portal.page(
+            "secret.html",
+            &session,
+            "clients",
+            json!({"title": "Client secret", "client_id": client_id, "client_secret": renewed["client_secret"]}),
+        ),
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn revoke_client_tokens(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    if let Err(e) = admin.client(&client_id).await {
+        return portal.failed(e);
+    }
+    match admin.revoke_tokens(TokensOf::Client(&client_id)).await {
+        Ok(_) => redirect(&format!("/admin/clients/{}", path_segment(&client_id))),
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn confirm_delete_client(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(client_id): Path<String>,
+) -> Response {
+    let back = format!("/admin/clients/{}", path_segment(&client_id));
+    portal.page(
+        "confirm.html",
+        &session,
+        "clients",
+        json!({
+            "title": "Delete a client description",
+            "question": format!("Delete the client description {client_id}?"),
+            "consequence": "Its tokens are revoked and it can no longer sign in or get tokens. This cannot be undone.",
+            "action": format!("{back}/delete"),
+            "confirm": "Delete",
+            "back": back,
+        }),
+    )
+}
+
+async fn delete_client(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal.admin(&session).delete_client(&client_id).await {
+        Ok(()) => redirect("/admin/clients"),
+        Err(e) => portal.failed(e),
+    }
+}
+
+// ---- users ----
+
+fn users_page(
+    portal: &Portal,
+    session: &Session,
+    users: Vec<ostiary_server::config::User>,
+    form: Value,
+) -> Response {
+    let mut context = json!({"title": "Users", "users": users});
+    if let (Some(context), Value::Object(form)) = (context.as_object_mut(), form) {
+        context.extend(form);
+    }
+    portal.page("users.html", session, "users", context)
+}
+
+async fn users(State(portal): State<Portal>, session: Session) -> Response {
+    match portal.admin(&session).users().await {
+        Ok(users) => users_page(&portal, &session, users, json!({"new_claims": "{}"})),
+        Err(e) => portal.failed(e),
+    }
+}
+
+fn claims_of(text: &str) -> Result<Map<String, Value>, AdminError> {
+    match serde_json::from_str::<Value>(if text.trim().is_empty() { "{}" } else { text }) {
+        Ok(Value::Object(claims)) => Ok(claims),
+        _ => Err(AdminError::Invalid(
+            "claims: a JSON object is needed".into(),
+        )),
+    }
+}
+
+async fn create_user(State(portal): State<Portal>, session: Session, body: Bytes) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    let username = submitted
+        .get("username")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let claims_text = submitted.get("claims").unwrap_or_default().to_owned();
+    let created = match claims_of(&claims_text) {
+        Ok(claims) => {
+            let password = submitted.get("password").unwrap_or_default().to_owned();
+            admin.create_user(&username, password, claims).await
+        }
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(_) => redirect(&format!("/admin/users/{}", path_segment(&username))),
+        Err(AdminError::Invalid(why) | AdminError::Conflict(why)) => {
+            let users = admin.users().await.unwrap_or_default();
+            let mut response = users_page(
+                &portal,
+                &session,
+                users,
+                json!({"error": why, "new_username": username, "new_claims": claims_text}),
+            );
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+fn user_page(
+    portal: &Portal,
+    session: &Session,
+    user: &ostiary_server::config::User,
+    extra: Value,
+) -> Response {
+    let mut context = json!({
+        "title": user.username,
+        "user": user,
+        "claims": serde_json::to_string_pretty(&user.claims).unwrap_or_default(),
+    });
+    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        context.extend(extra);
+    }
+    portal.page("user.html", session, "users", context)
+}
+
+async fn user(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(username): Path<String>,
+) -> Response {
+    match portal.admin(&session).user(&username).await {
+        Ok(user) => user_page(&portal, &session, &user, json!({})),
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn save_user(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    let enabled = submitted.get("enabled").map(|v| v == "true");
+    let saved = match submitted.get("claims").map(claims_of).transpose() {
+        Ok(claims) => admin.update_user(&username, claims, enabled).await,
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(user) => user_page(&portal, &session, &user, json!({"notice": "Saved."})),
+        Err(AdminError::Invalid(why)) => match admin.user(&username).await {
+            Ok(user) => {
+                let mut response = user_page(&portal, &session, &user, json!({"error": why}));
+                *response.status_mut() = StatusCode::BAD_REQUEST;
+                response
+            }
+            Err(e) => portal.failed(e),
+        },
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn set_password(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    let password = submitted.get("password").unwrap_or_default().to_owned();
+    let done = admin.set_password(&username, password).await;
+    match (done, admin.user(&username).await) {
+        (Ok(()), Ok(user)) => user_page(
+            &portal,
+            &session,
+            &user,
+            json!({"notice": "The password is set."}),
+        ),
+        (Err(AdminError::Invalid(why)), Ok(user)) => {
+            let mut response = user_page(&portal, &session, &user, json!({"error": why}));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+        (Err(e), _) | (_, Err(e)) => portal.failed(e),
+    }
+}
+
+async fn revoke_user_tokens(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    let revoked = admin.revoke_tokens(TokensOf::User(&username)).await;
+    match (revoked, admin.user(&username).await) {
+        (Ok(n), Ok(user)) => user_page(
+            &portal,
+            &session,
+            &user,
+            json!({"notice": format!("{n} tokens revoked.")}),
+        ),
+        (Err(e), _) | (_, Err(e)) => portal.failed(e),
+    }
+}
+
+async fn confirm_delete_user(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(username): Path<String>,
+) -> Response {
+    let back = format!("/admin/users/{}", path_segment(&username));
+    portal.page(
+        "confirm.html",
+        &session,
+        "users",
+        json!({
+            "title": "Delete a user",
+            "question": format!("Delete the user {username}?"),
+            "consequence": "Their tokens are revoked and they can no longer sign in. This cannot be undone.",
+            "action": format!("{back}/delete"),
+            "confirm": "Delete",
+            "back": back,
+        }),
+    )
+}
+
+async fn delete_user(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal.admin(&session).delete_user(&username).await {
+        Ok(()) => redirect("/admin/users"),
+        Err(e) => portal.failed(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_utc() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(utc_time(1_795_345_199), "2026-11-22 10:59:59");
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(path_segment("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(path_segment("x/y?z#"), "x%2Fy%3Fz%23");
+    }
+}
