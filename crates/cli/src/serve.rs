@@ -67,10 +67,12 @@ pub async fn start_with_hooks(
         .await
         .map_err(|e| e.to_string())?;
     bootstrap_admin(&store).await?;
-    let store: Arc<dyn ServerStore> = Arc::new(store);
+    let store = Arc::new(store);
+    let client = ostiary_client::Client::new(store.clone());
+    let store: Arc<dyn ServerStore> = store;
     let server = Server::new(store.clone(), hooks);
     let app = ostiary_server::router(server, &config.issuer.path())
-        .nest("/admin", ostiary_portal::router(store));
+        .nest("/admin", ostiary_portal::router(store, client));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(async move {
         let shutdown = async move {

@@ -59,7 +59,7 @@ impl std::fmt::Debug for Admin<'_> {
 }
 
 impl Admin<'_> {
-    async fn audit(&self, action: &str, target: &str, detail: Value) -> AdminResult<()> {
+    pub(crate) async fn audit(&self, action: &str, target: &str, detail: Value) -> AdminResult<()> {
         let entry = AuditEntry {
             at: now(),
             actor: self.actor.to_owned(),

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRef, Path, Query, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use ostiary_client::{Client, ClientConfiguration, ServerDescription};
 use ostiary_server::store::ServerStore;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -19,6 +20,25 @@ use serde_json::{Map, Value, json};
 use crate::admin::{self, Admin, AdminError, Role, TokensOf};
 
 type Store = Arc<dyn ServerStore>;
+
+/// What the handlers reach: the server's store and the client runtime.
+#[derive(Clone)]
+struct ApiState {
+    store: Store,
+    client: Client,
+}
+
+impl FromRef<ApiState> for Store {
+    fn from_ref(state: &ApiState) -> Store {
+        state.store.clone()
+    }
+}
+
+impl FromRef<ApiState> for Client {
+    fn from_ref(state: &ApiState) -> Client {
+        state.client.clone()
+    }
+}
 
 /// Who called: set by [`authenticate`] for the handlers.
 #[derive(Clone, Debug)]
@@ -84,7 +104,7 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The API's routes, for `/admin/api`.
-pub fn router(store: Store) -> Router {
+pub fn router(store: Store, client: Client) -> Router {
     let authenticated = Router::new()
         .route(
             "/server-config",
@@ -95,7 +115,7 @@ pub fn router(store: Store) -> Router {
         .route("/clients", get(clients).post(create_client))
         .route(
             "/clients/{client_id}",
-            get(client).patch(update_client).delete(delete_client),
+            get(show_client).patch(update_client).delete(delete_client),
         )
         .route("/clients/{client_id}/secret", post(regenerate_secret))
         .route("/users", get(users).post(create_user))
@@ -107,6 +127,24 @@ pub fn router(store: Store) -> Router {
         .route("/tokens/revoke", post(revoke_tokens))
         .route("/registration-tokens", post(create_registration_token))
         .route("/audit", get(audit))
+        .route(
+            "/servers",
+            get(servers).post(discover_server).put(save_server),
+        )
+        .route("/servers/{issuer}", get(server))
+        .route("/servers/{issuer}/jwks", post(refresh_server_keys))
+        .route(
+            "/configurations",
+            get(configurations).post(register_configuration),
+        )
+        .route(
+            "/configurations/{app}",
+            get(configuration).put(save_configuration),
+        )
+        .route(
+            "/configurations/{app}/keys",
+            post(rotate_configuration_keys),
+        )
         .layer(axum::middleware::from_fn_with_state(
             store.clone(),
             authenticate,
@@ -120,7 +158,7 @@ pub fn router(store: Store) -> Router {
         .fallback(|| async {
             ApiError::Admin(AdminError::NotFound("no such admin API endpoint".into()))
         })
-        .with_state(store)
+        .with_state(ApiState { store, client })
         .layer(axum::middleware::map_response(no_store))
 }
 
@@ -241,7 +279,7 @@ async fn create_client(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn client(
+async fn show_client(
     State(store): State<Store>,
     caller: Authed,
     Path(client_id): Path<String>,
@@ -439,4 +477,181 @@ async fn audit(
         query.map_err(|_| ApiError::BadRequest("limit must be a number".into()))?;
     let limit = limit.unwrap_or(100).min(1000);
     json_of(&admin(&store, &caller).audit_log(limit).await?)
+}
+
+// ---- the client side: server descriptions and client configurations ----
+
+async fn servers(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+) -> ApiResult<Json<Value>> {
+    json_of(&admin(&store, &caller).server_descriptions(&client).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Discover {
+    issuer: String,
+    ca_file: Option<String>,
+}
+
+/// Discover and Save.
+async fn discover_server(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Discover { issuer, ca_file } = parse(&body)?;
+    let server = admin(&store, &caller)
+        .discover_server(&client, &issuer, ca_file.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, json_of(&server)?))
+}
+
+/// Manual creation (or replacement) of a server description.
+async fn save_server(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let server: ServerDescription = parse(&body)?;
+    json_of(
+        &admin(&store, &caller)
+            .save_server_description(&client, server)
+            .await?,
+    )
+}
+
+async fn server(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    Path(issuer): Path<String>,
+) -> ApiResult<Json<Value>> {
+    json_of(
+        &admin(&store, &caller)
+            .server_description(&client, &issuer)
+            .await?,
+    )
+}
+
+/// UpdateJWKS.
+async fn refresh_server_keys(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    Path(issuer): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        admin(&store, &caller)
+            .refresh_server_keys(&client, &issuer)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct IssuerQuery {
+    issuer: Option<String>,
+}
+
+async fn configurations(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    query: Result<Query<IssuerQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(IssuerQuery { issuer }) =
+        query.map_err(|_| ApiError::BadRequest("issuer must be a URL".into()))?;
+    let all = admin(&store, &caller)
+        .client_configurations(&client, issuer.as_deref())
+        .await?;
+    Ok(Json(all.iter().map(crate::relying::redacted).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Register {
+    app: String,
+    issuer: String,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+    initial_access_token: Option<String>,
+}
+
+/// Dynamic Registration and Save.
+async fn register_configuration(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Register {
+        app,
+        issuer,
+        metadata,
+        initial_access_token,
+    } = parse(&body)?;
+    let config = admin(&store, &caller)
+        .register_configuration(
+            &client,
+            &app,
+            &issuer,
+            metadata,
+            initial_access_token.as_deref(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(crate::relying::redacted(&config))))
+}
+
+async fn configuration(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let config = admin(&store, &caller)
+        .client_configuration(&client, &app)
+        .await?;
+    Ok(Json(crate::relying::redacted(&config)))
+}
+
+#[derive(Deserialize)]
+struct SaveQuery {
+    #[serde(default)]
+    update_registration: bool,
+}
+
+/// Save (and, with `?update_registration=true`, Update Registration) of a configuration.
+async fn save_configuration(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    Path(app): Path<String>,
+    query: Result<Query<SaveQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let Query(SaveQuery {
+        update_registration,
+    }) = query.map_err(|_| ApiError::BadRequest("update_registration is true or false".into()))?;
+    let mut config: ClientConfiguration = parse(&body)?;
+    config.app = app;
+    let saved = admin(&store, &caller)
+        .save_configuration(&client, config, update_registration)
+        .await?;
+    Ok(Json(crate::relying::redacted(&saved)))
+}
+
+async fn rotate_configuration_keys(
+    State(store): State<Store>,
+    State(client): State<Client>,
+    caller: Authed,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let kids = admin(&store, &caller)
+        .rotate_configuration_keys(&client, &app)
+        .await?;
+    Ok(Json(json!({ "new_keys": kids })))
 }

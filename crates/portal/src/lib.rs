@@ -7,11 +7,16 @@ pub mod api;
 mod form;
 mod openapi;
 pub mod pages;
+pub mod relying;
 
 pub use admin::{Admin, AdminError, AdminResult, TokensOf};
 
-/// The portal's pages and, under `/api`, the admin JSON API: for `/admin`.
-pub fn router(store: std::sync::Arc<dyn ostiary_server::store::ServerStore>) -> axum::Router {
+/// The portal's pages and, under `/api`, the admin JSON API: for `/admin`. `client` is the
+/// client runtime whose server descriptions and client configurations they manage.
+pub fn router(
+    store: std::sync::Arc<dyn ostiary_server::store::ServerStore>,
+    client: ostiary_client::Client,
+) -> axum::Router {
     // A service, not a nested router, so that the API's own fallback answers under /api.
-    pages::router(store.clone()).nest_service("/api", api::router(store))
+    pages::router(store.clone(), client.clone()).nest_service("/api", api::router(store, client))
 }

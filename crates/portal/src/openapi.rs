@@ -124,6 +124,60 @@ pub fn document() -> Value {
                         "properties": {"expires_in": {"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64}}})),
                     "201", Some(object.clone())),
             },
+            "/servers": {
+                "get": operation("listServerDescriptions", "Server descriptions of the client runtime, with how many client configurations each has", None, "200", Some(json!({"type": "array", "items": object.clone()}))),
+                "post": operation("discoverServer", "Discover and Save: read an issuer's metadata and keys",
+                    Some(json!({"type": "object", "required": ["issuer"], "additionalProperties": false,
+                        "properties": {"issuer": {"type": "string", "format": "uri"}, "ca_file": {"type": "string"}}})),
+                    "201", Some(schema("ServerDescription"))),
+                "put": operation("saveServerDescription", "Manual creation of a server description", Some(schema("ServerDescription")), "200", Some(schema("ServerDescription"))),
+            },
+            "/servers/{issuer}": {
+                "parameters": path_parameter("issuer"),
+                "get": operation("getServerDescription", "One server description", None, "200", Some(schema("ServerDescription"))),
+            },
+            "/servers/{issuer}/jwks": {
+                "parameters": path_parameter("issuer"),
+                "post": operation("refreshServerKeys", "UpdateJWKS: fetch the server's keys again", None, "200", Some(object.clone())),
+            },
+            "/configurations": {
+                "get": {
+                    "operationId": "listClientConfigurations",
+                    "summary": "Client configurations (secrets left out), of one server description when issuer is given",
+                    "parameters": [{"name": "issuer", "in": "query", "required": false, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "done", "content": {"application/json": {"schema": {"type": "array", "items": object.clone()}}}},
+                        "400": {"$ref": "#/components/responses/Error"},
+                        "401": {"$ref": "#/components/responses/Error"},
+                    },
+                },
+                "post": operation("registerClientConfiguration", "Dynamic Registration and Save",
+                    Some(json!({"type": "object", "required": ["app", "issuer"], "additionalProperties": false,
+                        "properties": {"app": {"type": "string", "minLength": 1}, "issuer": {"type": "string"},
+                                       "metadata": {"type": "object"}, "initial_access_token": {"type": "string"}}})),
+                    "201", Some(object.clone())),
+            },
+            "/configurations/{app}": {
+                "parameters": path_parameter("app"),
+                "get": operation("getClientConfiguration", "One client configuration (secrets left out)", None, "200", Some(object.clone())),
+                "put": {
+                    "operationId": "saveClientConfiguration",
+                    "summary": "Save a client configuration; Save and Update Registration with update_registration=true",
+                    "parameters": [{"name": "update_registration", "in": "query", "required": false, "schema": {"type": "boolean"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": schema("ClientConfiguration")}}},
+                    "responses": {
+                        "200": {"description": "done", "content": {"application/json": {"schema": object.clone()}}},
+                        "400": {"$ref": "#/components/responses/Error"},
+                        "401": {"$ref": "#/components/responses/Error"},
+                        "403": {"$ref": "#/components/responses/Error"},
+                        "404": {"$ref": "#/components/responses/Error"},
+                    },
+                },
+            },
+            "/configurations/{app}/keys": {
+                "parameters": path_parameter("app"),
+                "post": operation("rotateClientConfigurationKeys", "Rotate Keys of a client configuration", None, "200", Some(object.clone())),
+            },
             "/audit": {
                 "get": {
                     "operationId": "auditLog",
@@ -149,6 +203,11 @@ pub fn document() -> Value {
                 "Client": {"type": "object", "required": ["client_id", "client_type", "grant_types"]},
                 "ClientMetadata": {"type": "object",
                     "description": "RFC 7591 / OpenID registration metadata plus Ostiary's own fields (client_type, description, …)"},
+                "ServerDescription": {"type": "object", "required": ["issuer", "metadata"],
+                    "properties": {"issuer": {"type": "string"}, "metadata": {"type": "object"}, "ca_file": {"type": ["string", "null"]},
+                                   "jwks": {"type": ["object", "null"]}, "jwks_fetched_at": {"type": "integer"}}},
+                "ClientConfiguration": {"type": "object", "required": ["issuer", "client_id"],
+                    "description": "issuer, client_id, client_secret, kind (confidential | public | resource), redirect_uri, grant_types, token_endpoint_auth_method, …"},
                 "User": {"type": "object", "required": ["username", "claims", "enabled"],
                     "properties": {"username": {"type": "string"}, "claims": {"type": "object"}, "enabled": {"type": "boolean"}}},
                 "AuditEntry": {"type": "object", "required": ["at", "actor", "action", "target", "detail"],

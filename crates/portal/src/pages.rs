@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::Environment;
+use ostiary_client::Client;
 use ostiary_server::hooks::session::cookie;
 use ostiary_server::issue::{random_token, token_hash};
 use ostiary_server::ratelimit::{LoginLimiter, PER_USER};
@@ -53,11 +54,21 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("users.html", include_str!("../templates/users.html")),
     ("user.html", include_str!("../templates/user.html")),
     ("server.html", include_str!("../templates/server.html")),
+    ("servers.html", include_str!("../templates/servers.html")),
+    (
+        "server_view.html",
+        include_str!("../templates/server_view.html"),
+    ),
+    (
+        "configuration.html",
+        include_str!("../templates/configuration.html"),
+    ),
 ];
 
 #[derive(Clone)]
 struct Portal {
     store: Arc<dyn ServerStore>,
+    client: Client,
     limiter: Arc<LoginLimiter>,
     templates: Arc<Environment<'static>>,
 }
@@ -84,9 +95,10 @@ fn environment() -> Environment<'static> {
 }
 
 /// The portal's routes, for `/admin`.
-pub fn router(store: Arc<dyn ServerStore>) -> Router {
+pub fn router(store: Arc<dyn ServerStore>, client: Client) -> Router {
     let portal = Portal {
         store,
+        client,
         limiter: Arc::new(LoginLimiter::default()),
         templates: Arc::new(environment()),
     };
@@ -99,7 +111,7 @@ pub fn router(store: Arc<dyn ServerStore>) -> Router {
         .route("/server/rotate-keys", post(rotate_keys))
         .route("/clients", get(clients))
         .route("/clients/new", get(new_client).post(create_client))
-        .route("/clients/{client_id}", get(client).post(save_client))
+        .route("/clients/{client_id}", get(show_client).post(save_client))
         .route("/clients/{client_id}/secret", post(regenerate_secret))
         .route("/clients/{client_id}/revoke", post(revoke_client_tokens))
         .route(
@@ -114,6 +126,21 @@ pub fn router(store: Arc<dyn ServerStore>) -> Router {
         .route(
             "/users/{username}/delete",
             get(confirm_delete_user).post(delete_user),
+        )
+        .route("/servers", get(servers))
+        .route("/servers/discover", post(discover_server))
+        .route("/servers/manual", post(save_server_manually))
+        .route("/servers/view", get(server_view))
+        .route("/servers/jwks", post(refresh_server_keys))
+        .route("/configurations/register", post(register_configuration))
+        .route("/configurations/create", post(create_configuration))
+        .route(
+            "/configurations/{app}",
+            get(configuration).post(save_configuration),
+        )
+        .route(
+            "/configurations/{app}/keys",
+            post(rotate_configuration_keys),
         )
         .with_state(portal)
         .layer(axum::middleware::map_response(page_headers))
@@ -858,7 +885,7 @@ fn path_segment(text: &str) -> String {
         .collect()
 }
 
-async fn client(
+async fn show_client(
     State(portal): State<Portal>,
     session: Session,
     Path(client_id): Path<String>,
@@ -1229,5 +1256,499 @@ mod tests {
     fn path_segments_are_percent_encoded() {
         assert_eq!(path_segment("a-b_c.d~e"), "a-b_c.d~e");
         assert_eq!(path_segment("x/y?z#"), "x%2Fy%3Fz%23");
+    }
+}
+
+// ---- the client side: server descriptions and client configurations ----
+
+/// The members of a client configuration the portal edits (secrets and keys have their own
+/// controls).
+const CONFIGURATION_FIELDS: &[&str] = &[
+    "client_id",
+    "kind",
+    "redirect_uri",
+    "post_logout_redirect_uri",
+    "frontchannel_logout_uri",
+    "grant_types",
+    "token_endpoint_auth_method",
+    "token_endpoint_auth_signing_alg",
+    "default_scope",
+    "default_max_age",
+    "client_name",
+    "logo_uri",
+    "client_uri",
+    "policy_uri",
+    "tos_uri",
+];
+
+fn when(at: i64) -> String {
+    if at == 0 {
+        "never (given by hand)".into()
+    } else {
+        utc_time(at)
+    }
+}
+
+/// The list of server descriptions, with `extra` (a refused form's error and input).
+async fn servers_page(portal: &Portal, session: &Session, extra: Value) -> Response {
+    let servers = match portal
+        .admin(session)
+        .server_descriptions(&portal.client)
+        .await
+    {
+        Ok(servers) => servers,
+        Err(e) => return portal.failed(e),
+    };
+    let servers: Vec<Value> = servers
+        .into_iter()
+        .map(|s| {
+            let keys_fetched = when(s.jwks_fetched_at);
+            let mut row = serde_json::to_value(s).unwrap_or_default();
+            row["keys_fetched"] = keys_fetched.into();
+            row
+        })
+        .collect();
+    let mut context =
+        json!({"title": "Server descriptions", "servers": servers, "manual": MANUAL_EXAMPLE});
+    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        context.extend(extra);
+    }
+    let refused = context.get("error").is_some_and(|e| !e.is_null());
+    let mut response = portal.page("servers.html", session, "servers", context);
+    if refused {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response
+}
+
+const MANUAL_EXAMPLE: &str = r#"{
+  "issuer": "https://as.example/oauth2",
+  "metadata": {
+    "issuer": "https://as.example/oauth2",
+    "authorization_endpoint": "https://as.example/oauth2/authorize",
+    "token_endpoint": "https://as.example/oauth2/token"
+  },
+  "jwks": null
+}"#;
+
+async fn servers(State(portal): State<Portal>, session: Session) -> Response {
+    servers_page(&portal, &session, json!({})).await
+}
+
+fn view_of(issuer: &str) -> String {
+    format!("/admin/servers/view?issuer={}", path_segment(issuer))
+}
+
+async fn discover_server(State(portal): State<Portal>, session: Session, body: Bytes) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let issuer = submitted
+        .get("issuer")
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
+    let ca_file = submitted
+        .get("ca_file")
+        .map(str::trim)
+        .filter(|f| !f.is_empty());
+    let discovered = portal
+        .admin(&session)
+        .discover_server(&portal.client, &issuer, ca_file)
+        .await;
+    match discovered {
+        Ok(server) => redirect(&view_of(&server.issuer)),
+        Err(AdminError::Invalid(why) | AdminError::NotFound(why)) => {
+            servers_page(
+                &portal,
+                &session,
+                json!({"error": why, "issuer": issuer, "ca_file": ca_file}),
+            )
+            .await
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn save_server_manually(
+    State(portal): State<Portal>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let text = submitted.get("description").unwrap_or_default().to_owned();
+    let saved = match serde_json::from_str::<ostiary_client::ServerDescription>(&text) {
+        Ok(server) => {
+            portal
+                .admin(&session)
+                .save_server_description(&portal.client, server)
+                .await
+        }
+        Err(e) => Err(AdminError::Invalid(format!("the description: {e}"))),
+    };
+    match saved {
+        Ok(server) => redirect(&view_of(&server.issuer)),
+        Err(AdminError::Invalid(why)) => {
+            servers_page(&portal, &session, json!({"error": why, "manual": text})).await
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct IssuerQuery {
+    issuer: String,
+}
+
+async fn server_view_page(
+    portal: &Portal,
+    session: &Session,
+    issuer: &str,
+    extra: Value,
+) -> Response {
+    let admin = portal.admin(session);
+    let server = match admin.server_description(&portal.client, issuer).await {
+        Ok(server) => server,
+        Err(e) => return portal.failed(e),
+    };
+    let configurations = match admin
+        .client_configurations(&portal.client, Some(issuer))
+        .await
+    {
+        Ok(all) => all,
+        Err(e) => return portal.failed(e),
+    };
+    let metadata = serde_json::to_value(&server.metadata).unwrap_or_default();
+    let endpoints: Vec<(String, String)> = metadata
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, v)| k.ends_with("_endpoint") || k.ends_with("_uri") && v.is_string())
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let kids: Vec<String> = server
+        .keys()
+        .keys
+        .iter()
+        .filter_map(|k| k.kid.clone())
+        .collect();
+    let mut context = json!({
+        "title": server.issuer,
+        "server": server,
+        "endpoints": endpoints,
+        "kids": kids,
+        "keys_fetched": when(server.jwks_fetched_at),
+        "configurations": configurations.iter().map(crate::relying::redacted).collect::<Vec<_>>(),
+        "metadata": "{\n  \"grant_types\": [\"client_credentials\"]\n}",
+    });
+    let refused = extra.get("error").is_some();
+    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        context.extend(extra);
+    }
+    let mut response = portal.page("server_view.html", session, "servers", context);
+    if refused {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response
+}
+
+async fn server_view(
+    State(portal): State<Portal>,
+    session: Session,
+    Query(IssuerQuery { issuer }): Query<IssuerQuery>,
+) -> Response {
+    server_view_page(&portal, &session, &issuer, json!({})).await
+}
+
+async fn refresh_server_keys(
+    State(portal): State<Portal>,
+    session: Session,
+    Query(IssuerQuery { issuer }): Query<IssuerQuery>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal
+        .admin(&session)
+        .refresh_server_keys(&portal.client, &issuer)
+        .await
+    {
+        Ok(_) => {
+            server_view_page(
+                &portal,
+                &session,
+                &issuer,
+                json!({"notice": "The server's keys are fetched again."}),
+            )
+            .await
+        }
+        Err(AdminError::Invalid(why)) => {
+            server_view_page(&portal, &session, &issuer, json!({"error": why})).await
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+fn configuration_path(app: &str) -> String {
+    format!("/admin/configurations/{}", path_segment(app))
+}
+
+async fn register_configuration(
+    State(portal): State<Portal>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let issuer = submitted.get("issuer").unwrap_or_default().to_owned();
+    let app = submitted.get("app").unwrap_or_default().trim().to_owned();
+    let metadata_text = submitted.get("metadata").unwrap_or_default().to_owned();
+    let token = submitted
+        .get("initial_access_token")
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let registered = match claims_of(&metadata_text) {
+        Ok(metadata) => {
+            portal
+                .admin(&session)
+                .register_configuration(&portal.client, &app, &issuer, metadata, token)
+                .await
+        }
+        Err(_) => Err(AdminError::Invalid(
+            "metadata: a JSON object is needed".into(),
+        )),
+    };
+    match registered {
+        Ok(config) => redirect(&configuration_path(&config.app)),
+        Err(AdminError::Invalid(why) | AdminError::Conflict(why)) => {
+            server_view_page(
+                &portal,
+                &session,
+                &issuer,
+                json!({"error": why, "app": app, "metadata": metadata_text}),
+            )
+            .await
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn create_configuration(
+    State(portal): State<Portal>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let issuer = submitted.get("issuer").unwrap_or_default().to_owned();
+    let secret = submitted.get("client_secret").filter(|s| !s.is_empty());
+    let config = ostiary_client::ClientConfiguration {
+        app: submitted.get("app").unwrap_or_default().trim().to_owned(),
+        issuer: issuer.clone(),
+        client_id: submitted
+            .get("client_id")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        client_secret: secret.map(str::to_owned),
+        token_endpoint_auth_method: match secret {
+            Some(_) => ostiary_core::AuthMethod::ClientSecretBasic,
+            None => ostiary_core::AuthMethod::None,
+        },
+        ..Default::default()
+    };
+    let app = config.app.clone();
+    match portal
+        .admin(&session)
+        .save_configuration(&portal.client, config, false)
+        .await
+    {
+        Ok(saved) => redirect(&configuration_path(&saved.app)),
+        Err(AdminError::Invalid(why)) => {
+            server_view_page(
+                &portal,
+                &session,
+                &issuer,
+                json!({"error": why, "app": app}),
+            )
+            .await
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+fn configuration_page(
+    portal: &Portal,
+    session: &Session,
+    config: &ostiary_client::ClientConfiguration,
+    fields: Vec<Field>,
+    extra: Value,
+) -> Response {
+    let kids: Vec<String> = config
+        .public_keys()
+        .map(|k| k.keys.iter().filter_map(|k| k.kid.clone()).collect())
+        .unwrap_or_default();
+    let mut context = json!({
+        "title": config.app,
+        "app": config.app,
+        "issuer": config.issuer,
+        "registered": config.registration_client_uri.is_some(),
+        "fields": fields,
+        "kids": kids,
+    });
+    let refused = extra.get("error").is_some();
+    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        context.extend(extra);
+    }
+    let mut response = portal.page("configuration.html", session, "servers", context);
+    if refused {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    response
+}
+
+fn configuration_fields(config: &ostiary_client::ClientConfiguration) -> Vec<Field> {
+    let value = serde_json::to_value(config).unwrap_or_default();
+    CONFIGURATION_FIELDS
+        .iter()
+        .map(|p| form::field(&value, p))
+        .collect()
+}
+
+async fn configuration(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(app): Path<String>,
+) -> Response {
+    match portal
+        .admin(&session)
+        .client_configuration(&portal.client, &app)
+        .await
+    {
+        Ok(config) => {
+            let fields = configuration_fields(&config);
+            configuration_page(&portal, &session, &config, fields, json!({}))
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn save_configuration(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Response {
+    let submitted = Submitted::parse(&body);
+    if let Err(refusal) = submitted.authorize(&session) {
+        return refusal.into_response();
+    }
+    let admin = portal.admin(&session);
+    let current = match admin.client_configuration(&portal.client, &app).await {
+        Ok(config) => config,
+        Err(e) => return portal.failed(e),
+    };
+    let current_value = serde_json::to_value(&current).unwrap_or_default();
+    let mut value = current_value.clone();
+    let mut fields = configuration_fields(&current);
+    let mut problem = None;
+    for field in &mut fields {
+        let Some(typed) = submitted.get(&field.path) else {
+            continue;
+        };
+        field.value = typed.to_owned();
+        match form::read(&current_value, &field.path, typed) {
+            Ok(new) => {
+                let _ = set_path(&mut value, &field.path, new);
+            }
+            Err(why) => {
+                field.error = Some(why.clone());
+                problem.get_or_insert(why);
+            }
+        }
+    }
+    if let Some(secret) = submitted.get("new_secret").filter(|s| !s.is_empty()) {
+        value["client_secret"] = secret.into();
+    }
+    let update = submitted.get("then") == Some("update");
+    let saved = match (
+        problem,
+        serde_json::from_value::<ostiary_client::ClientConfiguration>(value),
+    ) {
+        (Some(why), _) => Err(AdminError::Invalid(why)),
+        (None, Err(e)) => Err(AdminError::Invalid(e.to_string())),
+        (None, Ok(config)) => {
+            admin
+                .save_configuration(&portal.client, config, update)
+                .await
+        }
+    };
+    match saved {
+        Ok(config) => {
+            let fields = configuration_fields(&config);
+            let notice = if update {
+                "Saved, and the registration updated."
+            } else {
+                "Saved."
+            };
+            configuration_page(
+                &portal,
+                &session,
+                &config,
+                fields,
+                json!({"notice": notice}),
+            )
+        }
+        Err(AdminError::Invalid(why)) => {
+            let placed = form::attach_error(&mut fields, &why);
+            let error = if placed {
+                "Check the marked fields.".to_owned()
+            } else {
+                why
+            };
+            configuration_page(&portal, &session, &current, fields, json!({"error": error}))
+        }
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn rotate_configuration_keys(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal
+        .admin(&session)
+        .rotate_configuration_keys(&portal.client, &app)
+        .await
+    {
+        Ok(_) => redirect(&configuration_path(&app)),
+        Err(AdminError::Invalid(why)) => match portal
+            .admin(&session)
+            .client_configuration(&portal.client, &app)
+            .await
+        {
+            Ok(config) => {
+                let fields = configuration_fields(&config);
+                configuration_page(&portal, &session, &config, fields, json!({"error": why}))
+            }
+            Err(e) => portal.failed(e),
+        },
+        Err(e) => portal.failed(e),
     }
 }

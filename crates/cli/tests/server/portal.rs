@@ -416,3 +416,149 @@ async fn sign_in_attempts_are_limited() {
         .await;
     assert_eq!(status, 429, "even the right password waits");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_descriptions_and_client_configurations_from_the_portal() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.registration = ostiary_server::config::Registration::Open;
+    })
+    .await;
+    administrator(&server, "ann", "admin").await;
+    let browser = Browser::new(&server);
+    let token = browser.log_in("ann", "correct horse").await.unwrap();
+
+    // Discover and Save: here, this very server's issuer.
+    let (status, page, _) = browser
+        .post(
+            "/admin/servers/discover",
+            &[("csrf", &token), ("issuer", "not a url")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("class=\"error\""));
+    let (status, _, headers) = browser
+        .post(
+            "/admin/servers/discover",
+            &[("csrf", &token), ("issuer", &server.issuer)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let view = headers["location"].to_str().unwrap().to_owned();
+    let (status, page, _) = browser.get(&view).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("token_endpoint") && page.contains("Dynamic Registration and Save"));
+
+    // Dynamic Registration and Save, then the configuration's page and its buttons.
+    let (status, _, headers) = browser
+        .post(
+            "/admin/configurations/register",
+            &[
+                ("csrf", &token),
+                ("issuer", &server.issuer),
+                ("app", "billing"),
+                (
+                    "metadata",
+                    r#"{"grant_types": ["client_credentials"], "client_name": "Billing", "token_endpoint_auth_method": "private_key_jwt"}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (status, headers["location"].to_str().unwrap()),
+        (303, "/admin/configurations/billing")
+    );
+    let (status, page, _) = browser.get("/admin/configurations/billing").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("registered dynamically") && page.contains("Save and Update Registration")
+    );
+    let runtime = ostiary_client::Client::new(std::sync::Arc::new(server.store.clone()));
+    let tokens = runtime
+        .client_credentials("billing", None, None)
+        .await
+        .unwrap();
+    assert!(
+        !tokens.access_token.is_empty(),
+        "the registered configuration gets tokens"
+    );
+    let (status, page, _) = browser
+        .post(
+            "/admin/configurations/billing",
+            &[
+                ("csrf", &token),
+                ("client_name", "Billing and Payments"),
+                ("then", "update"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("the registration updated"));
+    let client_id = runtime.app("billing").await.unwrap().0.client_id;
+    let registered = ostiary_server::store::ClientStore::client(&server.store, &client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        registered.client_name.as_deref(),
+        Some("Billing and Payments"),
+        "the server has the new metadata"
+    );
+    let (status, page, _) = browser
+        .post(
+            "/admin/configurations/billing",
+            &[("csrf", &token), ("default_max_age", "soon")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("class=\"error\""), "refused, nothing saved");
+    let kids = |page: &str| {
+        let at = page.find("<h2>Keys</h2>\n<p>").unwrap() + 17;
+        let listed = &page[at..at + page[at..].find('<').unwrap()];
+        listed.split(", ").map(str::to_owned).collect::<Vec<_>>()
+    };
+    let (_, page, _) = browser.get("/admin/configurations/billing").await;
+    let old_kid = kids(&page).remove(0);
+    let (status, _, _) = browser
+        .post("/admin/configurations/billing/keys", &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 303);
+    let registered = ostiary_server::store::ClientStore::client(&server.store, &client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let registered_kids = registered.jwks.unwrap().to_string();
+    assert!(
+        registered_kids.contains(&old_kid),
+        "the old key still verifies"
+    );
+    let (_, page, _) = browser.get("/admin/configurations/billing").await;
+    let now_listed = kids(&page);
+    assert_eq!(
+        now_listed.len(),
+        2,
+        "a new key beside the old: {now_listed:?}"
+    );
+    assert!(now_listed.contains(&old_kid));
+    let tokens = runtime
+        .client_credentials("billing", None, None)
+        .await
+        .unwrap();
+    assert!(
+        !tokens.access_token.is_empty(),
+        "signed with the new key, accepted"
+    );
+    let (_, page, _) = browser.get("/admin/servers").await;
+    assert!(
+        page.contains("</a></td><td>1</td><td>yes</td>"),
+        "one configuration, registration offered: {page}"
+    );
+    let (_, audit, _) = browser.get("/admin/audit").await;
+    for action in [
+        "server_description.discover",
+        "client_configuration.register",
+        "client_configuration.save",
+        "client_configuration.rotate_keys",
+    ] {
+        assert!(audit.contains(action), "{action}");
+    }
+}
