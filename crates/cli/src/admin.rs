@@ -219,13 +219,18 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out.join("\n")
 }
 
+/// Who acts from a shell, for the audit log: `cli:` and the login name.
+pub(crate) fn cli_actor() -> String {
+    format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    )
+}
+
 pub async fn run(options: AdminOptions) -> Result<String, String> {
     let settings = options.common.resolve()?;
     let store = open_store(&settings).await?;
-    let actor = format!(
-        "cli:{}",
-        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-    );
+    let actor = cli_actor();
     let admin = Admin {
         store: &store,
         actor: &actor,

@@ -5,10 +5,15 @@
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use ostiary_client::{CLI_SESSION, Client, ClientConfiguration, ClientError};
+use std::path::PathBuf;
+
+use ostiary_client::{CLI_SESSION, Client, ClientConfiguration, ClientError, ServerDescription};
+use ostiary_jose::{Jwk, JwkSet};
+use ostiary_portal::relying::redacted;
+use ostiary_portal::{Admin, AdminError, AdminResult};
 use serde_json::{Value, json};
 
-use crate::admin::{pretty, read_json_object, read_password};
+use crate::admin::{cli_actor, pretty, read_json_object, read_password};
 use crate::settings::{CommonOptions, open_store};
 
 #[derive(Debug, Args)]
@@ -135,154 +140,127 @@ fn error(e: ClientError) -> String {
     }
 }
 
-fn to_json(value: &impl serde::Serialize) -> Result<String, String> {
-    Ok(pretty(
-        &serde_json::to_value(value).map_err(|e| e.to_string())?,
-    ))
+fn to_json(value: &impl serde::Serialize) -> AdminResult<String> {
+    serde_json::to_value(value)
+        .map(|v| pretty(&v))
+        .map_err(|e| AdminError::Failed(e.to_string()))
 }
 
-/// A configuration as `show` prints it: secrets and private keys left out.
-fn redacted(config: &ClientConfiguration) -> Value {
-    let mut value = serde_json::to_value(config).unwrap_or_default();
-    if let Some(obj) = value.as_object_mut() {
-        for secret in ["client_secret", "registration_access_token"] {
-            if obj.get(secret).is_some_and(|v| !v.is_null()) {
-                obj.insert(secret.into(), "(set)".into());
-            }
-        }
-        obj.remove("keys");
-        obj.remove("metadata");
-        if let Some(public) = config.public_keys() {
-            obj.insert("jwks".into(), public.to_value());
-        }
-    }
-    value
+fn to_json_text(value: &impl serde::Serialize) -> Result<String, String> {
+    to_json(value).map_err(|e| e.to_string())
 }
 
 pub async fn run(options: ClientOptions) -> Result<String, String> {
     let settings = options.common.resolve()?;
-    let store = open_store(&settings).await?;
-    let client = Client::new(Arc::new(store));
+    let store = Arc::new(open_store(&settings).await?);
+    let client = Client::new(store.clone());
+    let actor = cli_actor();
+    let admin = Admin {
+        store: store.as_ref(),
+        actor: &actor,
+    };
     match options.command {
-        ClientCommand::Server(cmd) => server(&client, cmd).await,
-        ClientCommand::Config(cmd) => config(&client, cmd).await,
-        ClientCommand::Token(cmd) => token(&client, cmd).await,
+        ClientCommand::Server(cmd) => server(&admin, &client, cmd)
+            .await
+            .map_err(|e| e.to_string()),
+        ClientCommand::Config(cmd) => config(&admin, &client, cmd)
+            .await
+            .map_err(|e| e.to_string()),
+        ClientCommand::Token(cmd) => token(&client, cmd).await.map_err(error).and_then(|r| r),
     }
-    .map_err(error)
-    .and_then(|r| r)
 }
 
-async fn server(
-    client: &Client,
-    cmd: ServerCommand,
-) -> Result<Result<String, String>, ClientError> {
-    Ok(match cmd {
-        ServerCommand::Discover { issuer, ca_file } => {
-            to_json(&client.discover(&issuer, ca_file.as_deref()).await?)
-        }
+/// The server's public keys from a JWK Set file or a certificate, for a description by hand.
+fn keys_from(
+    jwks_file: Option<PathBuf>,
+    certificate: Option<PathBuf>,
+) -> AdminResult<Option<JwkSet>> {
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|e| AdminError::Invalid(format!("{}: {e}", path.display())))
+    };
+    let keys = match (jwks_file, certificate) {
+        (Some(path), _) => JwkSet::from_json(&read(&path)?),
+        (None, Some(path)) => Jwk::from_pem(&read(&path)?, None).map(JwkSet::from),
+        (None, None) => return Ok(None),
+    };
+    keys.map(|k| Some(k.public()))
+        .map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+async fn server(admin: &Admin<'_>, client: &Client, cmd: ServerCommand) -> AdminResult<String> {
+    match cmd {
+        ServerCommand::Discover { issuer, ca_file } => to_json(
+            &admin
+                .discover_server(client, &issuer, ca_file.as_deref())
+                .await?,
+        ),
         ServerCommand::Create {
             jwks_file,
             certificate,
         } => {
-            let given = match read_json_object("server description") {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(e)),
-            };
-            let mut server: ostiary_client::ServerDescription =
-                match serde_json::from_value(Value::Object(given)) {
-                    Ok(s) => s,
-                    Err(e) => return Ok(Err(format!("server description: {e}"))),
-                };
-            if server.issuer.is_empty() || server.metadata.issuer != server.issuer {
-                return Ok(Err("issuer and metadata.issuer must be the same URL".into()));
+            let given = read_json_object("server description").map_err(AdminError::Invalid)?;
+            let mut server: ServerDescription = serde_json::from_value(Value::Object(given))
+                .map_err(|e| AdminError::Invalid(format!("server description: {e}")))?;
+            if let Some(keys) = keys_from(jwks_file, certificate)?.filter(|k| !k.keys.is_empty()) {
+                server.jwks = Some(keys.to_value());
             }
-            let keys = match (jwks_file, certificate) {
-                (Some(path), _) => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))
-                    .and_then(|text| {
-                        ostiary_jose::JwkSet::from_json(&text).map_err(|e| e.to_string())
-                    }),
-                (None, Some(path)) => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))
-                    .and_then(|pem| {
-                        ostiary_jose::Jwk::from_pem(&pem, None).map_err(|e| e.to_string())
-                    })
-                    .map(ostiary_jose::JwkSet::from),
-                (None, None) => Ok(server.keys()),
-            };
-            match keys {
-                Ok(keys) if !keys.keys.is_empty() => server.jwks = Some(keys.public().to_value()),
-                Ok(_) => {}
-                Err(e) => return Ok(Err(e)),
-            }
-            client.store().save_server(&server).await?;
-            to_json(&server)
+            to_json(&admin.save_server_description(client, server).await?)
         }
         ServerCommand::List => to_json(&client.store().servers().await?),
-        ServerCommand::Show { issuer } => to_json(&client.server(&issuer).await?),
-        ServerCommand::RefreshJwks { issuer } => {
-            Ok(pretty(&client.refresh_jwks(&issuer).await?.to_value()))
+        ServerCommand::Show { issuer } => {
+            to_json(&admin.server_description(client, &issuer).await?)
         }
-    })
+        ServerCommand::RefreshJwks { issuer } => {
+            Ok(pretty(&admin.refresh_server_keys(client, &issuer).await?))
+        }
+    }
 }
 
-async fn config(
-    client: &Client,
-    cmd: ConfigCommand,
-) -> Result<Result<String, String>, ClientError> {
-    Ok(match cmd {
+async fn config(admin: &Admin<'_>, client: &Client, cmd: ConfigCommand) -> AdminResult<String> {
+    match cmd {
         ConfigCommand::Register {
             app,
             server,
             initial_token,
         } => {
-            let metadata = match read_json_object("client metadata") {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(e)),
-            };
-            let config = client
-                .register(&app, &server, metadata, initial_token.as_deref())
+            let metadata = read_json_object("client metadata").map_err(AdminError::Invalid)?;
+            let config = admin
+                .register_configuration(client, &app, &server, metadata, initial_token.as_deref())
                 .await?;
             Ok(pretty(&redacted(&config)))
         }
         ConfigCommand::Create { app, server } => {
-            let given = match read_json_object("client configuration") {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(e)),
-            };
-            let mut config: ClientConfiguration = match serde_json::from_value(Value::Object(given))
-            {
-                Ok(c) => c,
-                Err(e) => return Ok(Err(format!("client configuration: {e}"))),
-            };
+            let given = read_json_object("client configuration").map_err(AdminError::Invalid)?;
+            let mut config: ClientConfiguration = serde_json::from_value(Value::Object(given))
+                .map_err(|e| AdminError::Invalid(format!("client configuration: {e}")))?;
             config.app = app;
             config.issuer = server;
-            client.create_configuration(&config).await?;
-            Ok(pretty(&redacted(&config)))
+            let saved = admin.save_configuration(client, config, false).await?;
+            Ok(pretty(&redacted(&saved)))
         }
         ConfigCommand::List => {
-            let all: Vec<Value> = client
-                .store()
-                .configurations()
-                .await?
-                .iter()
-                .map(redacted)
-                .collect();
-            Ok(pretty(&Value::Array(all)))
+            let all = admin.client_configurations(client, None).await?;
+            Ok(pretty(&Value::Array(all.iter().map(redacted).collect())))
         }
-        ConfigCommand::Show { app } => Ok(pretty(&redacted(&client.app(&app).await?.0))),
+        ConfigCommand::Show { app } => Ok(pretty(&redacted(
+            &admin.client_configuration(client, &app).await?,
+        ))),
         ConfigCommand::UpdateRegistration { app } => {
-            Ok(pretty(&redacted(&client.update_registration(&app).await?)))
+            let config = admin.client_configuration(client, &app).await?;
+            Ok(pretty(&redacted(
+                &admin.save_configuration(client, config, true).await?,
+            )))
         }
-        ConfigCommand::RotateKeys { app } => {
-            Ok(json!({ "new_keys": client.rotate_keys(&app).await? }).to_string())
-        }
-    })
+        ConfigCommand::RotateKeys { app } => Ok(
+            json!({ "new_keys": admin.rotate_configuration_keys(client, &app).await? }).to_string(),
+        ),
+    }
 }
 
 async fn token(client: &Client, cmd: TokenCommand) -> Result<Result<String, String>, ClientError> {
     Ok(match cmd {
-        TokenCommand::ClientCredentials { app, scope } => to_json(
+        TokenCommand::ClientCredentials { app, scope } => to_json_text(
             &client
                 .client_credentials(&app, scope.as_deref(), Some(CLI_SESSION))
                 .await?,
@@ -302,7 +280,7 @@ async fn token(client: &Client, cmd: TokenCommand) -> Result<Result<String, Stri
                 Ok(p) => p,
                 Err(e) => return Ok(Err(e)),
             };
-            to_json(
+            to_json_text(
                 &client
                     .password_grant(
                         &app,
@@ -314,7 +292,7 @@ async fn token(client: &Client, cmd: TokenCommand) -> Result<Result<String, Stri
                     .await?,
             )
         }
-        TokenCommand::Refresh { app } => to_json(&client.refresh(&app, CLI_SESSION).await?),
+        TokenCommand::Refresh { app } => to_json_text(&client.refresh(&app, CLI_SESSION).await?),
         TokenCommand::Introspect { app, token } => {
             Ok(pretty(&client.introspect(&app, &token).await?))
         }
