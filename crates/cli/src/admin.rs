@@ -33,6 +33,12 @@ pub enum AdminCommand {
     /// Tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Users' login sessions.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Users' consents to clients.
+    #[command(subcommand)]
+    Grant(GrantCommand),
     /// Initial access tokens for dynamic registration (when `registration` is `token`).
     #[command(subcommand, name = "registration-token")]
     RegistrationToken(RegistrationTokenCommand),
@@ -154,13 +160,46 @@ pub enum UserCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
-    /// Revoke every token of a user or of a client.
+    /// Revoke one token (`--id`, from `token list`), or every token of a user or of a client.
     Revoke {
-        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        #[arg(long, conflicts_with_all = ["client", "id"], required_unless_present_any = ["client", "id"])]
+        user: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        client: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Access and refresh tokens of a user and/or a client, newest first (JSON; ids, never tokens).
+    List {
+        #[arg(long)]
         user: Option<String>,
         #[arg(long)]
         client: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Active login sessions (JSON), of one user with `--user`.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End a login session by its id (`sid`).
+    Revoke { sid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Consents users gave clients (JSON), of one user with `--user`.
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Forget a user's consent to a client.
+    Revoke { username: String, client_id: String },
 }
 
 pub(crate) fn pretty(v: &Value) -> String {
@@ -239,15 +278,45 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
         AdminCommand::ServerConfig(cmd) => server_config(&admin, cmd).await,
         AdminCommand::Client(cmd) => client(&admin, cmd).await,
         AdminCommand::User(cmd) => user(&admin, cmd).await,
-        AdminCommand::Token(TokenCommand::Revoke { user, client }) => {
+        AdminCommand::Token(TokenCommand::Revoke { id: Some(id), .. }) => admin
+            .revoke_token(&id)
+            .await
+            .map(|()| json!({ "revoked": 1 }).to_string()),
+        AdminCommand::Token(TokenCommand::Revoke { user, client, .. }) => {
             let of = match (&user, &client) {
                 (Some(u), _) => TokensOf::User(u),
                 (None, Some(c)) => TokensOf::Client(c),
-                (None, None) => return Err("give --user or --client".into()),
+                (None, None) => return Err("give --user, --client or --id".into()),
             };
             let revoked = admin.revoke_tokens(of).await;
             revoked.map(|n| json!({ "revoked": n }).to_string())
         }
+        AdminCommand::Token(TokenCommand::List {
+            user,
+            client,
+            limit,
+        }) => admin
+            .find_tokens(user.as_deref(), client.as_deref(), limit)
+            .await
+            .map(|found| pretty(&Value::Array(found))),
+        AdminCommand::Session(SessionCommand::List { user }) => admin
+            .sessions(user.as_deref())
+            .await
+            .map(|found| pretty(&Value::Array(found))),
+        AdminCommand::Session(SessionCommand::Revoke { sid }) => admin
+            .end_session(&sid)
+            .await
+            .map(|()| json!({ "ended": sid }).to_string()),
+        AdminCommand::Grant(GrantCommand::List { user }) => admin
+            .grants(user.as_deref())
+            .await
+            .and_then(|found| to_json(&found)),
+        AdminCommand::Grant(GrantCommand::Revoke {
+            username,
+            client_id,
+        }) => admin.revoke_grant(&username, &client_id).await.map(|()| {
+            json!({ "revoked": {"username": username, "client_id": client_id} }).to_string()
+        }),
         AdminCommand::RegistrationToken(RegistrationTokenCommand::Create { expires_in }) => {
             let lifetime = expires_in as i64;
             let token = admin.create_registration_token(lifetime).await;

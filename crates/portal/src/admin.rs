@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::registration::{self, Registrant};
-use ostiary_server::store::{AuditEntry, ServerStore, StoreError, TokenKind, TokenRecord};
+use ostiary_server::store::{AuditEntry, Consent, ServerStore, StoreError, TokenKind, TokenRecord};
 use serde_json::{Map, Value, json};
 
 /// Why an operation was refused; each maps to one HTTP status and one CLI message.
@@ -412,6 +412,108 @@ impl Admin<'_> {
         self.audit("api_token.revoke", name, json!({ "revoked": revoked }))
             .await?;
         Ok(revoked)
+    }
+
+    // ---- sessions, grants and tokens ----
+
+    /// Active login sessions (their public ids, never the cookie), of `username` when given.
+    pub async fn sessions(&self, username: Option<&str>) -> AdminResult<Vec<Value>> {
+        let sessions = self.store.active_sessions(username, now()).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "sid": s.sid, "username": s.username,
+                    "auth_time": s.auth_time, "expires_at": s.expires_at,
+                })
+            })
+            .collect())
+    }
+
+    /// Ends a login session: its user must sign in again.
+    pub async fn end_session(&self, sid: &str) -> AdminResult<()> {
+        if !self.store.delete_session_by_sid(sid).await? {
+            return Err(AdminError::NotFound(format!("no session \"{sid}\"")));
+        }
+        self.audit("session.revoke", sid, json!({})).await
+    }
+
+    /// Consents users gave clients (the reference's grants), of `username` when given.
+    pub async fn grants(&self, username: Option<&str>) -> AdminResult<Vec<Consent>> {
+        Ok(self.store.consents(username).await?)
+    }
+
+    /// Forgets a consent: the client must ask the user again.
+    pub async fn revoke_grant(&self, username: &str, client_id: &str) -> AdminResult<()> {
+        if !self.store.delete_consent(username, client_id).await? {
+            return Err(AdminError::NotFound(format!(
+                "no grant of \"{username}\" to \"{client_id}\""
+            )));
+        }
+        self.audit("grant.revoke", username, json!({ "client_id": client_id }))
+            .await
+    }
+
+    /// Access and refresh tokens of a user and/or a client, newest first. Each is named by its
+    /// `id` (the hash the server keeps: never the token).
+    pub async fn find_tokens(
+        &self,
+        username: Option<&str>,
+        client_id: Option<&str>,
+        limit: usize,
+    ) -> AdminResult<Vec<Value>> {
+        let found = self.store.find_tokens(username, client_id, limit).await?;
+        Ok(found
+            .into_iter()
+            .map(|t| {
+                json!({
+                    "id": t.hash, "kind": t.kind.as_str(), "client_id": t.client_id,
+                    "username": t.username, "scope": t.scope, "issued_at": t.issued_at,
+                    "expires_at": t.expires_at, "revoked": t.revoked,
+                })
+            })
+            .collect())
+    }
+
+    /// Revokes one token by its `id`; a refresh token takes its family with it.
+    pub async fn revoke_token(&self, id: &str) -> AdminResult<()> {
+        let record = self
+            .store
+            .token(id)
+            .await?
+            .filter(|t| t.kind.is_oauth_token())
+            .ok_or_else(|| AdminError::NotFound(format!("no token \"{id}\"")))?;
+        match record.kind {
+            TokenKind::Refresh => {
+                self.store.revoke_family(&record.family).await?;
+            }
+            _ => {
+                self.store.revoke_token(id).await?;
+            }
+        }
+        self.audit(
+            "token.revoke",
+            id,
+            json!({ "kind": record.kind.as_str(), "client_id": record.client_id }),
+        )
+        .await
+    }
+
+    /// Access tokens issued per minute over the last `minutes`, oldest first, zeros included.
+    pub async fn issued_per_minute(&self, minutes: i64) -> AdminResult<Vec<(i64, i64)>> {
+        let end = now() / 60 * 60;
+        let start = end - (minutes - 1) * 60;
+        let counted = self.store.issued_per_minute(start).await?;
+        Ok((0..minutes)
+            .map(|i| {
+                let minute = start + i * 60;
+                let n = counted
+                    .iter()
+                    .find(|(m, _)| *m == minute)
+                    .map_or(0, |(_, n)| *n);
+                (minute, n)
+            })
+            .collect())
     }
 
     // ---- tokens ----

@@ -10,7 +10,7 @@ use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use ostiary_client::{Client, ClientConfiguration, ServerDescription};
 use ostiary_server::store::ServerStore;
@@ -125,6 +125,12 @@ pub fn router(store: Store, client: Client) -> Router {
         )
         .route("/users/{username}/password", put(set_password))
         .route("/tokens/revoke", post(revoke_tokens))
+        .route("/tokens", get(find_tokens))
+        .route("/tokens/{id}/revoke", post(revoke_token))
+        .route("/sessions", get(sessions))
+        .route("/sessions/{sid}", delete(end_session))
+        .route("/grants", get(grants))
+        .route("/grants/{username}/{client_id}", delete(revoke_grant))
         .route("/registration-tokens", post(create_registration_token))
         .route("/audit", get(audit))
         .route(
@@ -654,4 +660,90 @@ async fn rotate_configuration_keys(
         .rotate_configuration_keys(&client, &app)
         .await?;
     Ok(Json(json!({ "new_keys": kids })))
+}
+
+// ---- sessions, grants and tokens ----
+
+#[derive(Deserialize)]
+struct Whose {
+    user: Option<String>,
+    client: Option<String>,
+    limit: Option<usize>,
+}
+
+type WhoseQuery = Result<Query<Whose>, axum::extract::rejection::QueryRejection>;
+
+fn whose(query: WhoseQuery) -> ApiResult<Whose> {
+    query
+        .map(|Query(w)| w)
+        .map_err(|_| ApiError::BadRequest("user, client: text; limit: a number".into()))
+}
+
+async fn find_tokens(
+    State(store): State<Store>,
+    caller: Authed,
+    query: WhoseQuery,
+) -> ApiResult<Json<Value>> {
+    let Whose {
+        user,
+        client,
+        limit,
+    } = whose(query)?;
+    let found = admin(&store, &caller)
+        .find_tokens(
+            user.as_deref(),
+            client.as_deref(),
+            limit.unwrap_or(100).min(1000),
+        )
+        .await?;
+    Ok(Json(Value::Array(found)))
+}
+
+async fn revoke_token(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    admin(&store, &caller).revoke_token(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn sessions(
+    State(store): State<Store>,
+    caller: Authed,
+    query: WhoseQuery,
+) -> ApiResult<Json<Value>> {
+    let Whose { user, .. } = whose(query)?;
+    Ok(Json(Value::Array(
+        admin(&store, &caller).sessions(user.as_deref()).await?,
+    )))
+}
+
+async fn end_session(
+    State(store): State<Store>,
+    caller: Authed,
+    Path(sid): Path<String>,
+) -> ApiResult<StatusCode> {
+    admin(&store, &caller).end_session(&sid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn grants(
+    State(store): State<Store>,
+    caller: Authed,
+    query: WhoseQuery,
+) -> ApiResult<Json<Value>> {
+    let Whose { user, .. } = whose(query)?;
+    json_of(&admin(&store, &caller).grants(user.as_deref()).await?)
+}
+
+async fn revoke_grant(
+    State(store): State<Store>,
+    caller: Authed,
+    Path((username, client_id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    admin(&store, &caller)
+        .revoke_grant(&username, &client_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

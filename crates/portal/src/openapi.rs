@@ -2,7 +2,7 @@
 //! out by hand next to the routes of `api.rs`; the API tests check every path of it against the
 //! router, so the two cannot drift apart unnoticed.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// One operation: its summary, request body schema (if any), success status and response schema.
 fn operation(
@@ -58,7 +58,52 @@ pub fn document() -> Value {
         },
         "servers": [{"url": "/admin/api"}],
         "security": [{"bearer": []}],
-        "paths": {
+        "paths": paths(&object),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Error": {"description": "refused", "content": {"application/json": {"schema": schema("Error")}}},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "error_description"],
+                    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}},
+                "ServerConfig": {"type": "object", "required": ["issuer", "scopes", "intervals", "jwt"]},
+                "Client": {"type": "object", "required": ["client_id", "client_type", "grant_types"]},
+                "ClientMetadata": {"type": "object",
+                    "description": "RFC 7591 / OpenID registration metadata plus Ostiary's own fields (client_type, description, …)"},
+                "ServerDescription": {"type": "object", "required": ["issuer", "metadata"],
+                    "properties": {"issuer": {"type": "string"}, "metadata": {"type": "object"}, "ca_file": {"type": ["string", "null"]},
+                                   "jwks": {"type": ["object", "null"]}, "jwks_fetched_at": {"type": "integer"}}},
+                "ClientConfiguration": {"type": "object", "required": ["issuer", "client_id"],
+                    "description": "issuer, client_id, client_secret, kind (confidential | public | resource), redirect_uri, grant_types, token_endpoint_auth_method, …"},
+                "User": {"type": "object", "required": ["username", "claims", "enabled"],
+                    "properties": {"username": {"type": "string"}, "claims": {"type": "object"}, "enabled": {"type": "boolean"}}},
+                "AuditEntry": {"type": "object", "required": ["at", "actor", "action", "target", "detail"],
+                    "properties": {"at": {"type": "integer"}, "actor": {"type": "string"}, "action": {"type": "string"},
+                                   "target": {"type": "string"}, "detail": {}}},
+            },
+        },
+    })
+}
+
+fn paths(object: &Value) -> Value {
+    let mut all = Map::new();
+    for part in [
+        paths_1(object),
+        paths_2(object),
+        paths_3(object),
+        paths_4(object),
+    ] {
+        if let Value::Object(part) = part {
+            all.extend(part);
+        }
+    }
+    Value::Object(all)
+}
+
+/// Paths of the document, part 1 (one `json!` each: the macro's recursion has a limit).
+fn paths_1(object: &Value) -> Value {
+    json!({
             "/server-config": {
                 "get": operation("getServerConfig", "The server configuration", None, "200", Some(schema("ServerConfig"))),
                 "patch": operation("patchServerConfig", "Change the server configuration (RFC 7396 merge patch); nothing is saved unless the result is valid", Some(object.clone()), "200", Some(schema("ServerConfig"))),
@@ -86,6 +131,12 @@ pub fn document() -> Value {
                 "parameters": path_parameter("client_id"),
                 "post": operation("regenerateSecret", "A new client secret, shown once", None, "200", Some(object.clone())),
             },
+    })
+}
+
+/// Paths of the document, part 2 (one `json!` each: the macro's recursion has a limit).
+fn paths_2(object: &Value) -> Value {
+    json!({
             "/users": {
                 "get": operation("listUsers", "Users", None, "200", Some(list_of("User"))),
                 "post": operation("createUser", "Create a user",
@@ -118,6 +169,67 @@ pub fn document() -> Value {
                         "oneOf": [{"required": ["user"]}, {"required": ["client"]}]})),
                     "200", Some(json!({"type": "object", "properties": {"revoked": {"type": "integer"}}}))),
             },
+            "/tokens": {
+                "get": {
+                    "operationId": "findTokens",
+                    "summary": "Access and refresh tokens of a user and/or a client, newest first (each named by id, never the token)",
+                    "parameters": [
+                        {"name": "user", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "client", "in": "query", "required": false, "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                    ],
+                    "responses": {
+                        "200": {"description": "done", "content": {"application/json": {"schema": {"type": "array", "items": object.clone()}}}},
+                        "400": {"$ref": "#/components/responses/Error"},
+                        "401": {"$ref": "#/components/responses/Error"},
+                    },
+                },
+            },
+            "/tokens/{id}/revoke": {
+                "parameters": path_parameter("id"),
+                "post": operation("revokeToken", "Revoke one token (a refresh token with its family)", None, "204", None),
+            },
+    })
+}
+
+/// Paths of the document, part 3 (one `json!` each: the macro's recursion has a limit).
+fn paths_3(object: &Value) -> Value {
+    json!({
+            "/sessions": {
+                "get": {
+                    "operationId": "listSessions",
+                    "summary": "Active login sessions, of one user when given",
+                    "parameters": [{"name": "user", "in": "query", "required": false, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "done", "content": {"application/json": {"schema": {"type": "array", "items": object.clone()}}}},
+                        "400": {"$ref": "#/components/responses/Error"},
+                        "401": {"$ref": "#/components/responses/Error"},
+                    },
+                },
+            },
+            "/sessions/{sid}": {
+                "parameters": path_parameter("sid"),
+                "delete": operation("endSession", "End a login session", None, "204", None),
+            },
+            "/grants": {
+                "get": {
+                    "operationId": "listGrants",
+                    "summary": "Consents users gave clients, of one user when given",
+                    "parameters": [{"name": "user", "in": "query", "required": false, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "done", "content": {"application/json": {"schema": {"type": "array", "items": object.clone()}}}},
+                        "400": {"$ref": "#/components/responses/Error"},
+                        "401": {"$ref": "#/components/responses/Error"},
+                    },
+                },
+            },
+            "/grants/{username}/{client_id}": {
+                "parameters": [
+                    {"name": "username", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
+                    {"name": "client_id", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
+                ],
+                "delete": operation("revokeGrant", "Forget a consent: the client must ask again", None, "204", None),
+            },
             "/registration-tokens": {
                 "post": operation("createRegistrationToken", "An initial access token for dynamic registration, shown once",
                     Some(json!({"type": "object", "additionalProperties": false,
@@ -132,6 +244,12 @@ pub fn document() -> Value {
                     "201", Some(schema("ServerDescription"))),
                 "put": operation("saveServerDescription", "Manual creation of a server description", Some(schema("ServerDescription")), "200", Some(schema("ServerDescription"))),
             },
+    })
+}
+
+/// Paths of the document, part 4 (one `json!` each: the macro's recursion has a limit).
+fn paths_4(object: &Value) -> Value {
+    json!({
             "/servers/{issuer}": {
                 "parameters": path_parameter("issuer"),
                 "get": operation("getServerDescription", "One server description", None, "200", Some(schema("ServerDescription"))),
@@ -190,30 +308,5 @@ pub fn document() -> Value {
                     },
                 },
             },
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {
-                "Error": {"description": "refused", "content": {"application/json": {"schema": schema("Error")}}},
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error", "error_description"],
-                    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}}},
-                "ServerConfig": {"type": "object", "required": ["issuer", "scopes", "intervals", "jwt"]},
-                "Client": {"type": "object", "required": ["client_id", "client_type", "grant_types"]},
-                "ClientMetadata": {"type": "object",
-                    "description": "RFC 7591 / OpenID registration metadata plus Ostiary's own fields (client_type, description, …)"},
-                "ServerDescription": {"type": "object", "required": ["issuer", "metadata"],
-                    "properties": {"issuer": {"type": "string"}, "metadata": {"type": "object"}, "ca_file": {"type": ["string", "null"]},
-                                   "jwks": {"type": ["object", "null"]}, "jwks_fetched_at": {"type": "integer"}}},
-                "ClientConfiguration": {"type": "object", "required": ["issuer", "client_id"],
-                    "description": "issuer, client_id, client_secret, kind (confidential | public | resource), redirect_uri, grant_types, token_endpoint_auth_method, …"},
-                "User": {"type": "object", "required": ["username", "claims", "enabled"],
-                    "properties": {"username": {"type": "string"}, "claims": {"type": "object"}, "enabled": {"type": "boolean"}}},
-                "AuditEntry": {"type": "object", "required": ["at", "actor", "action", "target", "detail"],
-                    "properties": {"at": {"type": "integer"}, "actor": {"type": "string"}, "action": {"type": "string"},
-                                   "target": {"type": "string"}, "detail": {}}},
-            },
-        },
     })
 }

@@ -55,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("user.html", include_str!("../templates/user.html")),
     ("server.html", include_str!("../templates/server.html")),
     ("servers.html", include_str!("../templates/servers.html")),
+    ("activity.html", include_str!("../templates/activity.html")),
     (
         "server_view.html",
         include_str!("../templates/server_view.html"),
@@ -127,6 +128,13 @@ pub fn router(store: Arc<dyn ServerStore>, client: Client) -> Router {
             "/users/{username}/delete",
             get(confirm_delete_user).post(delete_user),
         )
+        .route("/activity", get(activity))
+        .route("/activity/sessions/{sid}/revoke", post(end_session))
+        .route(
+            "/activity/grants/{username}/{client_id}/revoke",
+            post(revoke_grant),
+        )
+        .route("/activity/tokens/{id}/revoke", post(revoke_token))
         .route("/servers", get(servers))
         .route("/servers/discover", post(discover_server))
         .route("/servers/manual", post(save_server_manually))
@@ -332,7 +340,7 @@ struct LoginQuery {
 
 async fn login_page(State(portal): State<Portal>, Query(query): Query<LoginQuery>) -> Response {
     let binding = random_token();
-    let mut response = portal.render(
+    let response = portal.render(
         "login.html",
         json!({
             "title": "Log in",
@@ -341,6 +349,7 @@ async fn login_page(State(portal): State<Portal>, Query(query): Query<LoginQuery
             "error": query.error.map(|_| "Wrong username or password, or not an administrator."),
         }),
     );
+    let mut response = portal.cookie_response(response).await;
     set_cookie(&mut response, LOGIN_COOKIE, &binding, Some(600));
     response
 }
@@ -389,7 +398,7 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
     if let Err(e) = stored {
         return portal.failed(e.into());
     }
-    let mut response = redirect("/admin");
+    let mut response = portal.cookie_response(redirect("/admin")).await;
     set_cookie(&mut response, COOKIE, &value, Some(SESSION_LIFETIME));
     set_cookie(&mut response, LOGIN_COOKIE, "", Some(0));
     response
@@ -423,20 +432,43 @@ async fn logout(
     {
         let _ = portal.store.revoke_token(&token_hash(value)).await;
     }
-    let mut response = redirect("/admin/login");
+    let mut response = portal.cookie_response(redirect("/admin/login")).await;
     set_cookie(&mut response, COOKIE, "", Some(0));
     response
 }
 
 fn set_cookie(response: &mut Response, name: &str, value: &str, max_age: Option<i64>) {
-    // Secure whenever the page came over HTTPS is what browsers need; over plain HTTP (loopback
-    // development) a Secure cookie would never come back.
+    // Secure whenever the server is reached over HTTPS (its issuer says so); over plain HTTP —
+    // loopback development — a Secure cookie would never come back.
+    let secure = if response.extensions().get::<Https>().is_some() {
+        "; Secure"
+    } else {
+        ""
+    };
     let age = max_age
         .map(|a| format!("; Max-Age={a}"))
         .unwrap_or_default();
-    let cookie = format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict{age}");
+    let cookie = format!("{name}={value}; Path=/admin; HttpOnly; SameSite=Strict{secure}{age}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().append(SET_COOKIE, v);
+    }
+}
+
+/// Marks a response of a server whose issuer is HTTPS, for [`set_cookie`].
+#[derive(Clone, Copy)]
+struct Https;
+
+impl Portal {
+    /// A response that will carry cookies: marked when the issuer is HTTPS.
+    async fn cookie_response(&self, mut response: Response) -> Response {
+        let tls = ostiary_server::initialize(self.store.as_ref(), None, now())
+            .await
+            .map(|c| c.issuer.tls)
+            .unwrap_or(true);
+        if tls {
+            response.extensions_mut().insert(Https);
+        }
+        response
     }
 }
 
@@ -457,40 +489,56 @@ fn audit_rows(entries: Vec<ostiary_server::store::AuditEntry>) -> Value {
 
 async fn dashboard(State(portal): State<Portal>, session: Session) -> Response {
     let admin = portal.admin(&session);
-    let counts = async {
+    let gathered = async {
         let clients = admin.clients().await?.len();
         let users = admin.users().await?.len();
+        let sessions = admin.sessions(None).await?.len();
+        let issued = admin.issued_per_minute(60).await?;
         let ring = portal.store.key_ring().await?.unwrap_or_default();
-        let oldest = ring
-            .keys()
-            .iter()
-            .filter(|k| k.state == ostiary_jose::KeyState::Current)
-            .map(|k| k.created_at)
-            .min()
-            .unwrap_or_else(now);
         let audit = admin.audit_log(10).await?;
-        Ok::<_, AdminError>((
-            clients,
-            users,
-            ring.keys().len(),
-            (now() - oldest) / 86_400,
-            audit,
-        ))
+        Ok::<_, AdminError>((clients, users, sessions, issued, ring, audit))
     }
     .await;
-    match counts {
-        Ok((clients, users, keys, oldest_key_days, audit)) => portal.page(
-            "dashboard.html",
-            &session,
-            "dashboard",
+    let (clients, users, sessions, issued, ring, audit) = match gathered {
+        Ok(gathered) => gathered,
+        Err(e) => return portal.failed(e),
+    };
+    let max = issued.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let bars: Vec<Value> = issued
+        .iter()
+        .enumerate()
+        .map(|(i, (minute, n))| {
+            let h = n * 100 / max;
+            json!({"x": i * 10, "y": 110 - h, "h": h, "n": n, "label": utc_time(*minute)})
+        })
+        .collect();
+    let keys: Vec<Value> = ring
+        .keys()
+        .iter()
+        .map(|k| {
             json!({
-                "title": "Dashboard",
-                "counts": {"clients": clients, "users": users, "keys": keys, "oldest_key_days": oldest_key_days},
-                "audit": audit_rows(audit),
-            }),
-        ),
-        Err(e) => portal.failed(e),
-    }
+                "kid": k.key.kid, "alg": k.key.alg, "state": format!("{:?}", k.state).to_lowercase(),
+                "age_days": (now() - k.created_at) / 86_400,
+            })
+        })
+        .collect();
+    let minute_of = |at: Option<&(i64, i64)>| at.map(|(m, _)| utc_time(*m)[11..16].to_owned());
+    portal.page(
+        "dashboard.html",
+        &session,
+        "dashboard",
+        json!({
+            "title": "Dashboard",
+            "counts": {
+                "clients": clients, "users": users, "sessions": sessions,
+                "issued_last_hour": issued.iter().map(|(_, n)| n).sum::<i64>(),
+            },
+            "bars": bars, "max": max,
+            "first_minute": minute_of(issued.first()), "last_minute": minute_of(issued.last()),
+            "keys": keys,
+            "audit": audit_rows(audit),
+        }),
+    )
 }
 
 async fn audit(State(portal): State<Portal>, session: Session) -> Response {
@@ -749,9 +797,13 @@ fn client_page(
     )
 }
 
-/// The defaults a new client description starts from.
+/// The defaults a new client description starts from; response types left empty follow the
+/// grant types (as in registration).
 fn new_client_value() -> Value {
-    serde_json::to_value(ostiary_server::config::ClientDescription::default()).unwrap_or_default()
+    let mut value = serde_json::to_value(ostiary_server::config::ClientDescription::default())
+        .unwrap_or_default();
+    value["response_types"] = json!([]);
+    value
 }
 
 async fn new_client(State(portal): State<Portal>, session: Session) -> Response {
@@ -1749,6 +1801,121 @@ async fn rotate_configuration_keys(
             }
             Err(e) => portal.failed(e),
         },
+        Err(e) => portal.failed(e),
+    }
+}
+
+// ---- sessions, grants and tokens ----
+
+#[derive(serde::Deserialize, Default)]
+struct ActivityQuery {
+    user: Option<String>,
+    client: Option<String>,
+}
+
+fn given(text: &Option<String>) -> Option<&str> {
+    text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+async fn activity(
+    State(portal): State<Portal>,
+    session: Session,
+    Query(query): Query<ActivityQuery>,
+) -> Response {
+    let admin = portal.admin(&session);
+    let (user, client) = (given(&query.user), given(&query.client));
+    let found = async {
+        let sessions = admin.sessions(user).await?;
+        let grants = admin.grants(user).await?;
+        let tokens = admin.find_tokens(user, client, 200).await?;
+        Ok::<_, AdminError>((sessions, grants, tokens))
+    }
+    .await;
+    let (sessions, grants, tokens) = match found {
+        Ok(found) => found,
+        Err(e) => return portal.failed(e),
+    };
+    let now = now();
+    let sessions: Vec<Value> = sessions
+        .into_iter()
+        .map(|mut s| {
+            s["since"] = utc_time(s["auth_time"].as_i64().unwrap_or(0)).into();
+            s["until"] = utc_time(s["expires_at"].as_i64().unwrap_or(0)).into();
+            s
+        })
+        .collect();
+    let tokens: Vec<Value> = tokens
+        .into_iter()
+        .map(|mut t| {
+            t["issued"] = utc_time(t["issued_at"].as_i64().unwrap_or(0)).into();
+            let state = if t["revoked"] == true {
+                "revoked"
+            } else if t["expires_at"].as_i64().unwrap_or(0) <= now {
+                "expired"
+            } else {
+                "active"
+            };
+            t["state"] = state.into();
+            t
+        })
+        .collect();
+    portal.page(
+        "activity.html",
+        &session,
+        "activity",
+        json!({
+            "title": "Activity",
+            "user": user.unwrap_or_default(), "client": client.unwrap_or_default(),
+            "sessions": sessions, "grants": grants, "tokens": tokens,
+        }),
+    )
+}
+
+async fn end_session(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(sid): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal.admin(&session).end_session(&sid).await {
+        Ok(()) => redirect("/admin/activity"),
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn revoke_grant(
+    State(portal): State<Portal>,
+    session: Session,
+    Path((username, client_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal
+        .admin(&session)
+        .revoke_grant(&username, &client_id)
+        .await
+    {
+        Ok(()) => redirect("/admin/activity"),
+        Err(e) => portal.failed(e),
+    }
+}
+
+async fn revoke_token(
+    State(portal): State<Portal>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
+        return refusal.into_response();
+    }
+    match portal.admin(&session).revoke_token(&id).await {
+        Ok(()) => redirect("/admin/activity"),
         Err(e) => portal.failed(e),
     }
 }

@@ -253,12 +253,60 @@ pub trait AuditStore: Send + Sync {
     async fn audit_log(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
 }
 
+/// A consent (the reference's grant): the scopes a user let a client have.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub username: String,
+    pub client_id: String,
+    pub scope: String,
+    pub updated_at: i64,
+}
+
+/// What administrators look at across items: listings, searches and counts.
+#[async_trait]
+pub trait OverviewStore: Send + Sync {
+    /// Sessions not expired at `now`, newest first; of `username` when given.
+    async fn active_sessions(
+        &self,
+        username: Option<&str>,
+        now: i64,
+    ) -> StoreResult<Vec<SessionRecord>>;
+    /// Ends the session whose public id is `sid`.
+    async fn delete_session_by_sid(&self, sid: &str) -> StoreResult<bool>;
+    /// Consents, of `username` when given.
+    async fn consents(&self, username: Option<&str>) -> StoreResult<Vec<Consent>>;
+    async fn delete_consent(&self, username: &str, client_id: &str) -> StoreResult<bool>;
+    /// Access and refresh tokens of a user and/or a client, newest first, at most `limit`.
+    async fn find_tokens(
+        &self,
+        username: Option<&str>,
+        client_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<TokenRecord>>;
+    /// Access tokens issued per minute since `since`: (start of the minute, how many).
+    async fn issued_per_minute(&self, since: i64) -> StoreResult<Vec<(i64, i64)>>;
+}
+
 pub trait ServerStore:
-    ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore + AuditStore
+    ConfigStore
+    + KeyStore
+    + ClientStore
+    + UserStore
+    + TokenStore
+    + InteractionStore
+    + AuditStore
+    + OverviewStore
 {
 }
 impl<
-    T: ConfigStore + KeyStore + ClientStore + UserStore + TokenStore + InteractionStore + AuditStore,
+    T: ConfigStore
+        + KeyStore
+        + ClientStore
+        + UserStore
+        + TokenStore
+        + InteractionStore
+        + AuditStore
+        + OverviewStore,
 > ServerStore for T
 {
 }

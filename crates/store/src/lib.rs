@@ -7,6 +7,7 @@ mod clients;
 mod config;
 mod interactions;
 mod migrations;
+mod overview;
 mod relying_party;
 pub mod seal;
 mod tokens;
@@ -22,9 +23,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_jose::KeyRing;
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
-    AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, InteractionRecord,
-    InteractionStore, KeyStore, SessionRecord, StoreError, StoreResult, Taken, TokenKind,
-    TokenRecord, TokenStore, UserStore,
+    AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, Consent, InteractionRecord,
+    InteractionStore, KeyStore, OverviewStore, SessionRecord, StoreError, StoreResult, Taken,
+    TokenKind, TokenRecord, TokenStore, UserStore,
 };
 use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};

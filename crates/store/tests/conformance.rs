@@ -7,7 +7,7 @@ use ostiary_jose::{Algorithm, KeyRing, SigAlg};
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
     AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, InteractionStore, KeyStore,
-    Taken, TokenKind, TokenRecord, TokenStore, UserStore,
+    OverviewStore, SessionRecord, Taken, TokenKind, TokenRecord, TokenStore, UserStore,
 };
 use ostiary_store::{MasterKey, Store};
 use serde_json::json;
@@ -137,6 +137,45 @@ macro_rules! suite {
                 assert_eq!(s.users().await.unwrap().len(), 1);
                 assert!(s.delete_user("alice").await.unwrap());
                 assert_eq!(s.password_hash("alice").await.unwrap(), None);
+            }
+
+            #[tokio::test]
+            async fn administrators_list_sessions_consents_and_tokens() {
+                let s = super::$backend().await;
+                for (hash, sid, user, at) in [("h1", "s1", "alice", 10), ("h2", "s2", "bob", 20), ("h3", "s3", "alice", 30)] {
+                    s.create_session(&SessionRecord { hash: hash.into(), sid: sid.into(), username: user.into(), auth_time: at, expires_at: 1000 }).await.unwrap();
+                }
+                let sids = |v: Vec<SessionRecord>| v.into_iter().map(|r| r.sid).collect::<Vec<_>>();
+                assert_eq!(sids(s.active_sessions(None, 500).await.unwrap()), ["s3", "s2", "s1"]);
+                assert_eq!(sids(s.active_sessions(Some("alice"), 500).await.unwrap()), ["s3", "s1"]);
+                assert!(s.active_sessions(None, 1000).await.unwrap().is_empty(), "expired");
+                assert!(s.delete_session_by_sid("s1").await.unwrap());
+                assert_eq!(s.session("h1").await.unwrap(), None);
+
+                s.save_consent("alice", "app", "openid", 5).await.unwrap();
+                s.save_consent("bob", "app", "openid email", 6).await.unwrap();
+                assert_eq!(s.consents(None).await.unwrap().len(), 2);
+                let bobs = s.consents(Some("bob")).await.unwrap();
+                assert_eq!((bobs.len(), bobs[0].scope.as_str()), (1, "openid email"));
+                assert!(s.delete_consent("bob", "app").await.unwrap());
+                assert_eq!(s.consent("bob", "app").await.unwrap(), None);
+
+                let mut early = token("t1", TokenKind::Access, "f1");
+                early.issued_at = 120;
+                let mut late = token("t2", TokenKind::Access, "f2");
+                late.issued_at = 185;
+                let mut other = token("t3", TokenKind::Refresh, "f3");
+                other.client_id = "other".into();
+                other.username = Some("bob".into());
+                for t in [&early, &late, &other] {
+                    s.insert_token(t).await.unwrap();
+                }
+                let hashes = |v: Vec<TokenRecord>| v.into_iter().map(|t| t.hash).collect::<Vec<_>>();
+                assert_eq!(hashes(s.find_tokens(Some("alice"), None, 10).await.unwrap()), ["t2", "t1"]);
+                assert_eq!(hashes(s.find_tokens(None, Some("other"), 10).await.unwrap()), ["t3"]);
+                assert_eq!(hashes(s.find_tokens(None, None, 1).await.unwrap()), ["t2"]);
+                assert_eq!(s.issued_per_minute(0).await.unwrap(), [(120, 1), (180, 1)]);
+                assert_eq!(s.issued_per_minute(150).await.unwrap(), [(180, 1)]);
             }
 
             #[tokio::test]

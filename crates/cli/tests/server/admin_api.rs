@@ -386,7 +386,9 @@ async fn every_operation_of_the_openapi_document_is_served_as_documented() {
                 .replace("{client_id}", "nobody")
                 .replace("{username}", "nobody")
                 .replace("{issuer}", "https%3A%2F%2Fnowhere.example")
-                .replace("{app}", "nobody");
+                .replace("{app}", "nobody")
+                .replace("{id}", "nobody")
+                .replace("{sid}", "nobody");
             // The body: an empty object, which every operation must refuse or accept cleanly.
             let body = operation.get("requestBody").map(|_| json!({}));
             let (status, answer) =
@@ -407,5 +409,128 @@ async fn every_operation_of_the_openapi_document_is_served_as_documented() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 29);
+    assert_eq!(operations, 35);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_grants_and_tokens_are_found_and_revoked() {
+    use ostiary_server::store::{InteractionStore as _, SessionRecord};
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = api_token(&server, "ops", Role::Admin).await;
+    let token = Some(token.as_str());
+    server.user("alice", "wonderland").await;
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ];
+    let (_, issued, _) = server
+        .post_form("/token", &form, Some(("web", &secret)))
+        .await;
+    let access_token = issued["access_token"].as_str().unwrap().to_owned();
+    let now = ostiary::settings::now();
+    server
+        .store
+        .create_session(&SessionRecord {
+            hash: "cookie-hash".into(),
+            sid: "sid-1".into(),
+            username: "alice".into(),
+            auth_time: now,
+            expires_at: now + 600,
+        })
+        .await
+        .unwrap();
+    server
+        .store
+        .save_consent("alice", "web", "openid profile", now)
+        .await
+        .unwrap();
+
+    // The same from a shell, on the same data.
+    let dir = server.dir.0.to_str().unwrap().to_owned();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--data-dir", &dir]);
+        let out = crate::resource::cli_with_stdin(&all, "");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        cli(&["session", "list", "--user", "alice"])[0]["sid"],
+        "sid-1"
+    );
+    assert_eq!(cli(&["grant", "list"])[0]["client_id"], "web");
+    let listed = cli(&["token", "list", "--client", "web"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+
+    let (status, sessions) = call(&server, token, Method::GET, "/sessions?user=alice", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(sessions[0]["sid"], "sid-1");
+    assert!(sessions[0].get("hash").is_none(), "never the cookie's hash");
+    let (status, _) = call(&server, token, Method::DELETE, "/sessions/sid-1", None).await;
+    assert_eq!(status, 204);
+    let (_, sessions) = call(&server, token, Method::GET, "/sessions", None).await;
+    assert_eq!(sessions, json!([]));
+    let (status, _) = call(&server, token, Method::DELETE, "/sessions/sid-1", None).await;
+    assert_eq!(status, 404);
+
+    let (_, grants) = call(&server, token, Method::GET, "/grants?user=alice", None).await;
+    assert_eq!(grants[0]["scope"], "openid profile");
+    let (status, _) = call(&server, token, Method::DELETE, "/grants/alice/web", None).await;
+    assert_eq!(status, 204);
+    let (_, grants) = call(&server, token, Method::GET, "/grants", None).await;
+    assert_eq!(grants, json!([]));
+
+    let (_, found) = call(
+        &server,
+        token,
+        Method::GET,
+        "/tokens?user=alice&client=web",
+        None,
+    )
+    .await;
+    let access = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "access")
+        .unwrap();
+    assert!(
+        !found.to_string().contains(&access_token),
+        "ids, never tokens"
+    );
+    let id = access["id"].as_str().unwrap();
+    let (status, _) = call(
+        &server,
+        token,
+        Method::POST,
+        &format!("/tokens/{id}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, introspected, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", &access_token)],
+            Some(("web", &secret)),
+        )
+        .await;
+    assert_eq!(introspected["active"], false);
+    let (status, _) = call(&server, token, Method::GET, "/tokens?limit=many", None).await;
+    assert_eq!(status, 400);
 }

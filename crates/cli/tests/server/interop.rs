@@ -21,7 +21,7 @@ fn python() -> std::path::PathBuf {
 
 /// Runs a peer's script with `input` as JSON on stdin; returns the JSON report it prints, or fails
 /// the test with what the peer said.
-async fn run_peer(
+pub(crate) async fn run_peer(
     program: &std::path::Path,
     script: &std::path::Path,
     input: &Value,

@@ -562,3 +562,110 @@ async fn server_descriptions_and_client_configurations_from_the_portal() {
         assert!(audit.contains(action), "{action}");
     }
 }
+
+/// The portal in headless Chromium (interop/node/portal.mjs), with a screenshot of each page
+/// under `target/portal-screenshots/` for review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_uses_the_portal_in_chromium() {
+    use ostiary_core::{AuthMethod, GrantType};
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.registration = ostiary_server::config::Registration::Open;
+    })
+    .await;
+    administrator(&server, "ann", "admin").await;
+    server.user("grace", "grace-password").await;
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "grace"),
+        ("password", "grace-password"),
+    ];
+    let (status, issued, _) = server
+        .post_form("/token", &form, Some(("web", &secret)))
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let screenshots = workspace.join("target/portal-screenshots");
+    let _ = std::fs::remove_dir_all(&screenshots);
+    let input = json!({
+        "base": server.base, "issuer": server.issuer,
+        "username": "ann", "password": "correct horse",
+        "screenshots": screenshots,
+        "user": "grace", "user_token": issued["access_token"],
+        "introspect_id": "web", "introspect_secret": secret,
+    });
+    let script = workspace.join("interop/node/portal.mjs");
+    let report = crate::interop::run_peer(std::path::Path::new("node"), &script, &input, 120).await;
+    assert_eq!(report["steps"].as_array().unwrap().len(), 14, "{report}");
+    let taken = std::fs::read_dir(&screenshots).unwrap().count();
+    assert!(taken >= 14, "{taken} screenshots");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_counts_and_the_activity_page_revokes() {
+    use ostiary_core::{AuthMethod, GrantType};
+    let server = TestServer::start(Backend::Sqlite).await;
+    administrator(&server, "ann", "admin").await;
+    server.user("alice", "wonderland").await;
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ];
+    let (_, issued, _) = server
+        .post_form("/token", &form, Some(("web", &secret)))
+        .await;
+    let access_token = issued["access_token"].as_str().unwrap().to_owned();
+    let browser = Browser::new(&server);
+    let token = browser.log_in("ann", "correct horse").await.unwrap();
+
+    let (_, dashboard, _) = browser.get("/admin").await;
+    assert!(dashboard.contains("id=\"issued-chart\""));
+    assert!(
+        dashboard.contains("<b>1</b>access tokens in the last hour"),
+        "{dashboard}"
+    );
+    assert_eq!(dashboard.matches("<rect ").count(), 60, "one bar a minute");
+
+    let (status, page, _) = browser.get("/admin/activity?user=alice").await;
+    assert_eq!(status, 200);
+    let at = page
+        .find("/admin/activity/tokens/")
+        .expect("a revoke button")
+        + "/admin/activity/tokens/".len();
+    let id = &page[at..at + page[at..].find('/').unwrap()];
+    let (status, _, _) = browser
+        .post(
+            &format!("/admin/activity/tokens/{id}/revoke"),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, introspected, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", &access_token)],
+            Some(("web", &secret)),
+        )
+        .await;
+    assert_eq!(introspected["active"], false);
+    let (_, page, _) = browser.get("/admin/activity?user=alice").await;
+    assert!(page.contains("<td>revoked</td>"));
+}

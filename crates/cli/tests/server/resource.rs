@@ -39,7 +39,7 @@ async fn jwt_server() -> (TestServer, String) {
 }
 
 /// Runs `ostiary ARGS` with `input` on stdin.
-fn cli_with_stdin(args: &[&str], input: &str) -> std::process::Output {
+pub(crate) fn cli_with_stdin(args: &[&str], input: &str) -> std::process::Output {
     use std::io::Write as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
         .args(args)
