@@ -408,7 +408,7 @@ impl Admin<'_> {
 
     /// Revokes every admin API token named `name`; returns how many.
     pub async fn revoke_api_tokens(&self, name: &str) -> AdminResult<u64> {
-        let revoked = self.store.revoke_user_tokens(&api_actor(name)).await?;
+        let revoked = self.store.revoke_admin_tokens(&api_actor(name)).await?;
         self.audit("api_token.revoke", name, json!({ "revoked": revoked }))
             .await?;
         Ok(revoked)
@@ -520,6 +520,9 @@ impl Admin<'_> {
 
     /// Revokes every token of a user or of a client; returns how many.
     pub async fn revoke_tokens(&self, of: TokensOf<'_>) -> AdminResult<u64> {
+        if matches!(of, TokensOf::User("") | TokensOf::Client("")) {
+            return Err(AdminError::Invalid("whose tokens: a name is needed".into()));
+        }
         let (action, target, revoked) = match of {
             TokensOf::User(u) => ("tokens.revoke_user", u, self.store.revoke_user_tokens(u)),
             TokensOf::Client(c) => (
@@ -641,6 +644,25 @@ pub fn set_path(root: &mut Value, path: &str, new: Value) -> AdminResult<()> {
     Ok(())
 }
 
+/// The first member `patch` names that `target` does not have (a dotted path), so that a patch
+/// with a typo is refused even where RFC 7396 would make it a no-op (`{"typo": null}`).
+pub fn unknown_member(target: &Value, patch: &Value, prefix: &str) -> Option<String> {
+    let (Value::Object(target), Value::Object(patch)) = (target, patch) else {
+        return None;
+    };
+    patch.iter().find_map(|(key, value)| {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match target.get(key) {
+            None => Some(path),
+            Some(current) => unknown_member(current, value, &path),
+        }
+    })
+}
+
 /// RFC 7396 JSON merge patch: members of `patch` replace those of `target`, objects merge, and
 /// `null` removes. Unknown top-level keys are refused (by the configuration's own parsing).
 pub fn merge_patch(target: &mut Value, patch: &Value) {
@@ -678,6 +700,31 @@ mod tests {
         let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
         merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}}));
         assert_eq!(target, json!({"a": "z", "c": {"d": "e"}}));
+    }
+
+    #[test]
+    fn unknown_members_of_a_patch_are_named() {
+        let target = json!({"jwt": {"signing_alg": "RS256", "x509": null}, "description": ""});
+        assert_eq!(
+            unknown_member(&target, &json!({"description": "x"}), ""),
+            None
+        );
+        assert_eq!(
+            unknown_member(
+                &target,
+                &json!({"jwt": {"x509": {"certificate_file": "c"}}}),
+                ""
+            ),
+            None
+        );
+        assert_eq!(
+            unknown_member(&target, &json!({"": null}), ""),
+            Some(String::new())
+        );
+        assert_eq!(
+            unknown_member(&target, &json!({"jwt": {"sigining_alg": null}}), ""),
+            Some("jwt.sigining_alg".into())
+        );
     }
 
     #[test]

@@ -217,9 +217,10 @@ fn object(body: &Bytes) -> ApiResult<Map<String, Value>> {
     }
 }
 
-/// The body as `T`.
+/// The body, a JSON object, as `T` (serde would take an array for a struct too).
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("the body: {e}")))
+    serde_json::from_value(Value::Object(object(body)?))
+        .map_err(|e| ApiError::BadRequest(format!("the body: {e}")))
 }
 
 fn json_of(item: &impl serde::Serialize) -> ApiResult<Json<Value>> {
@@ -243,6 +244,9 @@ async fn update_server_config(
     let patch = Value::Object(object(&body)?);
     let config = admin(&store, &caller)
         .update_server_config(|value| {
+            if let Some(path) = admin::unknown_member(value, &patch, "") {
+                return Err(AdminError::Invalid(format!("no option \"{path}\"")));
+            }
             admin::merge_patch(value, &patch);
             Ok(())
         })
@@ -481,8 +485,11 @@ async fn audit(
 ) -> ApiResult<Json<Value>> {
     let Query(AuditQuery { limit }) =
         query.map_err(|_| ApiError::BadRequest("limit must be a number".into()))?;
-    let limit = limit.unwrap_or(100).min(1000);
-    json_of(&admin(&store, &caller).audit_log(limit).await?)
+    json_of(
+        &admin(&store, &caller)
+            .audit_log(at_most_1000(limit)?)
+            .await?,
+    )
 }
 
 // ---- the client side: server descriptions and client configurations ----
@@ -690,11 +697,7 @@ async fn find_tokens(
         limit,
     } = whose(query)?;
     let found = admin(&store, &caller)
-        .find_tokens(
-            user.as_deref(),
-            client.as_deref(),
-            limit.unwrap_or(100).min(1000),
-        )
+        .find_tokens(user.as_deref(), client.as_deref(), at_most_1000(limit)?)
         .await?;
     Ok(Json(Value::Array(found)))
 }
@@ -746,4 +749,12 @@ async fn revoke_grant(
         .revoke_grant(&username, &client_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A listing's `limit`: 100 unless given, never more than 1000.
+fn at_most_1000(limit: Option<usize>) -> ApiResult<usize> {
+    match limit.unwrap_or(100) {
+        n if n > 1000 => Err(ApiError::BadRequest("limit is at most 1000".into())),
+        n => Ok(n),
+    }
 }

@@ -24,6 +24,7 @@ fn operation(
             "401": {"$ref": "#/components/responses/Error"},
             "403": {"$ref": "#/components/responses/Error"},
             "404": {"$ref": "#/components/responses/Error"},
+            "409": {"$ref": "#/components/responses/Error"},
         },
     });
     if let Some(schema) = body {
@@ -106,7 +107,7 @@ fn paths_1(object: &Value) -> Value {
     json!({
             "/server-config": {
                 "get": operation("getServerConfig", "The server configuration", None, "200", Some(schema("ServerConfig"))),
-                "patch": operation("patchServerConfig", "Change the server configuration (RFC 7396 merge patch); nothing is saved unless the result is valid", Some(object.clone()), "200", Some(schema("ServerConfig"))),
+                "patch": operation("patchServerConfig", "Change the server configuration (RFC 7396 merge patch); nothing is saved unless the result is valid", Some(config_patch()), "200", Some(schema("ServerConfig"))),
             },
             "/server-config/rotate-keys": {
                 "post": operation("rotateKeys", "Rotate Keys: a new current key per algorithm", None, "200", Some(object.clone())),
@@ -151,7 +152,7 @@ fn paths_2(object: &Value) -> Value {
                 "get": operation("getUser", "One user", None, "200", Some(schema("User"))),
                 "patch": operation("patchUser", "Replace a user's claims and/or enable or disable them (a disabled user's tokens are revoked)",
                     Some(json!({"type": "object", "additionalProperties": false,
-                        "properties": {"claims": {"type": "object"}, "enabled": {"type": "boolean"}}})),
+                        "properties": {"claims": {"type": ["object", "null"]}, "enabled": {"type": ["boolean", "null"]}}})),
                     "200", Some(schema("User"))),
                 "delete": operation("deleteUser", "Delete a user and revoke their tokens", None, "204", None),
             },
@@ -231,10 +232,10 @@ fn paths_3(object: &Value) -> Value {
                 "delete": operation("revokeGrant", "Forget a consent: the client must ask again", None, "204", None),
             },
             "/registration-tokens": {
-                "post": operation("createRegistrationToken", "An initial access token for dynamic registration, shown once",
+                "post": optional_body(operation("createRegistrationToken", "An initial access token for dynamic registration, shown once (a day unless expires_in says otherwise)",
                     Some(json!({"type": "object", "additionalProperties": false,
                         "properties": {"expires_in": {"type": "integer", "minimum": 1, "maximum": 4_294_967_295_u64}}})),
-                    "201", Some(object.clone())),
+                    "201", Some(object.clone()))),
             },
             "/servers": {
                 "get": operation("listServerDescriptions", "Server descriptions of the client runtime, with how many client configurations each has", None, "200", Some(json!({"type": "array", "items": object.clone()}))),
@@ -309,4 +310,21 @@ fn paths_4(object: &Value) -> Value {
                 },
             },
     })
+}
+
+/// A merge patch of the server configuration: its own members only (each checked on saving).
+fn config_patch() -> Value {
+    let defaults =
+        serde_json::to_value(ostiary_server::config::ServerConfig::default()).unwrap_or_default();
+    let members: Map<String, Value> = defaults
+        .as_object()
+        .map(|m| m.keys().map(|k| (k.clone(), json!({}))).collect())
+        .unwrap_or_default();
+    json!({"type": "object", "additionalProperties": false, "properties": members})
+}
+
+/// The operation, its request body optional.
+fn optional_body(mut op: Value) -> Value {
+    op["requestBody"]["required"] = false.into();
+    op
 }

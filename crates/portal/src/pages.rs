@@ -225,9 +225,24 @@ impl FromRequestParts<Portal> for Session {
         let record = record
             .filter(|t| t.kind == TokenKind::AdminSession && !t.revoked && t.expires_at > now())
             .ok_or(Refusal::Login)?;
-        let role = Role::parse(&record.scope).ok_or(Refusal::Login)?;
+        // The user as now: disabled, deleted or no longer an administrator ends the session at
+        // once, and a changed role applies at once.
+        let username = record.username.unwrap_or_default();
+        let user = portal
+            .store
+            .user(&username)
+            .await
+            .map_err(|e| Refusal::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+            .filter(|u| u.enabled)
+            .ok_or(Refusal::Login)?;
+        let role = user
+            .claims
+            .get("ostiary_role")
+            .and_then(Value::as_str)
+            .and_then(Role::parse)
+            .ok_or(Refusal::Login)?;
         Ok(Session {
-            username: record.username.unwrap_or_default(),
+            username,
             role,
             csrf: csrf_of(value),
         })

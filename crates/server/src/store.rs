@@ -285,6 +285,8 @@ pub trait OverviewStore: Send + Sync {
     ) -> StoreResult<Vec<TokenRecord>>;
     /// Access tokens issued per minute since `since`: (start of the minute, how many).
     async fn issued_per_minute(&self, since: i64) -> StoreResult<Vec<(i64, i64)>>;
+    /// Revokes the admin API tokens and portal sessions held by `holder`; returns how many.
+    async fn revoke_admin_tokens(&self, holder: &str) -> StoreResult<u64>;
 }
 
 pub trait ServerStore:

@@ -94,6 +94,17 @@ impl OverviewStore for Store {
         rows.iter().map(Self::token_from_row).collect()
     }
 
+    async fn revoke_admin_tokens(&self, holder: &str) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0 AND kind IN ('admin_api', 'admin_session')",
+        )
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     async fn issued_per_minute(&self, since: i64) -> StoreResult<Vec<(i64, i64)>> {
         let rows = sqlx::query(
             "SELECT (issued_at / 60) * 60 AS minute, COUNT(*) AS issued FROM tokens

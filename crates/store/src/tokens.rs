@@ -92,7 +92,8 @@ impl TokenStore for Store {
 
     async fn revoke_user_tokens(&self, username: &str) -> StoreResult<u64> {
         self.revoke_where(
-            "UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0",
+            // Administrators' own tokens are theirs to end (`revoke_admin_tokens`), not a user's.
+            "UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0 AND kind NOT IN ('admin_api', 'admin_session')",
             username,
         )
         .await
@@ -100,7 +101,7 @@ impl TokenStore for Store {
 
     async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64> {
         self.revoke_where(
-            "UPDATE tokens SET revoked = 1 WHERE client_id = $1 AND revoked = 0",
+            "UPDATE tokens SET revoked = 1 WHERE client_id = $1 AND revoked = 0 AND kind NOT IN ('admin_api', 'admin_session')",
             client_id,
         )
         .await

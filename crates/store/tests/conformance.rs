@@ -176,6 +176,17 @@ macro_rules! suite {
                 assert_eq!(hashes(s.find_tokens(None, None, 1).await.unwrap()), ["t2"]);
                 assert_eq!(s.issued_per_minute(0).await.unwrap(), [(120, 1), (180, 1)]);
                 assert_eq!(s.issued_per_minute(150).await.unwrap(), [(180, 1)]);
+
+                // Administrators' tokens are not a user's or a client's to lose.
+                let mut admin = token("a1", TokenKind::AdminApi, "f4");
+                admin.client_id = String::new();
+                admin.username = Some("api-token:ops".into());
+                s.insert_token(&admin).await.unwrap();
+                s.revoke_client_tokens("").await.unwrap();
+                s.revoke_user_tokens("api-token:ops").await.unwrap();
+                assert!(!s.token("a1").await.unwrap().unwrap().revoked);
+                assert_eq!(s.revoke_admin_tokens("api-token:ops").await.unwrap(), 1);
+                assert!(s.token("a1").await.unwrap().unwrap().revoked);
             }
 
             #[tokio::test]

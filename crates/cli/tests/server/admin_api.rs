@@ -534,3 +534,47 @@ async fn sessions_grants_and_tokens_are_found_and_revoked() {
     let (status, _) = call(&server, token, Method::GET, "/tokens?limit=many", None).await;
     assert_eq!(status, 400);
 }
+
+/// Schemathesis (property-based, from the OpenAPI document) against the API: no server error,
+/// statuses, content types and response bodies as documented, schema-violating input refused.
+/// Operations that fetch a URL from their input (discovery, registration, UpdateJWKS) are left
+/// out: the fuzzer's URLs would leave loopback. Bounded: 25 examples an operation, a fixed seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_holds_up_under_schemathesis() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = api_token(&server, "fuzz", Role::Admin).await;
+    let schemathesis = crate::interop::python().with_file_name("schemathesis");
+    assert!(
+        schemathesis.exists(),
+        "{} not found: run scripts/test, which installs it into .venv",
+        schemathesis.display()
+    );
+    let api = format!("{}/admin/api", server.base);
+    let run = tokio::process::Command::new(&schemathesis)
+        .args(["run", &format!("{api}/openapi.json"), "--url", &api])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .args(["--max-examples", "25", "--seed", "1"])
+        .args(["--exclude-checks", "positive_data_acceptance"])
+        .args([
+            "--exclude-operation-id",
+            "discoverServer",
+            "--exclude-operation-id",
+            "refreshServerKeys",
+            "--exclude-operation-id",
+            "registerClientConfiguration",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+        .await
+        .expect("schemathesis finished within 300 s")
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+}

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, TestServer};
 
-fn python() -> std::path::PathBuf {
+pub(crate) fn python() -> std::path::PathBuf {
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let python = std::env::var_os("OSTIARY_TEST_PYTHON")
         .map(Into::into)

@@ -393,6 +393,18 @@ async fn viewers_see_everything_and_change_nothing() {
     );
     let (_, audit, _) = browser.get("/admin/audit").await;
     assert!(!audit.contains("server_config.update"));
+
+    // No longer an administrator: the session ends at once.
+    let admin = Admin {
+        store: &server.store,
+        actor: "test",
+    };
+    admin
+        .update_user("vic", Some(Default::default()), None)
+        .await
+        .unwrap();
+    let (status, _, _) = browser.get("/admin/audit").await;
+    assert_eq!(status, 303);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
