@@ -22,12 +22,18 @@ pub struct ServeOptions {
     /// Issuer URL (http(s)://host[:port][/prefix]/oauth2); default: from the listen address.
     #[arg(long, env = "OSTIARY_ISSUER")]
     pub issuer: Option<String>,
+    /// Serve the portal and admin API on this address of their own (say, an internal network)
+    /// instead of under `/admin` of `--listen`.
+    #[arg(long, env = "OSTIARY_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
 }
 
 /// A running server: its address, and a handle that stops it.
 #[derive(Debug)]
 pub struct Running {
     pub addr: SocketAddr,
+    /// The portal's own address, when it has one.
+    pub admin_addr: Option<SocketAddr>,
     pub issuer: String,
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub done: tokio::task::JoinHandle<()>,
@@ -71,15 +77,45 @@ pub async fn start_with_hooks(
     let client = ostiary_client::Client::new(store.clone());
     let store: Arc<dyn ServerStore> = store;
     let server = Server::new(store.clone(), hooks);
-    let app = ostiary_server::router(server, &config.issuer.path())
-        .nest("/admin", ostiary_portal::router(store, client));
+    let portal = axum::Router::new().nest("/admin", ostiary_portal::router(store, client));
+    let mut app = ostiary_server::router(server, &config.issuer.path());
+    let (admin_listener, admin_addr) = match &settings.admin_listen {
+        Some(admin_listen) => {
+            let listener = TcpListener::bind(admin_listen)
+                .await
+                .map_err(|e| format!("cannot listen on {admin_listen}: {e}"))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            (Some(listener), Some(addr))
+        }
+        None => {
+            app = app.merge(portal.clone());
+            (None, None)
+        }
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
+    if let Some(listener) = admin_listener {
+        let mut stopped = admin_stopped.clone();
+        tokio::spawn(async move {
+            let app = portal.into_make_service_with_connect_info::<SocketAddr>();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "portal stopped");
+            }
+        });
+    }
     let done = tokio::spawn(async move {
         let shutdown = async move {
             tokio::select! {
                 _ = stopped => {}
                 _ = shutdown_signal() => {}
             }
+            let _ = stop_admin.send(true);
         };
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
@@ -91,6 +127,7 @@ pub async fn start_with_hooks(
     });
     Ok(Running {
         addr,
+        admin_addr,
         issuer: config.issuer_url(),
         stop,
         done,
@@ -160,7 +197,10 @@ async fn bootstrap_admin(store: &ostiary_store::Store) -> Result<(), String> {
 
 /// `ostiary serve`, with `hooks` (the built-in ones, unless a program embeds Ostiary).
 pub async fn run(options: ServeOptions, hooks: Hooks) -> Result<String, String> {
-    let settings = options.common.resolve()?;
+    let mut settings = options.common.resolve()?;
+    if options.admin_listen.is_some() {
+        settings.admin_listen = options.admin_listen.clone();
+    }
     let listen = options
         .listen
         .or(settings.listen.clone())
@@ -174,6 +214,8 @@ pub async fn run(options: ServeOptions, hooks: Hooks) -> Result<String, String> 
         "ostiary: discovery at {}/.well-known/openid-configuration",
         running.issuer
     );
+    let portal = running.admin_addr.unwrap_or(running.addr);
+    eprintln!("ostiary: management portal at http://{portal}/admin (admin API under /admin/api)");
     running.done.await.map_err(|e| e.to_string())?;
     Ok(String::new())
 }

@@ -28,6 +28,8 @@ pub struct FileSettings {
     pub database: Option<String>,
     pub listen: Option<String>,
     pub issuer: Option<String>,
+    /// The portal and admin API on a listener of their own (else under `/admin` of `listen`).
+    pub admin_listen: Option<String>,
 }
 
 /// Resolved settings.
@@ -37,6 +39,7 @@ pub struct Settings {
     pub database: String,
     pub listen: Option<String>,
     pub issuer: Option<String>,
+    pub admin_listen: Option<String>,
 }
 
 impl CommonOptions {
@@ -66,6 +69,7 @@ impl CommonOptions {
             database,
             listen: file.listen,
             issuer: file.issuer,
+            admin_listen: file.admin_listen,
         })
     }
 }

@@ -48,6 +48,7 @@ impl Clinic {
             database: format!("sqlite://{}", dir.join("ostiary.db").display()),
             listen: None,
             issuer: None,
+            admin_listen: None,
         };
         let store = open_store(&settings).await.unwrap();
         let addr = std::net::TcpListener::bind("127.0.0.1:0")

@@ -84,6 +84,7 @@ impl TestServer {
             database: database(backend, &dir.0).await,
             listen: None,
             issuer: None,
+            admin_listen: None,
         };
         let store = open_store(&settings).await.unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

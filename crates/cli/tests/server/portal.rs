@@ -681,3 +681,56 @@ async fn the_dashboard_counts_and_the_activity_page_revokes() {
     let (_, page, _) = browser.get("/admin/activity?user=alice").await;
     assert!(page.contains("<td>revoked</td>"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_can_have_a_listener_of_its_own() {
+    let dir = crate::harness::TempDir(
+        std::env::temp_dir().join(format!("ostiary-admin-listen-{}", std::process::id())),
+    );
+    let settings = ostiary::settings::Settings {
+        data_dir: dir.0.clone(),
+        database: format!("sqlite://{}", dir.0.join("ostiary.db").display()),
+        listen: None,
+        issuer: None,
+        admin_listen: Some("127.0.0.1:0".into()),
+    };
+    let running = ostiary::serve::start(&settings, "127.0.0.1:0", None)
+        .await
+        .unwrap();
+    let admin = running.admin_addr.expect("a listener of its own");
+    let status = |url: String| async move {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status(format!("http://{admin}/admin/login")).await, 200);
+    assert_eq!(
+        status(format!("http://{admin}/admin/api/openapi.json")).await,
+        200
+    );
+    assert_eq!(
+        status(format!("http://{}/admin/login", running.addr)).await,
+        404
+    );
+    assert_eq!(
+        status(format!("http://{}/admin/api/openapi.json", running.addr)).await,
+        404
+    );
+    assert_eq!(
+        status(format!(
+            "{}/.well-known/openid-configuration",
+            running.issuer
+        ))
+        .await,
+        200
+    );
+    let _ = running.stop.send(());
+    running.done.await.unwrap();
+}
