@@ -25,4 +25,4 @@ pub use check::TokenCheck;
 pub use configured::ResourceServer;
 pub use introspection::{IntrospectionConfig, Introspector};
 pub use validator::{KeySource, Validated, Validator, ValidatorConfig};
-pub use web::{Claims, Protected, Requirement, guard};
+pub use web::{BearerToken, Claims, Protected, Requirement, guard};

@@ -97,6 +97,7 @@ pub async fn guard(
     match protected.check.check(&token, scopes).await {
         Ok(validated) => {
             request.extensions_mut().insert(validated);
+            request.extensions_mut().insert(BearerToken(token));
             next.run(request).await
         }
         Err(e) => refuse(e),
@@ -115,6 +116,23 @@ fn is_form(request: &Request) -> bool {
                 v.trim()
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             })
+}
+
+/// The token itself, as the request carried it (put there by [`guard`]): for a handler that
+/// calls another API on the user's behalf, or asks userinfo.
+#[derive(Clone, Debug)]
+pub struct BearerToken(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Response> {
+        parts
+            .extensions
+            .get::<BearerToken>()
+            .cloned()
+            .ok_or_else(|| BearerError::Missing.into_response())
+    }
 }
 
 /// A handler's view of the validated token (put there by [`guard`]).

@@ -547,7 +547,7 @@ async fn encrypted_jwt_access_tokens_are_opened_by_the_resource_server_they_are_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_resource_server_introspects_reads_form_bodies_and_asks_userinfo() {
     use axum::routing::post;
-    use ostiary_resource::{Claims, Methods, ResourceServer, TokenCheck as _, guard};
+    use ostiary_resource::{BearerToken, Claims, Methods, ResourceServer, TokenCheck as _, guard};
     let server = TestServer::start(Backend::Sqlite).await;
     server.user("alice", "wonderland").await;
     let web = server
@@ -595,12 +595,13 @@ async fn a_stored_resource_server_introspects_reads_form_bodies_and_asks_userinf
     let profile: &'static [&'static str] = &["profile"];
     let router = axum::Router::new().route(
         "/notes",
-        post(|Claims(token): Claims, body: String| async move {
-            format!(
-                "{} {body}",
-                token.claims["username"].as_str().unwrap_or("?")
-            )
-        })
+        post(
+            |Claims(token): Claims, BearerToken(raw): BearerToken, body: String| async move {
+                // The raw token comes along too (its length shows it is the one sent).
+                let who = token.claims["username"].as_str().unwrap_or("?");
+                format!("{who}/{}/ {body}", raw.len())
+            },
+        )
         .layer(axum::middleware::from_fn_with_state(
             (protected, profile),
             guard,
@@ -621,7 +622,10 @@ async fn a_stored_resource_server_introspects_reads_form_bodies_and_asks_userinf
         .unwrap();
     assert_eq!(by_form.status(), 200);
     let echoed = by_form.text().await.unwrap();
-    assert!(echoed.starts_with("alice access_token="), "{echoed}");
+    assert!(
+        echoed.starts_with(&format!("alice/{}/ access_token=", token.len())),
+        "{echoed}"
+    );
     assert!(echoed.ends_with("&note=hi"), "{echoed}");
     let twice = http
         .post(format!("{base}/notes"))
@@ -638,5 +642,8 @@ async fn a_stored_resource_server_introspects_reads_form_bodies_and_asks_userinf
         .send()
         .await
         .unwrap();
-    assert_eq!(by_header.text().await.unwrap(), "alice plain");
+    assert_eq!(
+        by_header.text().await.unwrap(),
+        format!("alice/{}/ plain", token.len())
+    );
 }
