@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ostiary::{admin, client, jwt, resource, serve};
+use ostiary::{admin, client, demo, jwt, resource, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the authorization server (SQLite in the data directory unless --database says otherwise).
     Serve(serve::ServeOptions),
+    /// The three roles of the reference's example on loopback: authorization server, resource
+    /// server and client application, ready for a browser and for curl.
+    Demo(demo::DemoOptions),
     /// Manage the server configuration, clients, users and tokens.
     Admin(admin::AdminOptions),
     /// The client runtime: server descriptions, client configurations and tokens.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Serve(options) => {
             runtime().and_then(|rt| rt.block_on(serve::run(options, Default::default())))
         }
+        Command::Demo(options) => runtime().and_then(|rt| rt.block_on(demo::run(options))),
         Command::Admin(options) => runtime().and_then(|rt| rt.block_on(admin::run(options))),
         Command::Client(options) => runtime().and_then(|rt| rt.block_on(client::run(options))),
         Command::Resource(options) => runtime().and_then(|rt| rt.block_on(resource::run(options))),

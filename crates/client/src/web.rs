@@ -157,6 +157,53 @@ pub async fn require_login(
     }
 }
 
+/// Log out (OpenID Connect RP-Initiated Logout 1.0): the session's tokens are revoked and
+/// forgotten, and the browser goes to the server's `end_session_endpoint` — with the ID token as
+/// the hint and the configuration's `post_logout_redirect_uri` — to end the user's session there
+/// too (which tells the other clients by front-channel logout). Mount it as a POST route: a link
+/// would let any page log the user out.
+pub async fn log_out(State(login): State<Login>, headers: HeaderMap) -> Response {
+    let Some(session) = session_of(&headers) else {
+        return see_other(&login.home);
+    };
+    let stored = login
+        .client
+        .store()
+        .tokens(&login.app, &session, crate::auth::now())
+        .await
+        .ok()
+        .flatten();
+    if let Err(e) = login.client.end_session(&login.app, &session).await {
+        tracing::warn!(error = %e, "the tokens could not all be revoked");
+    }
+    let to = match login.client.app(&login.app).await {
+        Ok((config, server)) => match server.metadata.end_session_endpoint {
+            Some(endpoint) => {
+                let mut url = format!("{endpoint}?client_id={}", encode(&config.client_id));
+                if let Some(hint) = stored.and_then(|s| s.id_token) {
+                    url += &format!("&id_token_hint={}", encode(&hint));
+                }
+                if let Some(back) = &config.post_logout_redirect_uri {
+                    url += &format!("&post_logout_redirect_uri={}", encode(back));
+                }
+                url
+            }
+            None => login.home.clone(),
+        },
+        Err(_) => login.home.clone(),
+    };
+    let mut response = see_other(&to);
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// The redirect endpoint: query (GET) or form_post (POST) parameters.
 async fn redirected(
     State(login): State<Login>,

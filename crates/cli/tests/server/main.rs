@@ -8,6 +8,7 @@ mod authorize;
 mod bad_input;
 mod client_keys;
 mod client_runtime;
+mod demo;
 mod endpoints;
 mod harness;
 mod interop;
