@@ -2,7 +2,7 @@
 // sends the browser to the authorization server, the demo user signs in and consents, the client
 // shows the ID token's claims and userinfo, calls the resource server (a JWT route and an
 // introspection route), and logs out — the server's front-channel logout reaching the client.
-// Input (stdin, JSON): client_app, username, password, screenshots. Output: {"steps": [...]}.
+// Input (stdin, JSON): client_app, username, password, screenshots, tls. Output: {"steps": [...]}.
 import { mkdirSync } from 'node:fs';
 import { launchChromium, readInput, stepper } from './lib.mjs';
 
@@ -12,7 +12,9 @@ mkdirSync(input.screenshots, { recursive: true });
 
 const browser = await launchChromium();
 try {
-  const page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+  // With --tls the demo's certificate is self-signed: the browser is told to go on.
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 }, ignoreHTTPSErrors: !!input.tls });
+  const page = await context.newPage();
   let shot = 0;
   const snap = async (name) => {
     shot += 1;

@@ -5,7 +5,6 @@
 //! own loopback port with a store of its own — ready for a browser (authorization code) and for
 //! curl (client credentials).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +41,10 @@ pub struct DemoOptions {
     /// application the one after (all on 127.0.0.1).
     #[arg(long, default_value_t = 9000)]
     pub listen_base: u16,
+    /// Serve all three over HTTPS, with a self-signed certificate made for 127.0.0.1 (kept in
+    /// the data directory; the roles trust it, browsers will ask).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// A running demo: where each role answers, and what the client credentials part needs.
@@ -54,6 +57,8 @@ pub struct Demo {
     pub service_client_id: String,
     pub service_client_secret: String,
     pub data_dir: PathBuf,
+    /// The self-signed certificate, with `--tls`: what a client must trust.
+    pub certificate: Option<PathBuf>,
     server: crate::serve::Running,
     /// Removed on drop when the demo made it.
     temporary: Option<PathBuf>,
@@ -79,6 +84,7 @@ fn settings_for(dir: PathBuf) -> Settings {
         listen: None,
         issuer: None,
         admin_listen: None,
+        tls: None,
     }
 }
 
@@ -121,13 +127,22 @@ pub async fn start(options: &DemoOptions) -> Result<Demo, String> {
             (dir.clone(), Some(dir))
         }
     };
-    let issuer = format!("http://127.0.0.1:{base}/oauth2");
-    let rs_url = format!("http://127.0.0.1:{}", base + 1);
-    let app_url = format!("http://127.0.0.1:{}", base + 2);
+    let tls = match options.tls {
+        true => Some(crate::tls::self_signed(&root.join("tls"))?),
+        false => None,
+    };
+    let acceptor = tls.as_ref().map(crate::tls::acceptor).transpose()?;
+    let certificate = tls.as_ref().map(|files| files.certificate.clone());
+    let ca_file = certificate.as_ref().map(|c| c.display().to_string());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let issuer = format!("{scheme}://127.0.0.1:{base}/oauth2");
+    let rs_url = format!("{scheme}://127.0.0.1:{}", base + 1);
+    let app_url = format!("{scheme}://127.0.0.1:{}", base + 2);
 
     // The authorization server: JWT access tokens, the API's scope, open registration (the
     // client application registers itself, as in the reference), the demo user and clients.
-    let as_settings = settings_for(root.join("authorization-server"));
+    let mut as_settings = settings_for(root.join("authorization-server"));
+    as_settings.tls = tls.clone();
     let store = open_store(&as_settings).await?;
     let mut config = ostiary_server::initialize(&store, Some(&issuer), now())
         .await
@@ -194,7 +209,10 @@ pub async fn start(options: &DemoOptions) -> Result<Demo, String> {
     // configuration of type resource server.
     let rs_store = open_store(&settings_for(root.join("resource-server"))).await?;
     let rs_client = Client::new(Arc::new(rs_store));
-    rs_client.discover(&issuer, None).await.map_err(failed)?;
+    rs_client
+        .discover(&issuer, ca_file.as_deref())
+        .await
+        .map_err(failed)?;
     rs_client
         .create_configuration(&ClientConfiguration {
             app: "resserver".into(),
@@ -213,12 +231,15 @@ pub async fn start(options: &DemoOptions) -> Result<Demo, String> {
             .await?
             .with_audience(None),
     );
-    serve_on(base + 1, resource_server(resource)).await?;
+    serve_on(base + 1, resource_server(resource), acceptor.clone()).await?;
 
     // The client application: its own store, registered dynamically on first start.
     let app_store = open_store(&settings_for(root.join("client-app"))).await?;
     let app_client = Client::new(Arc::new(app_store));
-    app_client.discover(&issuer, None).await.map_err(failed)?;
+    app_client
+        .discover(&issuer, ca_file.as_deref())
+        .await
+        .map_err(failed)?;
     if app_client.app("client-app").await.is_err() {
         let metadata = json!({
             "client_name": "Demo client application",
@@ -238,7 +259,14 @@ pub async fn start(options: &DemoOptions) -> Result<Demo, String> {
             .await
             .map_err(failed)?;
     }
-    serve_on(base + 2, client_application(app_client, &rs_url)).await?;
+    let mut http = reqwest::Client::builder();
+    if let Some(path) = &certificate {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).map_err(failed)?);
+    }
+    let http = http.build().map_err(failed)?;
+    let app = client_application(app_client, &rs_url, http, tls.is_some());
+    serve_on(base + 2, app, acceptor).await?;
 
     Ok(Demo {
         portal: format!("http://127.0.0.1:{base}/admin"),
@@ -248,21 +276,22 @@ pub async fn start(options: &DemoOptions) -> Result<Demo, String> {
         service_client_id: "postman-client".into(),
         service_client_secret: service_secret,
         data_dir: root,
+        certificate,
         server,
         temporary,
     })
 }
 
-async fn serve_on(port: u16, app: Router) -> Result<(), String> {
+async fn serve_on(
+    port: u16,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> Result<(), String> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "demo listener stopped");
-        }
-    });
+    // They stop with the process (the authorization server's shutdown ends it).
+    crate::serve::serve_app(listener, tls, app, std::future::pending());
     Ok(())
 }
 
@@ -344,15 +373,20 @@ struct App {
     frontchannel_logouts: Arc<AtomicU64>,
 }
 
-fn client_application(client: Client, resource_server: &str) -> Router {
+fn client_application(
+    client: Client,
+    resource_server: &str,
+    http: reqwest::Client,
+    https: bool,
+) -> Router {
     let mut login = Login::new(client, "client-app", "/profile");
     login.scope = Some(format!("openid profile email {API_SCOPE}"));
-    // Plain HTTP on loopback: a Secure cookie would never come back.
-    login.secure_cookie = false;
+    // Over plain HTTP a Secure cookie would never come back.
+    login.secure_cookie = https;
     let app = App {
         login: login.clone(),
         resource_server: resource_server.to_owned(),
-        http: reqwest::Client::new(),
+        http,
         frontchannel_logouts: Arc::new(AtomicU64::new(0)),
     };
     let signed_in = Router::new()
@@ -514,6 +548,11 @@ async fn call_api(State(app): State<App>, Extension(signed_in): Extension<Logged
 pub fn guide(demo: &Demo) -> String {
     let (issuer, rs) = (&demo.issuer, &demo.resource_server);
     let (id, secret) = (&demo.service_client_id, &demo.service_client_secret);
+    let trust = demo
+        .certificate
+        .as_ref()
+        .map(|c| format!(" --cacert {}", c.display()))
+        .unwrap_or_default();
     let kept = if demo.temporary.is_some() {
         " (removed on exit)"
     } else {
@@ -536,9 +575,9 @@ pub fn guide(demo: &Demo) -> String {
         "The client credentials grant (the reference's Postman part; examples/ostiary-demo.postman_collection.json):".to_owned(),
         String::new(),
         format!(
-            "  TOKEN=$(curl -s -u {id}:{secret} -d grant_type=client_credentials -d scope={API_SCOPE} {issuer}/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
+            "  TOKEN=$(curl -s{trust} -u {id}:{secret} -d grant_type=client_credentials -d scope={API_SCOPE} {issuer}/token | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
         ),
-        format!("  curl -s -H \"Authorization: Bearer $TOKEN\" {rs}/api/reports"),
+        format!("  curl -s{trust} -H \"Authorization: Bearer $TOKEN\" {rs}/api/reports"),
         String::new(),
         format!("Data: {}{kept}", demo.data_dir.display()),
         "Ctrl-C stops the demo.".to_owned(),

@@ -7,3 +7,4 @@ pub mod jwt;
 pub mod resource;
 pub mod serve;
 pub mod settings;
+pub mod tls;

@@ -2,6 +2,7 @@
 //! the data directory, the master key, the server configuration and keys, and the `admin` user.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
@@ -26,6 +27,12 @@ pub struct ServeOptions {
     /// instead of under `/admin` of `--listen`.
     #[arg(long, env = "OSTIARY_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// Serve HTTPS with this certificate (chain, PEM); needs --tls-key.
+    #[arg(long, env = "OSTIARY_TLS_CERTIFICATE", requires = "tls_key")]
+    pub tls_certificate: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "OSTIARY_TLS_KEY", requires = "tls_certificate")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// A running server: its address, and a handle that stops it.
@@ -56,11 +63,17 @@ pub async fn start_with_hooks(
     hooks: Hooks,
 ) -> Result<Running, String> {
     let store = open_store(settings).await?;
+    let tls = settings
+        .tls
+        .as_ref()
+        .map(crate::tls::acceptor)
+        .transpose()?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let default_issuer = format!("http://{addr}/oauth2");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let default_issuer = format!("{scheme}://{addr}/oauth2");
     let issuer = issuer
         .map(str::to_owned)
         .or_else(|| settings.issuer.clone());
@@ -96,34 +109,16 @@ pub async fn start_with_hooks(
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
     if let Some(listener) = admin_listener {
         let mut stopped = admin_stopped.clone();
-        tokio::spawn(async move {
-            let app = portal.into_make_service_with_connect_info::<SocketAddr>();
-            let shutdown = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "portal stopped");
-            }
+        serve_app(listener, tls.clone(), portal, async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
         });
     }
-    let done = tokio::spawn(async move {
-        let shutdown = async move {
-            tokio::select! {
-                _ = stopped => {}
-                _ = shutdown_signal() => {}
-            }
-            let _ = stop_admin.send(true);
-        };
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "server stopped");
+    let done = serve_app(listener, tls, app, async move {
+        tokio::select! {
+            _ = stopped => {}
+            _ = shutdown_signal() => {}
         }
+        let _ = stop_admin.send(true);
     });
     Ok(Running {
         addr,
@@ -131,6 +126,42 @@ pub async fn start_with_hooks(
         issuer: config.issuer_url(),
         stop,
         done,
+    })
+}
+
+/// Serves `app` on `listener` — over TLS when `tls` is given — until `shutdown` completes.
+pub fn serve_app(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let served = match tls {
+            Some(acceptor) => {
+                // axum knows the peer of TCP connections only: each TLS connection's router
+                // gets it as the same `ConnectInfo` extension.
+                let make = tower::service_fn(
+                    move |incoming: axum::serve::IncomingStream<'_, crate::tls::TlsListener>| {
+                        let peer = axum::extract::ConnectInfo(*incoming.remote_addr());
+                        let app = app.clone().layer(axum::Extension(peer));
+                        async move { Ok::<_, std::convert::Infallible>(app) }
+                    },
+                );
+                axum::serve(crate::tls::TlsListener::new(listener, acceptor), make)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
+        if let Err(e) = served {
+            tracing::error!(error = %e, "a listener stopped");
+        }
     })
 }
 
@@ -201,13 +232,21 @@ pub async fn run(options: ServeOptions, hooks: Hooks) -> Result<String, String> 
     if options.admin_listen.is_some() {
         settings.admin_listen = options.admin_listen.clone();
     }
+    if let (Some(certificate), Some(key)) = (options.tls_certificate, options.tls_key) {
+        settings.tls = Some(crate::tls::TlsFiles { certificate, key });
+    }
     let listen = options
         .listen
         .or(settings.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".into());
     let running = start_with_hooks(&settings, &listen, options.issuer.as_deref(), hooks).await?;
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     eprintln!(
-        "ostiary: authorization server listening on http://{} (issuer {})",
+        "ostiary: authorization server listening on {scheme}://{} (issuer {})",
         running.addr, running.issuer
     );
     eprintln!(
@@ -215,7 +254,9 @@ pub async fn run(options: ServeOptions, hooks: Hooks) -> Result<String, String> 
         running.issuer
     );
     let portal = running.admin_addr.unwrap_or(running.addr);
-    eprintln!("ostiary: management portal at http://{portal}/admin (admin API under /admin/api)");
+    eprintln!(
+        "ostiary: management portal at {scheme}://{portal}/admin (admin API under /admin/api)"
+    );
     running.done.await.map_err(|e| e.to_string())?;
     Ok(String::new())
 }

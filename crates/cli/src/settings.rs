@@ -30,6 +30,9 @@ pub struct FileSettings {
     pub issuer: Option<String>,
     /// The portal and admin API on a listener of their own (else under `/admin` of `listen`).
     pub admin_listen: Option<String>,
+    /// HTTPS: the certificate (chain, PEM) and its key; both or neither.
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -40,6 +43,7 @@ pub struct Settings {
     pub listen: Option<String>,
     pub issuer: Option<String>,
     pub admin_listen: Option<String>,
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl CommonOptions {
@@ -70,6 +74,11 @@ impl CommonOptions {
             listen: file.listen,
             issuer: file.issuer,
             admin_listen: file.admin_listen,
+            tls: match (file.tls_certificate, file.tls_key) {
+                (Some(certificate), Some(key)) => Some(crate::tls::TlsFiles { certificate, key }),
+                (None, None) => None,
+                _ => return Err("tls_certificate and tls_key go together".into()),
+            },
         })
     }
 }
@@ -96,7 +105,7 @@ pub fn master_key(data_dir: &Path) -> Result<MasterKey, String> {
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write as _;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt as _;

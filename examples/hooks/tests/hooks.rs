@@ -49,6 +49,7 @@ impl Clinic {
             listen: None,
             issuer: None,
             admin_listen: None,
+            tls: None,
         };
         let store = open_store(&settings).await.unwrap();
         let addr = std::net::TcpListener::bind("127.0.0.1:0")

@@ -21,9 +21,19 @@ fn free_base() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_walks_through_the_reference_example() {
+    walk_through(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_walks_through_the_reference_example_over_https() {
+    walk_through(true).await;
+}
+
+async fn walk_through(tls: bool) {
     let options = ostiary::demo::DemoOptions {
         data_dir: None,
         listen_base: free_base(),
+        tls,
     };
     let demo = ostiary::demo::start(&options).await.unwrap();
     let data_dir = demo.data_dir.clone();
@@ -66,7 +76,14 @@ async fn the_demo_walks_through_the_reference_example() {
         .unwrap(),
     )
     .unwrap();
+    let mut http = reqwest::Client::builder();
+    if let Some(path) = &demo.certificate {
+        let pem = std::fs::read(path).unwrap();
+        http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap());
+    }
+    assert_eq!(demo.issuer.starts_with("https://"), tls);
     let answers = run_collection(
+        &http.build().unwrap(),
         &collection,
         &[
             ("issuer", demo.issuer.clone()),
@@ -82,11 +99,15 @@ async fn the_demo_walks_through_the_reference_example() {
 
     // The authorization code part, in a browser.
     let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let screenshots = workspace.join("target/demo-screenshots");
+    let screenshots = workspace.join(if tls {
+        "target/demo-screenshots-https"
+    } else {
+        "target/demo-screenshots"
+    });
     let _ = std::fs::remove_dir_all(&screenshots);
     let input = json!({
         "client_app": demo.client_app, "username": "demo", "password": "demo",
-        "screenshots": screenshots,
+        "screenshots": screenshots, "tls": tls,
     });
     let script = workspace.join("interop/node/demo.mjs");
     let report = crate::interop::run_peer(std::path::Path::new("node"), &script, &input, 120).await;
@@ -102,7 +123,11 @@ async fn the_demo_walks_through_the_reference_example() {
 /// Runs a Postman v2.1 collection's requests in order (basic and bearer auth, urlencoded bodies,
 /// `{{variables}}`); an answer's `access_token` becomes the `access_token` variable, as the
 /// collection's test script does. Returns the JSON answers.
-async fn run_collection(collection: &Value, given: &[(&str, String)]) -> Vec<Value> {
+async fn run_collection(
+    http: &reqwest::Client,
+    collection: &Value,
+    given: &[(&str, String)],
+) -> Vec<Value> {
     let mut vars: Vec<(String, String)> = collection["variable"]
         .as_array()
         .unwrap()
@@ -118,7 +143,6 @@ async fn run_collection(collection: &Value, given: &[(&str, String)]) -> Vec<Val
         vars.retain(|(k, _)| k != key);
         vars.push(((*key).to_owned(), value.clone()));
     }
-    let http = reqwest::Client::new();
     let mut answers = Vec::new();
     for item in collection["item"].as_array().unwrap() {
         let fill = |text: &str| {

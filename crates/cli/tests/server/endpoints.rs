@@ -358,3 +358,58 @@ async fn userinfo_is_a_signed_jwt_when_the_client_asks() {
     );
     assert_eq!(decoded.claims["email"], "alice@example.com");
 }
+
+/// `ostiary serve` over HTTPS with a certificate and key from files: the issuer is https, and a
+/// client that trusts the certificate gets discovery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_serves_https_with_a_certificate_from_files() {
+    let dir = crate::harness::TempDir(
+        std::env::temp_dir().join(format!("ostiary-tls-{}", std::process::id())),
+    );
+    let files = ostiary::tls::self_signed(&dir.0.join("tls")).unwrap();
+    let settings = ostiary::settings::Settings {
+        data_dir: dir.0.clone(),
+        database: format!("sqlite://{}", dir.0.join("ostiary.db").display()),
+        listen: None,
+        issuer: None,
+        admin_listen: None,
+        tls: Some(files.clone()),
+    };
+    let running = ostiary::serve::start(&settings, "127.0.0.1:0", None)
+        .await
+        .unwrap();
+    assert!(
+        running.issuer.starts_with("https://127.0.0.1:"),
+        "{}",
+        running.issuer
+    );
+    let pem = std::fs::read(&files.certificate).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let metadata: serde_json::Value = trusting
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            running.issuer
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], running.issuer);
+    // A client that does not trust it gets no answer; plain HTTP on the port gets none either.
+    assert!(
+        reqwest::get(format!("{}/jwks", running.issuer))
+            .await
+            .is_err()
+    );
+    assert!(
+        reqwest::get(format!("http://{}/oauth2/jwks", running.addr))
+            .await
+            .is_err()
+    );
+    let _ = running.stop.send(());
+}

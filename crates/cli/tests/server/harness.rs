@@ -85,6 +85,7 @@ impl TestServer {
             listen: None,
             issuer: None,
             admin_listen: None,
+            tls: None,
         };
         let store = open_store(&settings).await.unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
