@@ -76,11 +76,15 @@ impl Admin<'_> {
 
     // ---- the server configuration ----
 
-    /// The configuration, made with defaults on first use.
+    /// The configuration, made with defaults on first use. Read as stored, so that one whose
+    /// keys cannot be had (a missing certificate file) can still be seen and put right.
     pub async fn server_config(&self) -> AdminResult<ServerConfig> {
-        ostiary_server::initialize(self.store, None, now())
-            .await
-            .map_err(|e| AdminError::Failed(e.to_string()))
+        match self.store.server_config().await? {
+            Some(config) => Ok(config),
+            None => ostiary_server::initialize(self.store, None, now())
+                .await
+                .map_err(|e| AdminError::Failed(e.to_string())),
+        }
     }
 
     /// Changes the configuration as `change` edits its JSON form; saved only when the result is
@@ -95,10 +99,12 @@ impl Admin<'_> {
         let config: ServerConfig = serde_json::from_value(value.clone())
             .map_err(|e| AdminError::Invalid(format!("invalid configuration: {e}")))?;
         config.validate().map_err(AdminError::Invalid)?;
-        self.store.save_server_config(&config).await?;
+        // Keys first: a configuration whose keys cannot be made or read (X.509 files that are not
+        // there) is refused before it is saved, or the server would be left without keys.
         ostiary_server::state::ensure_keys(self.store, &config, now())
             .await
-            .map_err(|e| AdminError::Failed(e.to_string()))?;
+            .map_err(|e| AdminError::Invalid(format!("jwt: {e}")))?;
+        self.store.save_server_config(&config).await?;
         let changed = changed_paths(&before, &to_value(&config)?, "");
         self.audit("server_config.update", "", json!({ "changed": changed }))
             .await?;

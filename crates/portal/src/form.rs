@@ -29,6 +29,50 @@ pub struct Field {
     pub value: String,
     /// The validation message for this field, when the last submission was refused for it.
     pub error: Option<String>,
+    /// The values it may take, when there are few (shown as a list to choose from; an empty
+    /// first choice means "not set").
+    pub options: Vec<String>,
+}
+
+/// The choices of the configuration items that take one of a few values.
+fn options_for(path: &str, unset: bool) -> Vec<String> {
+    use ostiary_jose::{EncAlg, KeyAlg, SigAlg};
+    let name = path.rsplit('.').next().unwrap_or(path);
+    let mut choices: Vec<String> = match name {
+        "client_type" | "kind" => vec!["confidential".into(), "public".into(), "resource".into()],
+        "token_endpoint_auth_method" => ostiary_core::AuthMethod::ALL
+            .iter()
+            .map(|m| m.as_str().to_owned())
+            .collect(),
+        "access_token_format" => vec!["opaque".into(), "jwt".into()],
+        "registration" => vec!["off".into(), "open".into(), "token".into()],
+        "return_refresh_token" => [
+            "if_client_allows_refresh",
+            "if_offline_access",
+            "always",
+            "never",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        "signing_alg"
+        | "id_token_signed_response_alg"
+        | "userinfo_signed_response_alg"
+        | "request_object_signing_alg"
+        | "token_endpoint_auth_signing_alg" => {
+            SigAlg::ALL.iter().map(|a| a.name().to_owned()).collect()
+        }
+        "key_alg" | "id_token_encrypted_response_alg" | "userinfo_encrypted_response_alg" => {
+            KeyAlg::ALL.iter().map(|a| a.name().to_owned()).collect()
+        }
+        "enc_alg" | "id_token_encrypted_response_enc" | "userinfo_encrypted_response_enc" => {
+            EncAlg::ALL.iter().map(|a| a.name().to_owned()).collect()
+        }
+        _ => return Vec::new(),
+    };
+    if unset {
+        choices.insert(0, String::new());
+    }
+    choices
 }
 
 fn at<'v>(root: &'v Value, path: &str) -> &'v Value {
@@ -84,6 +128,10 @@ pub fn field(root: &Value, path: &str) -> Field {
         path: path.to_owned(),
         label: path.rsplit('.').next().unwrap_or(path).replace('_', " "),
         kind,
+        options: match kind {
+            Kind::Text => options_for(path, value.is_null()),
+            _ => Vec::new(),
+        },
         value: text,
         error: None,
     }
@@ -187,6 +235,19 @@ mod tests {
         assert!(read(&root, "count", "many").is_err());
         assert!(read(&root, "jwks", "{").is_err());
         assert_eq!(field(&root, "scopes").kind, Kind::Scopes);
+    }
+
+    #[test]
+    fn items_of_a_few_values_offer_them() {
+        let root = json!({"client_type": "public", "jwt": {"key_alg": null}, "name": "x"});
+        assert_eq!(
+            field(&root, "client_type").options,
+            ["confidential", "public", "resource"]
+        );
+        let key_alg = field(&root, "jwt.key_alg");
+        assert_eq!(key_alg.options[0], "", "unset comes first");
+        assert!(key_alg.options.contains(&"RSA-OAEP-256".to_owned()));
+        assert!(field(&root, "name").options.is_empty());
     }
 
     #[test]

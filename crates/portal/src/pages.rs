@@ -749,34 +749,78 @@ async fn rotate_keys(State(portal): State<Portal>, session: Session, body: Bytes
 
 // ---- client descriptions ----
 
-/// The members of a client description the portal edits (the rest stay as they are).
-const CLIENT_FIELDS: &[&str] = &[
-    "name",
-    "client_type",
-    "description",
-    "client_name",
-    "redirect_uris",
-    "post_logout_redirect_uris",
-    "grant_types",
-    "response_types",
-    "token_endpoint_auth_method",
-    "default_scope",
-    "default_max_age",
-    "launch_url",
-    "logo_uri",
-    "client_uri",
-    "policy_uri",
-    "tos_uri",
-    "contacts",
-    "jwks_uri",
-    "jwks",
-    "x509_certificate",
-    "id_token_signed_response_alg",
-    "userinfo_signed_response_alg",
-    "request_object_signing_alg",
-    "frontchannel_logout_uri",
-    "frontchannel_logout_session_required",
+/// The members of a client description the portal edits (the rest stay as they are), by the
+/// reference's tabs.
+const CLIENT_TABS: &[(&str, &[&str])] = &[
+    (
+        "General",
+        &[
+            "name",
+            "client_type",
+            "description",
+            "redirect_uris",
+            "grant_types",
+            "response_types",
+            "token_endpoint_auth_method",
+            "token_endpoint_auth_signing_alg",
+            "default_scope",
+            "default_max_age",
+            "launch_url",
+        ],
+    ),
+    (
+        "Client Information",
+        &[
+            "client_name",
+            "logo_uri",
+            "client_uri",
+            "policy_uri",
+            "tos_uri",
+            "contacts",
+        ],
+    ),
+    (
+        "JWT Settings",
+        &[
+            "jwks_uri",
+            "jwks",
+            "x509_certificate",
+            "id_token_signed_response_alg",
+            "id_token_encrypted_response_alg",
+            "id_token_encrypted_response_enc",
+            "userinfo_signed_response_alg",
+            "userinfo_encrypted_response_alg",
+            "userinfo_encrypted_response_enc",
+            "request_object_signing_alg",
+        ],
+    ),
+    (
+        "Logout",
+        &[
+            "post_logout_redirect_uris",
+            "frontchannel_logout_uri",
+            "frontchannel_logout_session_required",
+        ],
+    ),
 ];
+
+fn client_paths() -> impl Iterator<Item = &'static str> {
+    CLIENT_TABS
+        .iter()
+        .flat_map(|(_, paths)| paths.iter().copied())
+}
+
+/// The fields grouped by tab, for the page.
+fn client_groups(fields: Vec<Field>) -> Value {
+    let mut fields = fields.into_iter();
+    CLIENT_TABS
+        .iter()
+        .map(|(label, paths)| {
+            let group: Vec<Field> = fields.by_ref().take(paths.len()).collect();
+            json!({"label": label, "fields": group})
+        })
+        .collect()
+}
 
 async fn clients(State(portal): State<Portal>, session: Session) -> Response {
     match portal.admin(&session).clients().await {
@@ -805,7 +849,7 @@ fn client_page(
         json!({
             "title": client_id.unwrap_or("New client description"),
             "client_id": client_id,
-            "fields": fields,
+            "groups": client_groups(fields),
             "error": error,
             "notice": notice,
         }),
@@ -826,10 +870,7 @@ async fn new_client(State(portal): State<Portal>, session: Session) -> Response 
         return redirect("/admin/clients");
     }
     let defaults = new_client_value();
-    let fields = CLIENT_FIELDS
-        .iter()
-        .map(|p| form::field(&defaults, p))
-        .collect();
+    let fields = client_paths().map(|p| form::field(&defaults, p)).collect();
     client_page(&portal, &session, None, fields, None, None)
 }
 
@@ -841,13 +882,13 @@ fn read_client_form(
     let mut fields = Vec::new();
     let mut members = Map::new();
     let mut problem = None;
-    for path in CLIENT_FIELDS {
+    for path in client_paths() {
         let mut field = form::field(current, path);
         if let Some(typed) = submitted.get(path) {
             field.value = typed.to_owned();
             match form::read(current, path, typed) {
                 Ok(value) => {
-                    members.insert((*path).to_owned(), value);
+                    members.insert(path.to_owned(), value);
                 }
                 Err(why) => {
                     field.error = Some(why.clone());
@@ -960,10 +1001,7 @@ async fn show_client(
     match portal.admin(&session).client(&client_id).await {
         Ok(client) => {
             let value = serde_json::to_value(client).unwrap_or_default();
-            let fields = CLIENT_FIELDS
-                .iter()
-                .map(|p| form::field(&value, p))
-                .collect();
+            let fields = client_paths().map(|p| form::field(&value, p)).collect();
             client_page(&portal, &session, Some(&client_id), fields, None, None)
         }
         Err(e) => portal.failed(e),
@@ -1001,10 +1039,7 @@ async fn save_client(
     match admin.update_client(&client_id, changes).await {
         Ok(client) => {
             let value = serde_json::to_value(client).unwrap_or_default();
-            let fields = CLIENT_FIELDS
-                .iter()
-                .map(|p| form::field(&value, p))
-                .collect();
+            let fields = client_paths().map(|p| form::field(&value, p)).collect();
             client_page(
                 &portal,
                 &session,
