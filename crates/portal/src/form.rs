@@ -98,10 +98,21 @@ fn kind_of(value: &Value) -> Kind {
     }
 }
 
+/// The kind of the item at `path`: by its value, or — unset — by what it holds when set (the
+/// key-holding items are JSON objects).
+fn kind_at(root: &Value, path: &str) -> Kind {
+    let value = at(root, path);
+    let name = path.rsplit('.').next().unwrap_or(path);
+    if value.is_null() && matches!(name, "x509" | "jwks") {
+        return Kind::Json;
+    }
+    kind_of(value)
+}
+
 /// The field for `path` of `root`.
 pub fn field(root: &Value, path: &str) -> Field {
     let value = at(root, path);
-    let kind = kind_of(value);
+    let kind = kind_at(root, path);
     let text = match (kind, value) {
         (_, Value::Null) => String::new(),
         (Kind::Text, Value::String(s)) => s.clone(),
@@ -142,7 +153,7 @@ pub fn field(root: &Value, path: &str) -> Field {
 pub fn read(root: &Value, path: &str, input: &str) -> Result<Value, String> {
     let current = at(root, path);
     let input = input.trim();
-    Ok(match kind_of(current) {
+    Ok(match kind_at(root, path) {
         Kind::Bool => Value::Bool(input == "true"),
         Kind::Number => {
             let number: serde_json::Number = input
@@ -239,7 +250,8 @@ mod tests {
 
     #[test]
     fn items_of_a_few_values_offer_them() {
-        let root = json!({"client_type": "public", "jwt": {"key_alg": null}, "name": "x"});
+        let root =
+            json!({"client_type": "public", "jwt": {"key_alg": null, "x509": null}, "name": "x"});
         assert_eq!(
             field(&root, "client_type").options,
             ["confidential", "public", "resource"]
@@ -248,6 +260,11 @@ mod tests {
         assert_eq!(key_alg.options[0], "", "unset comes first");
         assert!(key_alg.options.contains(&"RSA-OAEP-256".to_owned()));
         assert!(field(&root, "name").options.is_empty());
+        // Unset key-holding items are JSON objects to fill in, and stay unset when left empty.
+        assert_eq!(field(&root, "jwt.x509").kind, Kind::Json);
+        let x509 = read(&root, "jwt.x509", r#"{"certificate_file": "c.pem"}"#).unwrap();
+        assert_eq!(x509["certificate_file"], "c.pem");
+        assert_eq!(read(&root, "jwt.x509", "").unwrap(), Value::Null);
     }
 
     #[test]
