@@ -25,7 +25,7 @@ use ostiary_server::store::{ServerStore, TokenKind, TokenRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::admin::{Admin, AdminError, Role, TokensOf, now, set_path};
+use crate::admin::{Admin, AdminError, AdminResult, Role, TokensOf, now, set_path};
 use crate::form::{self, Field};
 
 const COOKIE: &str = "ostiary_admin";
@@ -344,6 +344,51 @@ impl Portal {
         };
         Refusal::Page(status, e.to_string()).into_response()
     }
+}
+
+/// A page answering a refused form: the same page, as 400.
+fn bad_request(mut response: Response) -> Response {
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    response
+}
+
+/// `extra`'s members added to the page's context.
+fn merge(context: &mut Value, extra: Value) {
+    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
+        context.extend(extra);
+    }
+}
+
+/// After a form's action: the browser goes on to `to`, or sees why it failed.
+fn outcome<T>(portal: &Portal, result: AdminResult<T>, to: &str) -> Response {
+    match result {
+        Ok(_) => redirect(to),
+        Err(e) => portal.failed(e),
+    }
+}
+
+/// The page that asks before a deletion.
+fn confirm_deletion(
+    portal: &Portal,
+    session: &Session,
+    section: &str,
+    question: String,
+    consequence: &str,
+    back: String,
+) -> Response {
+    portal.page(
+        "confirm.html",
+        session,
+        section,
+        json!({
+            "title": question,
+            "question": question,
+            "consequence": consequence,
+            "action": format!("{back}/delete"),
+            "confirm": "Delete",
+            "back": back,
+        }),
+    )
 }
 
 // ---- signing in and out ----
@@ -724,14 +769,12 @@ async fn save_server(
         }
         Err(AdminError::Invalid(why)) => {
             let placed = form::attach_error(&mut fields, &why);
-            let mut response = portal.page(
+            bad_request(portal.page(
                 "server.html",
                 &session,
                 "server",
                 server_context(id, fields, (!placed).then(|| why.clone()), None),
-            );
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
+            ))
         }
         Err(e) => portal.failed(e),
     }
@@ -741,10 +784,8 @@ async fn rotate_keys(State(portal): State<Portal>, session: Session, body: Bytes
     if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
         return refusal.into_response();
     }
-    match portal.admin(&session).rotate_keys().await {
-        Ok(_) => redirect("/admin/server?tab=jwt"),
-        Err(e) => portal.failed(e),
-    }
+    let done = portal.admin(&session).rotate_keys().await;
+    outcome(&portal, done, "/admin/server?tab=jwt")
 }
 
 // ---- client descriptions ----
@@ -909,16 +950,14 @@ fn refused_form(
     why: String,
 ) -> Response {
     let placed = form::attach_error(&mut fields, &why);
-    let mut response = client_page(
+    bad_request(client_page(
         portal,
         session,
         client_id,
         fields,
         (!placed).then_some(why),
         None,
-    );
-    *response.status_mut() = StatusCode::BAD_REQUEST;
-    response
+    ))
 }
 
 async fn create_client(State(portal): State<Portal>, session: Session, body: Bytes) -> Response {
@@ -1100,19 +1139,13 @@ async fn confirm_delete_client(
     session: Session,
     Path(client_id): Path<String>,
 ) -> Response {
-    let back = format!("/admin/clients/{}", path_segment(&client_id));
-    portal.page(
-        "confirm.html",
+    confirm_deletion(
+        &portal,
         &session,
         "clients",
-        json!({
-            "title": "Delete a client description",
-            "question": format!("Delete the client description {client_id}?"),
-            "consequence": "Its tokens are revoked and it can no longer sign in or get tokens. This cannot be undone.",
-            "action": format!("{back}/delete"),
-            "confirm": "Delete",
-            "back": back,
-        }),
+        format!("Delete the client description {client_id}?"),
+        "Its tokens are revoked and it can no longer sign in or get tokens. This cannot be undone.",
+        format!("/admin/clients/{}", path_segment(&client_id)),
     )
 }
 
@@ -1125,10 +1158,8 @@ async fn delete_client(
     if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
         return refusal.into_response();
     }
-    match portal.admin(&session).delete_client(&client_id).await {
-        Ok(()) => redirect("/admin/clients"),
-        Err(e) => portal.failed(e),
-    }
+    let done = portal.admin(&session).delete_client(&client_id).await;
+    outcome(&portal, done, "/admin/clients")
 }
 
 // ---- users ----
@@ -1140,9 +1171,7 @@ fn users_page(
     form: Value,
 ) -> Response {
     let mut context = json!({"title": "Users", "users": users});
-    if let (Some(context), Value::Object(form)) = (context.as_object_mut(), form) {
-        context.extend(form);
-    }
+    merge(&mut context, form);
     portal.page("users.html", session, "users", context)
 }
 
@@ -1185,14 +1214,12 @@ async fn create_user(State(portal): State<Portal>, session: Session, body: Bytes
         Ok(_) => redirect(&format!("/admin/users/{}", path_segment(&username))),
         Err(AdminError::Invalid(why) | AdminError::Conflict(why)) => {
             let users = admin.users().await.unwrap_or_default();
-            let mut response = users_page(
+            bad_request(users_page(
                 &portal,
                 &session,
                 users,
                 json!({"error": why, "new_username": username, "new_claims": claims_text}),
-            );
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
+            ))
         }
         Err(e) => portal.failed(e),
     }
@@ -1209,9 +1236,7 @@ fn user_page(
         "user": user,
         "claims": serde_json::to_string_pretty(&user.claims).unwrap_or_default(),
     });
-    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
-        context.extend(extra);
-    }
+    merge(&mut context, extra);
     portal.page("user.html", session, "users", context)
 }
 
@@ -1245,11 +1270,7 @@ async fn save_user(
     match saved {
         Ok(user) => user_page(&portal, &session, &user, json!({"notice": "Saved."})),
         Err(AdminError::Invalid(why)) => match admin.user(&username).await {
-            Ok(user) => {
-                let mut response = user_page(&portal, &session, &user, json!({"error": why}));
-                *response.status_mut() = StatusCode::BAD_REQUEST;
-                response
-            }
+            Ok(user) => bad_request(user_page(&portal, &session, &user, json!({"error": why}))),
             Err(e) => portal.failed(e),
         },
         Err(e) => portal.failed(e),
@@ -1277,9 +1298,7 @@ async fn set_password(
             json!({"notice": "The password is set."}),
         ),
         (Err(AdminError::Invalid(why)), Ok(user)) => {
-            let mut response = user_page(&portal, &session, &user, json!({"error": why}));
-            *response.status_mut() = StatusCode::BAD_REQUEST;
-            response
+            bad_request(user_page(&portal, &session, &user, json!({"error": why})))
         }
         (Err(e), _) | (_, Err(e)) => portal.failed(e),
     }
@@ -1312,19 +1331,13 @@ async fn confirm_delete_user(
     session: Session,
     Path(username): Path<String>,
 ) -> Response {
-    let back = format!("/admin/users/{}", path_segment(&username));
-    portal.page(
-        "confirm.html",
+    confirm_deletion(
+        &portal,
         &session,
         "users",
-        json!({
-            "title": "Delete a user",
-            "question": format!("Delete the user {username}?"),
-            "consequence": "Their tokens are revoked and they can no longer sign in. This cannot be undone.",
-            "action": format!("{back}/delete"),
-            "confirm": "Delete",
-            "back": back,
-        }),
+        format!("Delete the user {username}?"),
+        "Their tokens are revoked and they can no longer sign in. This cannot be undone.",
+        format!("/admin/users/{}", path_segment(&username)),
     )
 }
 
@@ -1337,10 +1350,8 @@ async fn delete_user(
     if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
         return refusal.into_response();
     }
-    match portal.admin(&session).delete_user(&username).await {
-        Ok(()) => redirect("/admin/users"),
-        Err(e) => portal.failed(e),
-    }
+    let done = portal.admin(&session).delete_user(&username).await;
+    outcome(&portal, done, "/admin/users")
 }
 
 #[cfg(test)]
@@ -1412,15 +1423,14 @@ async fn servers_page(portal: &Portal, session: &Session, extra: Value) -> Respo
         .collect();
     let mut context =
         json!({"title": "Server descriptions", "servers": servers, "manual": MANUAL_EXAMPLE});
-    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
-        context.extend(extra);
-    }
+    merge(&mut context, extra);
     let refused = context.get("error").is_some_and(|e| !e.is_null());
-    let mut response = portal.page("servers.html", session, "servers", context);
+    let response = portal.page("servers.html", session, "servers", context);
     if refused {
-        *response.status_mut() = StatusCode::BAD_REQUEST;
+        bad_request(response)
+    } else {
+        response
     }
-    response
 }
 
 const MANUAL_EXAMPLE: &str = r#"{
@@ -1550,14 +1560,13 @@ async fn server_view_page(
         "metadata": "{\n  \"grant_types\": [\"client_credentials\"]\n}",
     });
     let refused = extra.get("error").is_some();
-    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
-        context.extend(extra);
-    }
-    let mut response = portal.page("server_view.html", session, "servers", context);
+    merge(&mut context, extra);
+    let response = portal.page("server_view.html", session, "servers", context);
     if refused {
-        *response.status_mut() = StatusCode::BAD_REQUEST;
+        bad_request(response)
+    } else {
+        response
     }
-    response
 }
 
 async fn server_view(
@@ -1710,14 +1719,13 @@ fn configuration_page(
         "kids": kids,
     });
     let refused = extra.get("error").is_some();
-    if let (Some(context), Value::Object(extra)) = (context.as_object_mut(), extra) {
-        context.extend(extra);
-    }
-    let mut response = portal.page("configuration.html", session, "servers", context);
+    merge(&mut context, extra);
+    let response = portal.page("configuration.html", session, "servers", context);
     if refused {
-        *response.status_mut() = StatusCode::BAD_REQUEST;
+        bad_request(response)
+    } else {
+        response
     }
-    response
 }
 
 fn configuration_fields(config: &ostiary_client::ClientConfiguration) -> Vec<Field> {
@@ -1930,10 +1938,8 @@ async fn end_session(
     if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
         return refusal.into_response();
     }
-    match portal.admin(&session).end_session(&sid).await {
-        Ok(()) => redirect("/admin/activity"),
-        Err(e) => portal.failed(e),
-    }
+    let done = portal.admin(&session).end_session(&sid).await;
+    outcome(&portal, done, "/admin/activity")
 }
 
 async fn revoke_grant(
@@ -1964,8 +1970,6 @@ async fn revoke_token(
     if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
         return refusal.into_response();
     }
-    match portal.admin(&session).revoke_token(&id).await {
-        Ok(()) => redirect("/admin/activity"),
-        Err(e) => portal.failed(e),
-    }
+    let done = portal.admin(&session).revoke_token(&id).await;
+    outcome(&portal, done, "/admin/activity")
 }
