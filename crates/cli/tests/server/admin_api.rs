@@ -431,25 +431,7 @@ async fn sessions_grants_and_tokens_are_found_and_revoked() {
     let server = TestServer::start(Backend::Sqlite).await;
     let token = api_token(&server, "ops", Role::Admin).await;
     let token = Some(token.as_str());
-    server.user("alice", "wonderland").await;
-    let secret = server
-        .client(
-            "web",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::Password],
-            None,
-        )
-        .await
-        .unwrap();
-    let form = [
-        ("grant_type", "password"),
-        ("username", "alice"),
-        ("password", "wonderland"),
-    ];
-    let (_, issued, _) = server
-        .post_form("/token", &form, Some(("web", &secret)))
-        .await;
-    let access_token = issued["access_token"].as_str().unwrap().to_owned();
+    let (secret, access_token) = server.user_token("alice", "wonderland", None).await;
     let now = ostiary::settings::now();
     server
         .store

@@ -197,6 +197,38 @@ impl TestServer {
             .unwrap();
     }
 
+    /// The user `username` (password `password`), the confidential client `web` with the
+    /// password grant, and an access token it got for the user with `scope`: (the client's
+    /// secret, the access token).
+    pub async fn user_token(
+        &self,
+        username: &str,
+        password: &str,
+        scope: Option<&str>,
+    ) -> (String, String) {
+        self.user(username, password).await;
+        let secret = self
+            .client(
+                "web",
+                AuthMethod::ClientSecretBasic,
+                &[GrantType::Password],
+                None,
+            )
+            .await
+            .unwrap();
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        form.extend(scope.map(|s| ("scope", s)));
+        let (status, issued, _) = self
+            .post_form("/token", &form, Some(("web", &secret)))
+            .await;
+        assert_eq!(status, 200, "{issued}");
+        (secret, issued["access_token"].as_str().unwrap().to_owned())
+    }
+
     pub async fn post_form(
         &self,
         path: &str,

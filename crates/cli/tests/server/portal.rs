@@ -623,28 +623,9 @@ async fn an_operator_uses_the_portal_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_counts_and_the_activity_page_revokes() {
-    use ostiary_core::{AuthMethod, GrantType};
     let server = TestServer::start(Backend::Sqlite).await;
     administrator(&server, "ann", "admin").await;
-    server.user("alice", "wonderland").await;
-    let secret = server
-        .client(
-            "web",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::Password],
-            None,
-        )
-        .await
-        .unwrap();
-    let form = [
-        ("grant_type", "password"),
-        ("username", "alice"),
-        ("password", "wonderland"),
-    ];
-    let (_, issued, _) = server
-        .post_form("/token", &form, Some(("web", &secret)))
-        .await;
-    let access_token = issued["access_token"].as_str().unwrap().to_owned();
+    let (secret, access_token) = server.user_token("alice", "wonderland", None).await;
     let browser = Browser::new(&server);
     let token = browser.log_in("ann", "correct horse").await.unwrap();
 

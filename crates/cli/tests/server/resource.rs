@@ -549,25 +549,9 @@ async fn a_stored_resource_server_introspects_reads_form_bodies_and_asks_userinf
     use axum::routing::post;
     use ostiary_resource::{BearerToken, Claims, Methods, ResourceServer, TokenCheck as _, guard};
     let server = TestServer::start(Backend::Sqlite).await;
-    server.user("alice", "wonderland").await;
-    let web = server
-        .client(
-            "web",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::Password],
-            None,
-        )
-        .await
-        .unwrap();
-    let form = [
-        ("grant_type", "password"),
-        ("username", "alice"),
-        ("password", "wonderland"),
-        ("scope", "openid profile"),
-    ];
-    let (status, body, _) = server.post_form("/token", &form, Some(("web", &web))).await;
-    assert_eq!(status, 200, "{body}");
-    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (_, token) = server
+        .user_token("alice", "wonderland", Some("openid profile"))
+        .await;
     let client = resource_server(&server, "api", None).await;
     let api = Arc::new(ResourceServer::load(&client, "api").await.unwrap());
 
