@@ -42,6 +42,8 @@ pub struct Running {
     /// The portal's own address, when it has one.
     pub admin_addr: Option<SocketAddr>,
     pub issuer: String,
+    /// The server's store: writes through it reach the server's caches at once.
+    pub store: ostiary_store::Store,
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub done: tokio::task::JoinHandle<()>,
 }
@@ -62,7 +64,8 @@ pub async fn start_with_hooks(
     issuer: Option<&str>,
     hooks: Hooks,
 ) -> Result<Running, String> {
-    let store = open_store(settings).await?;
+    // Client authentication (every token, introspection and revocation request) reads no row.
+    let store = open_store(settings).await?.with_client_cache();
     let tls = settings
         .tls
         .as_ref()
@@ -86,6 +89,7 @@ pub async fn start_with_hooks(
         .await
         .map_err(|e| e.to_string())?;
     bootstrap_admin(&store).await?;
+    let own_store = store.clone();
     let store = Arc::new(store);
     let client = ostiary_client::Client::new(store.clone());
     let store: Arc<dyn ServerStore> = store;
@@ -124,6 +128,7 @@ pub async fn start_with_hooks(
         addr,
         admin_addr,
         issuer: config.issuer_url(),
+        store: own_store,
         stop,
         done,
     })

@@ -1,6 +1,7 @@
 //! Client descriptions, with secrets kept hashed (to check) and sealed (for client_secret_jwt).
 
 use super::*;
+use crate::cache::ClientRow;
 
 fn secret_context(client_id: &str) -> String {
     format!("client_secret:{client_id}")
@@ -35,18 +36,12 @@ impl ClientStore for Store {
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
+        self.forget_client(&client.client_id);
         Ok(())
     }
 
     async fn client(&self, client_id: &str) -> StoreResult<Option<ClientDescription>> {
-        let body: Option<String> =
-            sqlx::query_scalar("SELECT body FROM clients WHERE client_id = $1")
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        body.map(|b| serde_json::from_str(&b).map_err(corrupt))
-            .transpose()
+        Ok(self.client_row(client_id).await?.map(|row| row.client))
     }
 
     async fn clients(&self) -> StoreResult<Vec<ClientDescription>> {
@@ -70,6 +65,7 @@ impl ClientStore for Store {
                 .execute(&self.pool)
                 .await
                 .map_err(unavailable)?;
+        self.forget_client(&client.client_id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -93,6 +89,7 @@ impl ClientStore for Store {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
+        self.forget_client(client_id);
         Ok(done.rows_affected() == 1)
     }
 
@@ -102,18 +99,17 @@ impl ClientStore for Store {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
+        self.forget_client(client_id);
         Ok(done.rows_affected() == 1)
     }
 
     async fn check_client_secret(&self, client_id: &str, secret: &str) -> StoreResult<bool> {
-        let stored: Option<Option<String>> =
-            sqlx::query_scalar("SELECT secret_hash FROM clients WHERE client_id = $1")
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
+        let stored = self
+            .client_row(client_id)
+            .await?
+            .and_then(|row| row.secret_hash);
         let presented = hash_secret(secret);
-        Ok(match stored.flatten() {
+        Ok(match stored {
             Some(hash) => verify_slices_are_equal(hash.as_bytes(), presented.as_bytes()).is_ok(),
             None => false,
         })
@@ -134,5 +130,39 @@ impl ClientStore for Store {
             .open(&secret_context(client_id), &sealed)
             .map_err(corrupt)?;
         String::from_utf8(raw).map(Some).map_err(corrupt)
+    }
+}
+
+impl Store {
+    fn forget_client(&self, client_id: &str) {
+        if let Some(cache) = &self.clients {
+            cache.forget(client_id);
+        }
+    }
+
+    /// A client and its secret hash, from the cache or else the database.
+    async fn client_row(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
+        let cache = self.clients.as_deref();
+        if let Some(row) = cache.and_then(|c| c.get(client_id)) {
+            return Ok(Some(row));
+        }
+        let generation = cache.map(|c| c.generation());
+        let row = sqlx::query("SELECT body, secret_hash FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let body: String = row.try_get("body").map_err(corrupt)?;
+        let row = ClientRow {
+            client: serde_json::from_str(&body).map_err(corrupt)?,
+            secret_hash: row.try_get("secret_hash").map_err(corrupt)?,
+        };
+        if let (Some(cache), Some(generation)) = (cache, generation) {
+            cache.put(row.clone(), generation);
+        }
+        Ok(Some(row))
     }
 }

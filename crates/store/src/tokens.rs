@@ -3,11 +3,7 @@
 use super::*;
 
 // Column lists as macros, so that the statements stay `&'static str` (sqlx refuses built strings).
-macro_rules! token_columns {
-    () => {
-        "hash, kind, client_id, username, scope, family, grant_id, jti, audience, issued_at, expires_at, revoked, extra"
-    };
-}
+// (`token_columns!` is in lib.rs: the group commit writer uses it too.)
 macro_rules! code_columns {
     () => {
         "hash, client_id, redirect_uri, username, scope, nonce, code_challenge, code_challenge_method, auth_time, grant_id, expires_at, extra"
@@ -17,28 +13,7 @@ macro_rules! code_columns {
 #[async_trait]
 impl TokenStore for Store {
     async fn insert_token(&self, t: &TokenRecord) -> StoreResult<()> {
-        sqlx::query(concat!(
-            "INSERT INTO tokens (",
-            token_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(&t.hash)
-        .bind(t.kind.as_str())
-        .bind(&t.client_id)
-        .bind(t.username.as_deref())
-        .bind(&t.scope)
-        .bind(&t.family)
-        .bind(t.grant_id.as_deref())
-        .bind(&t.jti)
-        .bind(serde_json::to_string(&t.audience).map_err(corrupt)?)
-        .bind(t.issued_at)
-        .bind(t.expires_at)
-        .bind(flag(t.revoked))
-        .bind(serde_json::to_string(&t.extra).map_err(corrupt)?)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        self.token_writer.insert(t).await
     }
 
     async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {

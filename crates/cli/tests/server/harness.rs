@@ -107,7 +107,9 @@ impl TestServer {
         TestServer {
             base: format!("http://{}", running.addr),
             issuer: running.issuer.clone(),
-            store,
+            // The server's own store, as the portal and admin API use it (the one above is another
+            // process's view, which sees client changes only after the server's cache expires).
+            store: running.store.clone(),
             http: reqwest::Client::new(),
             _running: running,
             dir,

@@ -1,0 +1,111 @@
+//! A short memory of client descriptions and their secret hashes, so that authenticating a client
+//! costs no database read on the hot path (every token, introspection and revocation request).
+//!
+//! Writes through this store forget the entry at once; writes by another process (another node,
+//! or `ostiary admin` on the same file) are seen within [`CACHE_TTL`], like the server's cached
+//! configuration and keys. Only clients that exist are remembered, and at most [`CAPACITY`] of
+//! them, so unknown client ids cannot grow it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use ostiary_server::config::ClientDescription;
+use ostiary_server::state::CACHE_TTL;
+
+const CAPACITY: usize = 4096;
+
+/// A client row as the cache keeps it.
+#[derive(Clone)]
+pub(crate) struct ClientRow {
+    pub client: ClientDescription,
+    pub secret_hash: Option<String>,
+}
+
+#[derive(Default)]
+pub(crate) struct ClientCache {
+    entries: Mutex<HashMap<String, (Instant, ClientRow)>>,
+    /// Bumped by every invalidation: a row read before it must not be remembered after it.
+    generation: AtomicU64,
+}
+
+impl std::fmt::Debug for ClientCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCache").finish_non_exhaustive()
+    }
+}
+
+impl ClientCache {
+    pub fn get(&self, client_id: &str) -> Option<ClientRow> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(client_id)
+            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .map(|(_, row)| row.clone())
+    }
+
+    /// The generation to hand back to [`put`](Self::put) with a row read after this call.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remembers `row`, unless an invalidation happened since `generation` was taken (the row
+    /// may then be older than the change).
+    pub fn put(&self, row: ClientRow, generation: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.len() >= CAPACITY {
+            entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+            if entries.len() >= CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(row.client.client_id.clone(), (Instant::now(), row));
+    }
+
+    pub fn forget(&self, client_id: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(client_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str) -> ClientRow {
+        ClientRow {
+            client: ClientDescription {
+                client_id: id.into(),
+                ..Default::default()
+            },
+            secret_hash: Some("h".into()),
+        }
+    }
+
+    #[test]
+    fn a_row_read_before_an_invalidation_is_not_remembered() {
+        let cache = ClientCache::default();
+        let before = cache.generation();
+        cache.forget("a");
+        cache.put(row("a"), before);
+        assert!(cache.get("a").is_none());
+        cache.put(row("a"), cache.generation());
+        assert_eq!(cache.get("a").unwrap().client.client_id, "a");
+        cache.forget("a");
+        assert!(cache.get("a").is_none());
+    }
+
+    #[test]
+    fn unknown_ids_cannot_grow_it_past_capacity() {
+        let cache = ClientCache::default();
+        for i in 0..CAPACITY + 10 {
+            cache.put(row(&i.to_string()), cache.generation());
+        }
+        assert!(cache.entries.lock().unwrap().len() <= CAPACITY);
+    }
+}
