@@ -5,6 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use ostiary::{admin, client, demo, jwt, resource, serve};
 
+// mimalloc: glibc's malloc took a seventh of a token request's time under load (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ostiary",

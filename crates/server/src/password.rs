@@ -30,16 +30,33 @@ pub fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash("ostiary-dummy-password-never-used").unwrap_or_default())
 }
 
+/// At most one hash per core at a time: more threads would only share the cores (each hash
+/// holding its 19 MiB meanwhile) and lengthen every login's wait.
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let _slot = hashing_slots().acquire().await.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 pub async fn verify_async(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify(&password, &phc))
+    off_the_runtime(move || verify(&password, &phc))
         .await
         .unwrap_or(false)
 }
 
 pub async fn hash_async(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|e| e.to_string())?
+    off_the_runtime(move || hash(&password)).await?
 }
 
 #[cfg(test)]

@@ -43,6 +43,34 @@ impl<T> Cached<T> {
     }
 }
 
+/// A response body made from a cached value, made again only when that value was reloaded: the
+/// JWKS and discovery documents are served as precomputed bytes.
+struct Derived<T>(std::sync::Mutex<Option<(Arc<T>, axum::body::Bytes)>>);
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(std::sync::Mutex::new(None))
+    }
+}
+
+impl<T> Derived<T> {
+    pub fn get(
+        &self,
+        source: &Arc<T>,
+        make: impl FnOnce(&T) -> axum::body::Bytes,
+    ) -> axum::body::Bytes {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((from, body)) = slot.as_ref()
+            && Arc::ptr_eq(from, source)
+        {
+            return body.clone();
+        }
+        let body = make(source);
+        *slot = Some((source.clone(), body.clone()));
+        body
+    }
+}
+
 /// The authorization server. Cheap to clone; build one with [`Server::new`].
 #[derive(Clone)]
 pub struct Server {
@@ -54,6 +82,8 @@ struct Inner {
     hooks: Hooks,
     config: Cached<ServerConfig>,
     keys: Cached<KeyRing>,
+    jwks_body: Derived<KeyRing>,
+    discovery_body: Derived<ServerConfig>,
     logins: crate::ratelimit::LoginLimiter,
     fetched_keys: crate::client_keys::FetchedKeys,
 }
@@ -74,6 +104,8 @@ impl Server {
                 hooks,
                 config: Cached::new(),
                 keys: Cached::new(),
+                jwks_body: Default::default(),
+                discovery_body: Default::default(),
                 logins: Default::default(),
                 fetched_keys: Default::default(),
             }),
@@ -91,6 +123,24 @@ impl Server {
     /// Client keys fetched from `jwks_uri`s.
     pub fn fetched_keys(&self) -> &crate::client_keys::FetchedKeys {
         &self.inner.fetched_keys
+    }
+
+    /// The JWKS document's body, made once per loaded key ring.
+    pub fn jwks_body(&self, keys: &Arc<KeyRing>) -> axum::body::Bytes {
+        self.inner.jwks_body.get(keys, |ring| {
+            serde_json::to_vec(&ring.public_set())
+                .unwrap_or_default()
+                .into()
+        })
+    }
+
+    /// The discovery document's body, made once per loaded configuration.
+    pub fn discovery_body(
+        &self,
+        config: &Arc<ServerConfig>,
+        make: impl FnOnce(&ServerConfig) -> axum::body::Bytes,
+    ) -> axum::body::Bytes {
+        self.inner.discovery_body.get(config, make)
     }
 
     pub fn hooks(&self) -> &Hooks {

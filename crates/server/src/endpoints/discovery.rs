@@ -1,8 +1,9 @@
 //! OpenID Connect Discovery 1.0 and RFC 8414 metadata, generated from the configuration; every
 //! URL absolute and under the issuer.
 
-use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 
 use ostiary_core::{AuthMethod, GrantType, ProviderMetadata};
 use ostiary_jose::SigAlg;
@@ -12,19 +13,23 @@ use crate::error::ServerResult;
 use crate::properties::{ACR_PASSWORD, ACR_SESSION};
 use crate::state::Server;
 
-pub async fn openid_configuration(
-    State(server): State<Server>,
-) -> ServerResult<Json<ProviderMetadata>> {
+pub async fn openid_configuration(State(server): State<Server>) -> ServerResult<Response> {
     let config = server.config().await?;
-    Ok(Json(metadata(
-        &config,
-        server.hooks().validate_user.supported_claims(),
-    )))
+    let body = server.discovery_body(&config, |config| {
+        let document = metadata(config, server.hooks().validate_user.supported_claims());
+        serde_json::to_vec(&document).unwrap_or_default().into()
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
-pub async fn oauth_authorization_server(
-    State(server): State<Server>,
-) -> ServerResult<Json<ProviderMetadata>> {
+pub async fn oauth_authorization_server(State(server): State<Server>) -> ServerResult<Response> {
     openid_configuration(State(server)).await
 }
 
