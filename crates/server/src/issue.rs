@@ -211,34 +211,36 @@ pub async fn issue(
         revoked: false,
         extra: extra.clone(),
     };
-    server
-        .store()
-        .insert_token(&record(
-            token_hash(&access_token),
-            TokenKind::Access,
-            expires_at,
-            jti,
-        ))
-        .await?;
+    let access_record = record(
+        token_hash(&access_token),
+        TokenKind::Access,
+        expires_at,
+        jti,
+    );
+    let refresh = grant.refresh.then(random_token);
+    let refresh_record = refresh.as_ref().map(|refresh| {
+        record(
+            token_hash(refresh),
+            TokenKind::Refresh,
+            now + config.intervals.refresh_token as i64,
+            random_token(),
+        )
+    });
+    // Both rows at once, so that they go to the store in one batch (one commit).
+    let store = server.store();
+    tokio::try_join!(store.insert_token(&access_record), async {
+        match &refresh_record {
+            Some(r) => store.insert_token(r).await,
+            None => Ok(()),
+        }
+    })?;
 
     let mut response = Map::new();
     response.insert("access_token".into(), access_token.clone().into());
     response.insert("token_type".into(), "Bearer".into());
     response.insert("expires_in".into(), lifetime.into());
     response.insert("scope".into(), grant.scope.to_string().into());
-
-    if grant.refresh {
-        let refresh = random_token();
-        let refresh_expires = now + config.intervals.refresh_token as i64;
-        server
-            .store()
-            .insert_token(&record(
-                token_hash(&refresh),
-                TokenKind::Refresh,
-                refresh_expires,
-                random_token(),
-            ))
-            .await?;
+    if let Some(refresh) = refresh {
         response.insert("refresh_token".into(), refresh.into());
     }
 

@@ -2,7 +2,7 @@
 //! embedded default) and PostgreSQL (for several nodes), through one SQL code path on sqlx's
 //! `Any` driver. Secrets are sealed at rest (see [`seal`]); tokens and codes are stored by hash.
 
-// The token table's columns, shared by the statements of `tokens` and `group_commit`.
+// The token table's columns, shared by the statements of `tokens` and `batch`.
 macro_rules! token_columns {
     () => {
         "hash, kind, client_id, username, scope, family, grant_id, jti, audience, issued_at, expires_at, revoked, extra"
@@ -10,10 +10,10 @@ macro_rules! token_columns {
 }
 
 mod audit;
+mod batch;
 mod cache;
 mod clients;
 mod config;
-mod group_commit;
 mod interactions;
 mod migrations;
 mod overview;
@@ -57,7 +57,8 @@ pub struct Store {
     master: std::sync::Arc<MasterKey>,
     /// Client descriptions remembered for a short while: see [`Store::with_client_cache`].
     clients: Option<std::sync::Arc<cache::ClientCache>>,
-    token_writer: group_commit::TokenWriter,
+    token_writer: batch::TokenWriter,
+    token_reader: batch::TokenReader,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -118,6 +119,8 @@ impl Store {
                     // empties a connection's page cache, and re-reading it through read(2)
                     // cost more than the queries themselves under load.
                     conn.execute("PRAGMA mmap_size = 268435456").await?;
+                    // Statement journals in memory, not temporary files opened per UPDATE.
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
                 })
@@ -129,7 +132,8 @@ impl Store {
             .await
             .map_err(|e| format!("cannot open the database {}: {e}", redact_url(&url)))?;
         let store = Store {
-            token_writer: group_commit::TokenWriter::start(pool.clone(), engine),
+            token_writer: batch::TokenWriter::start(pool.clone(), engine),
+            token_reader: batch::TokenReader::start(pool.clone(), engine),
             pool,
             engine,
             master: std::sync::Arc::new(master),

@@ -3,7 +3,7 @@
 use super::*;
 
 // Column lists as macros, so that the statements stay `&'static str` (sqlx refuses built strings).
-// (`token_columns!` is in lib.rs: the group commit writer uses it too.)
+// (`token_columns!` is in lib.rs: the batched writer and reader use it too.)
 macro_rules! code_columns {
     () => {
         "hash, client_id, redirect_uri, username, scope, nonce, code_challenge, code_challenge_method, auth_time, grant_id, expires_at, extra"
@@ -17,27 +17,12 @@ impl TokenStore for Store {
     }
 
     async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            token_columns!(),
-            " FROM tokens WHERE hash = $1"
-        ))
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        row.as_ref().map(Self::token_from_row).transpose()
+        self.token_reader.token(hash).await
     }
 
     async fn use_refresh_token(&self, hash: &str, now: i64) -> StoreResult<Taken<TokenRecord>> {
-        let fresh = sqlx::query(concat!("UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL RETURNING ", token_columns!()))
-        .bind(now)
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        if let Some(row) = fresh {
-            return Self::token_from_row(&row).map(Taken::Fresh);
+        if let Some(record) = self.token_writer.use_refresh_token(hash, now).await? {
+            return Ok(Taken::Fresh(record));
         }
         match self.token(hash).await? {
             Some(t) if t.kind == TokenKind::Refresh => Ok(Taken::Already(t)),

@@ -235,6 +235,42 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn concurrent_inserts_and_lookups_are_batched_yet_answered_one_by_one() {
+                let s = super::$backend().await;
+                // 100 inserts at once, one of them a duplicate of another: they share statements,
+                // yet only the duplicate fails, and every other row is there.
+                let inserts = (0..100).map(|i| {
+                    let s = s.clone();
+                    let i = if i == 99 { 0 } else { i };
+                    let hash = format!("t{i}");
+                    tokio::spawn(async move { s.insert_token(&token(&hash, TokenKind::Access, &format!("f{i}"))).await })
+                });
+                let mut conflicts = 0;
+                for insert in inserts {
+                    match insert.await.unwrap() {
+                        Ok(()) => {}
+                        Err(ostiary_server::store::StoreError::Conflict) => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                assert_eq!(conflicts, 1);
+                let lookups = (0..120).map(|i| {
+                    let s = s.clone();
+                    tokio::spawn(async move { (i, s.token(&format!("t{i}")).await.unwrap()) })
+                });
+                for lookup in lookups {
+                    let (i, found) = lookup.await.unwrap();
+                    match found {
+                        Some(t) => {
+                            assert!(i < 99, "t{i} was never stored");
+                            assert_eq!((t.hash, t.family), (format!("t{i}"), format!("f{i}")));
+                        }
+                        None => assert!(i >= 99, "t{i} is missing"),
+                    }
+                }
+            }
+
+            #[tokio::test]
             async fn a_code_is_taken_once() {
                 let s = super::$backend().await;
                 let code = CodeRecord {
