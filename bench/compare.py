@@ -367,7 +367,8 @@ def measure(server, run, rep, run_id):
         quiet, _ = harness.wait_quiet()
         calib = harness.calibrate(SERVER_CPU)
     pid = run["pid"]
-    peak = {"rss": rss_kb(pid), "anon": 0}
+    idle = rss_kb(pid)
+    peak = {"rss": idle, "anon": 0}
     done = threading.Event()
 
     def sample():
@@ -390,7 +391,7 @@ def measure(server, run, rep, run_id):
     result = json.loads(found.group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
     result.update(server=server, scenario=run["scenario"], rep=rep, run=run_id,
-                  non_2xx=int(non2xx.group(1)) if non2xx else 0,
+                  non_2xx=int(non2xx.group(1)) if non2xx else 0, rss_mb_idle=round(idle / 1024, 1),
                   rss_mb_peak=round(peak["rss"] / 1024, 1), rss_anon_mb_peak=round(peak["anon"] / 1024, 1),
                   server_cpu_pct=round(100 * cpu / wall, 1), calib_rsa2048_sign_per_s=calib,
                   pre_run_busy_pct=round(quiet, 1), ts=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -552,14 +553,21 @@ def report(rows, limits, run_id):
             p99 = [median([r["p99_ms"] for r in by[(n, "ostiary")]]) for n in (empty, name)]
             rps = [median([r["rps"] for r in by[(n, "ostiary")]]) for n in (empty, name)]
             lines.append(f"| {empty} | {p99[0]:.2f} | {p99[1]:.2f} | {p99[1] / p99[0]:.2f} | {rps[0]:,.0f} | {rps[1]:,.0f} |")
+    idle = {server: median([r["rss_mb_idle"] for r in rows if r["server"] == server and "rss_mb_idle" in r])
+            for server in dict.fromkeys(r["server"] for r in rows)}
+    lines += ["", "Idle RSS (started, configured, before the first request), median: " +
+              ", ".join(f"{server} {mib:.1f} MiB" for server, mib in idle.items()) + "."]
     calib = [r["calib_rsa2048_sign_per_s"] for r in rows if r.get("calib_rsa2048_sign_per_s")]
     if calib:
         lines += ["", f"RSA-2048 sign/s calibration on CPU 1 before each run: {min(calib):,.0f} to {max(calib):,.0f} "
                   "(this VM's speed drifts; compare within a run)."]
     lines += ["", "![Ostiary / peer](ratios.svg)", ""]
-    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+    # Only a complete run replaces the committed results; a partial one goes beside the raw runs.
+    complete = "SCENARIOS" not in os.environ and "PEERS" not in os.environ
+    where = os.path.join(ROOT, "bench") if complete else os.path.dirname(OUT)
+    with open(os.path.join(where, "RESULTS.md"), "w") as f:
         f.write("\n".join(lines))
-    with open(os.path.join(ROOT, "bench", "ratios.svg"), "w") as f:
+    with open(os.path.join(where, "ratios.svg"), "w") as f:
         f.write(svg(ratios))
     print("\n".join(lines))
 
