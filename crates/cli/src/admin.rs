@@ -2,6 +2,7 @@
 //! works on the same store as a running server, which picks changes up within seconds.
 
 use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use ostiary_portal::admin::{Role, set_path};
@@ -50,6 +51,12 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Write a consistent copy of the SQLite database to FILE, while the server runs. Keep the
+    /// master key with it: the copy's keys and secrets are sealed with it.
+    Backup { file: PathBuf },
+    /// Replace the SQLite database with the backup FILE, after checking it (integrity, schema,
+    /// the master key opens it). Stop the server first; the replaced database is kept beside it.
+    Restore { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +275,10 @@ pub(crate) fn cli_actor() -> String {
 
 pub async fn run(options: AdminOptions) -> Result<String, String> {
     let settings = options.common.resolve()?;
+    if let AdminCommand::Restore { file } = &options.command {
+        // Before opening the store: opening would create and migrate the database it replaces.
+        return restore(&settings, file).await;
+    }
     let store = open_store(&settings).await?;
     let actor = cli_actor();
     let admin = Admin {
@@ -275,6 +286,17 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
         actor: &actor,
     };
     let done = match options.command {
+        AdminCommand::Backup { file } => store
+            .backup_to(&file)
+            .await
+            .map_err(AdminError::Failed)
+            .map(|()| {
+                json!({ "backup": file, "master_key": "keep master.key (or OSTIARY_MASTER_KEY) with it" })
+                    .to_string()
+            }),
+        AdminCommand::Restore { .. } => Err(AdminError::Failed(
+            "restore runs before the store opens".into(),
+        )),
         AdminCommand::ServerConfig(cmd) => server_config(&admin, cmd).await,
         AdminCommand::Client(cmd) => client(&admin, cmd).await,
         AdminCommand::User(cmd) => user(&admin, cmd).await,
@@ -489,4 +511,33 @@ async fn user(admin: &Admin<'_>, cmd: UserCommand) -> AdminResult<String> {
             Ok(json!({ "password_changed": username }).to_string())
         }
     }
+}
+
+async fn restore(settings: &crate::settings::Settings, backup: &Path) -> Result<String, String> {
+    let database = settings
+        .database
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .ok_or(
+            "restore is for the SQLite default; PostgreSQL has pg_restore (docs/postgresql.md)",
+        )?;
+    if std::env::var_os("OSTIARY_MASTER_KEY").is_none()
+        && !settings.data_dir.join("master.key").exists()
+    {
+        return Err(format!(
+            "no master key in {}: put the master.key the backup was made with there first",
+            settings.data_dir.display()
+        ));
+    }
+    let master = crate::settings::master_key(&settings.data_dir)?;
+    let (summary, kept) = ostiary_store::restore(backup, Path::new(database), &master).await?;
+    Ok(json!({
+        "restored": backup,
+        "schema_version": summary.schema_version,
+        "clients": summary.clients,
+        "users": summary.users,
+        "tokens": summary.tokens,
+        "previous_database_kept_as": kept,
+    })
+    .to_string())
 }

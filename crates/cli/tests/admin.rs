@@ -131,6 +131,55 @@ fn clients_are_created_listed_updated_and_deleted() {
 }
 
 #[test]
+fn a_backup_restores_what_it_held_and_a_bad_one_changes_nothing() {
+    let dir = DataDir::new("backup");
+    dir.json(
+        &["admin", "client", "create"],
+        r#"{"client_id": "kept", "grant_types": ["client_credentials"]}"#,
+    );
+    let backup = dir.0.join("snapshot.db");
+    let file = backup.to_str().unwrap();
+    dir.ok(&["admin", "backup", file], "");
+    assert!(
+        dir.fails(&["admin", "backup", file], "")
+            .contains("exists already")
+    );
+
+    // After the backup: the client goes, another comes.
+    dir.ok(&["admin", "client", "delete", "kept"], "");
+    dir.json(
+        &["admin", "client", "create"],
+        r#"{"client_id": "later", "grant_types": ["client_credentials"]}"#,
+    );
+
+    // Files that are not a backup of this server leave the database as it is.
+    let garbage = dir.0.join("garbage.db");
+    std::fs::write(&garbage, b"not a database at all, just bytes").unwrap();
+    dir.fails(&["admin", "restore", garbage.to_str().unwrap()], "");
+    let other = DataDir::new("backup-other");
+    other.json(
+        &["admin", "client", "create"],
+        r#"{"client_id": "elsewhere", "grant_types": ["client_credentials"]}"#,
+    );
+    let foreign = dir.0.join("foreign.db");
+    other.ok(&["admin", "backup", foreign.to_str().unwrap()], "");
+    let refused = dir.fails(&["admin", "restore", foreign.to_str().unwrap()], "");
+    assert!(refused.contains("master key"), "{refused}");
+    dir.ok(&["admin", "client", "show", "later"], "");
+
+    let restored = dir.json(&["admin", "restore", file], "");
+    assert_eq!(restored["clients"], 1);
+    let kept = restored["previous_database_kept_as"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(kept).is_file(),
+        "the replaced database is kept"
+    );
+    let client = dir.json(&["admin", "client", "show", "kept"], "");
+    assert_eq!(client["client_id"], "kept");
+    dir.fails(&["admin", "client", "show", "later"], "");
+}
+
+#[test]
 fn users_and_the_server_configuration() {
     let dir = DataDir::new("users");
     let user = dir.json(

@@ -29,7 +29,7 @@ impl ConfigStore for Store {
     }
 }
 
-const KEY_RING_CONTEXT: &str = "key_ring:server";
+pub(crate) const KEY_RING_CONTEXT: &str = "key_ring:server";
 
 #[async_trait]
 impl KeyStore for Store {

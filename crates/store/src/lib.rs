@@ -10,6 +10,7 @@ macro_rules! token_columns {
 }
 
 mod audit;
+mod backup;
 mod batch;
 mod cache;
 mod clients;
@@ -40,6 +41,7 @@ use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
+pub use backup::{BackupSummary, check_backup, restore};
 pub use seal::MasterKey;
 
 /// Which database engine a store runs on.
