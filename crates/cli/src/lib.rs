@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod config;
 pub mod demo;
 pub mod jwt;
 pub mod resource;

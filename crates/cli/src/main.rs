@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ostiary::{admin, client, demo, jwt, resource, serve};
+use ostiary::{admin, client, config, demo, jwt, resource, serve};
 
 // mimalloc: glibc's malloc took a seventh of a token request's time under load (bench/README.md).
 #[global_allocator]
@@ -31,6 +31,8 @@ enum Command {
     Admin(admin::AdminOptions),
     /// The client runtime: server descriptions, client configurations and tokens.
     Client(client::ClientOptions),
+    /// Check the configuration `ostiary serve` would start with.
+    Config(config::ConfigOptions),
     /// The resource server's validator: check a token from stdin.
     Resource(resource::ResourceOptions),
     /// Make keys and make or read JWTs (JWS, JWE, nested) from scripts.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Demo(options) => runtime().and_then(|rt| rt.block_on(demo::run(options))),
         Command::Admin(options) => runtime().and_then(|rt| rt.block_on(admin::run(options))),
         Command::Client(options) => runtime().and_then(|rt| rt.block_on(client::run(options))),
+        Command::Config(options) => runtime().and_then(|rt| rt.block_on(config::run(options))),
         Command::Resource(options) => runtime().and_then(|rt| rt.block_on(resource::run(options))),
     };
     match result {

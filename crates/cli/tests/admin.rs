@@ -293,6 +293,73 @@ fn users_and_the_server_configuration() {
 }
 
 #[test]
+fn config_check_names_what_is_wrong_and_creates_nothing() {
+    let dir = DataDir::new("config-check");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let config = dir.0.join("ostiary.toml");
+    let check = |toml: &str| {
+        std::fs::write(&config, toml).unwrap();
+        dir.run(
+            &["config", "check", "--config", config.to_str().unwrap()],
+            "",
+        )
+    };
+    let fails = |toml: &str, names: &str| {
+        let out = check(toml);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(1), "{toml}: {err}");
+        assert!(err.contains(names), "{toml}: {err}");
+    };
+    // A new data directory is fine and stays empty.
+    let fresh = check("listen = \"127.0.0.1:8080\"");
+    assert!(
+        fresh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    let report: Value = serde_json::from_slice(&fresh.stdout).unwrap();
+    assert!(report["state"].as_str().unwrap().starts_with("new"));
+    assert!(!dir.0.join("ostiary.db").exists() && !dir.0.join("master.key").exists());
+
+    fails("listn = \"127.0.0.1:8080\"", "listn");
+    fails("listen = \"localhost\"", "listen");
+    fails("admin_listen = \"127.0.0.1\"", "admin_listen");
+    fails("issuer = \"ftp://example.com\"", "issuer");
+    fails("tls_certificate = \"/nonexistent.pem\"", "tls_key");
+    fails(
+        "tls_certificate = \"/nonexistent.pem\"\ntls_key = \"/nonexistent.key\"",
+        "nonexistent.pem",
+    );
+
+    // An initialized directory: its stored configuration and keys are read.
+    let data = format!("data_dir = \"{}\"", dir.0.display());
+    std::fs::write(&config, &data).unwrap();
+    dir.ok(
+        &[
+            "admin",
+            "server-config",
+            "show",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        "",
+    );
+    let ok = check(&data);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert!(report["keys"].as_u64().unwrap() > 0, "{report}");
+    // … and a master key that does not open them is named.
+    let other = DataDir::new("config-check-other");
+    other.ok(&["admin", "server-config", "show"], "");
+    std::fs::copy(other.0.join("master.key"), dir.0.join("master.key")).unwrap();
+    fails(&data, "master key");
+}
+
+#[test]
 fn a_corrupt_config_file_or_database_url_is_one_line() {
     let dir = DataDir::new("corrupt");
     std::fs::create_dir_all(&dir.0).unwrap();

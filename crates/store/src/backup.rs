@@ -61,7 +61,7 @@ pub async fn check_backup(path: &Path, master: &MasterKey) -> Result<BackupSumma
                 .fetch_one(&pool)
                 .await
                 .map_err(|_| "not an Ostiary database (no migrations table)".to_string())?;
-        let known = migrations::MIGRATIONS.len() as i64;
+        let known = SCHEMA_VERSION;
         if schema_version > known {
             return Err(format!(
                 "made by a newer Ostiary (schema {schema_version}; this one knows {known})"

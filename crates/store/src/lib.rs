@@ -44,6 +44,9 @@ use sqlx::{AnyPool, Executor as _, Row as _};
 pub use backup::{BackupSummary, check_backup, restore};
 pub use seal::MasterKey;
 
+/// The schema version this build migrates databases to.
+pub const SCHEMA_VERSION: i64 = migrations::MIGRATIONS.len() as i64;
+
 /// Which database engine a store runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
