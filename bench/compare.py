@@ -268,6 +268,25 @@ def psql(url, statement):
 # Peers
 
 
+def peer_run(scenario, pid, base, scope, introspection):
+    """A peer's run of `scenario`: its client_credentials client (../shared/peers' bench-client),
+    the token endpoint at {base}/token, introspection at {base}{introspection}, the documents."""
+    auth = basic("bench-client", BENCH_SECRET)
+    run = {"scenario": scenario, "pid": pid, "url": f"{base}/token", "lua": "post.lua",
+           "basic": auth, "body": f"grant_type=client_credentials&scope={scope}"}
+    if scenario.startswith("introspect"):
+        token = "unknown-" + secrets.token_urlsafe(32)
+        if scenario == "introspect":
+            _, _, text = request("POST", f"{base}/token", run["body"], {"Authorization": f"Basic {auth}"})
+            token = json.loads(text)["access_token"]
+        run.update(url=f"{base}{introspection}", body=f"token={token}")
+    elif scenario == "jwks":
+        run.update(url=f"{base}/jwks", lua="get.lua")
+    elif scenario == "discovery":
+        run.update(url=f"{base}/.well-known/openid-configuration", lua="get.lua")
+    return run
+
+
 class NodeOidcProvider:
     """../shared/peers/node-oidc-provider: oidc-provider 9.13.3, in-memory adapter."""
     name = "node-oidc-provider"
@@ -291,20 +310,7 @@ class NodeOidcProvider:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{self.port}"
         wait_http(f"{base}/.well-known/openid-configuration", self.proc)
-        auth = basic("bench-client", BENCH_SECRET)
-        run = {"scenario": scenario, "pid": self.proc.pid, "url": f"{base}/token", "lua": "post.lua",
-               "basic": auth, "body": "grant_type=client_credentials&scope=api:read"}
-        if scenario.startswith("introspect"):
-            token = "unknown-" + secrets.token_urlsafe(32)
-            if scenario == "introspect":
-                _, _, text = request("POST", f"{base}/token", run["body"], {"Authorization": f"Basic {auth}"})
-                token = json.loads(text)["access_token"]
-            run.update(url=f"{base}/token/introspection", body=f"token={token}")
-        elif scenario == "jwks":
-            run.update(url=f"{base}/jwks", lua="get.lua")
-        elif scenario == "discovery":
-            run.update(url=f"{base}/.well-known/openid-configuration", lua="get.lua")
-        return run
+        return peer_run(scenario, self.proc.pid, base, "api:read", "/token/introspection")
 
     def stop(self):
         stop(self.proc)
@@ -329,22 +335,8 @@ class Glewlwyd:
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "glewlwyd",
                                       f"--config-file={self.dir}/run/glewlwyd.conf"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = "http://127.0.0.1:4593/api/oidc"
         wait_http("http://127.0.0.1:4593/config", self.proc)
-        auth = basic("bench-client", BENCH_SECRET)
-        run = {"scenario": scenario, "pid": self.proc.pid, "url": f"{base}/token", "lua": "post.lua",
-               "basic": auth, "body": "grant_type=client_credentials&scope=api"}
-        if scenario.startswith("introspect"):
-            token = "unknown-" + secrets.token_urlsafe(32)
-            if scenario == "introspect":
-                _, _, text = request("POST", f"{base}/token", run["body"], {"Authorization": f"Basic {auth}"})
-                token = json.loads(text)["access_token"]
-            run.update(url=f"{base}/introspect", body=f"token={token}")
-        elif scenario == "jwks":
-            run.update(url=f"{base}/jwks", lua="get.lua")
-        elif scenario == "discovery":
-            run.update(url=f"{base}/.well-known/openid-configuration", lua="get.lua")
-        return run
+        return peer_run(scenario, self.proc.pid, "http://127.0.0.1:4593/api/oidc", "api", "/introspect")
 
     def stop(self):
         stop(self.proc)
