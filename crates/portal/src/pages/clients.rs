@@ -176,13 +176,11 @@ pub(super) fn refused_form(
 
 pub(super) async fn create_client(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let (members, fields) = read_client_form(&new_client_value(), &submitted);
     let mut metadata = match members {
         Ok(members) => members,
@@ -235,14 +233,12 @@ pub(super) async fn show_client(
 
 pub(super) async fn save_client(
     State(portal): State<Portal>,
-    session: Session,
     Path(client_id): Path<String>,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     let current = match admin.client(&client_id).await {
         Ok(client) => serde_json::to_value(client).unwrap_or_default(),
@@ -283,13 +279,9 @@ pub(super) async fn save_client(
 
 pub(super) async fn regenerate_secret(
     State(portal): State<Portal>,
-    session: Session,
     Path(client_id): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     match portal.admin(&session).regenerate_secret(&client_id).await {
         Ok(renewed) => portal.page(
             "secret.html",
@@ -303,13 +295,9 @@ pub(super) async fn regenerate_secret(
 
 pub(super) async fn revoke_client_tokens(
     State(portal): State<Portal>,
-    session: Session,
     Path(client_id): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     if let Err(e) = admin.client(&client_id).await {
         return portal.failed(e);
@@ -337,13 +325,9 @@ pub(super) async fn confirm_delete_client(
 
 pub(super) async fn delete_client(
     State(portal): State<Portal>,
-    session: Session,
     Path(client_id): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let done = portal.admin(&session).delete_client(&client_id).await;
     outcome(&portal, done, "/admin/clients")
 }

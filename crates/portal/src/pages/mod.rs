@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -310,6 +310,29 @@ impl Submitted {
             ));
         }
         Ok(())
+    }
+}
+
+/// A form that changes something: the session that sent it and its fields, the CSRF token and
+/// the session's right to write already checked. Every changing handler takes one (last, as it
+/// reads the body), so that none can forget the check.
+struct Change {
+    session: Session,
+    form: Submitted,
+}
+
+impl FromRequest<Portal> for Change {
+    type Rejection = Refusal;
+
+    async fn from_request(request: Request, portal: &Portal) -> Result<Self, Refusal> {
+        let (mut parts, body) = request.into_parts();
+        let session = Session::from_request_parts(&mut parts, portal).await?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), portal)
+            .await
+            .map_err(|e| Refusal::Page(StatusCode::BAD_REQUEST, e.body_text()))?;
+        let form = Submitted::parse(&body);
+        form.authorize(&session)?;
+        Ok(Change { session, form })
     }
 }
 

@@ -151,26 +151,18 @@ pub(super) async fn activity(
 
 pub(super) async fn end_session(
     State(portal): State<Portal>,
-    session: Session,
     Path(sid): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let done = portal.admin(&session).end_session(&sid).await;
     outcome(&portal, done, "/admin/activity")
 }
 
 pub(super) async fn revoke_grant(
     State(portal): State<Portal>,
-    session: Session,
     Path((username, client_id)): Path<(String, String)>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     match portal
         .admin(&session)
         .revoke_grant(&username, &client_id)
@@ -183,13 +175,9 @@ pub(super) async fn revoke_grant(
 
 pub(super) async fn revoke_token(
     State(portal): State<Portal>,
-    session: Session,
     Path(id): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let done = portal.admin(&session).revoke_token(&id).await;
     outcome(&portal, done, "/admin/activity")
 }

@@ -83,13 +83,11 @@ pub(super) fn view_of(issuer: &str) -> String {
 
 pub(super) async fn discover_server(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let issuer = submitted
         .get("issuer")
         .unwrap_or_default()
@@ -119,13 +117,11 @@ pub(super) async fn discover_server(
 
 pub(super) async fn save_server_manually(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let text = submitted.get("description").unwrap_or_default().to_owned();
     let saved = match serde_json::from_str::<ostiary_client::ServerDescription>(&text) {
         Ok(server) => {
@@ -213,13 +209,9 @@ pub(super) async fn server_view(
 
 pub(super) async fn refresh_server_keys(
     State(portal): State<Portal>,
-    session: Session,
     Query(IssuerQuery { issuer }): Query<IssuerQuery>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     match portal
         .admin(&session)
         .refresh_server_keys(&portal.client, &issuer)
@@ -247,13 +239,11 @@ pub(super) fn configuration_path(app: &str) -> String {
 
 pub(super) async fn register_configuration(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let issuer = submitted.get("issuer").unwrap_or_default().to_owned();
     let app = submitted.get("app").unwrap_or_default().trim().to_owned();
     let metadata_text = submitted.get("metadata").unwrap_or_default().to_owned();
@@ -289,13 +279,11 @@ pub(super) async fn register_configuration(
 
 pub(super) async fn create_configuration(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let issuer = submitted.get("issuer").unwrap_or_default().to_owned();
     let secret = submitted.get("client_secret").filter(|s| !s.is_empty());
     let config = ostiary_client::ClientConfiguration {
@@ -390,14 +378,12 @@ pub(super) async fn configuration(
 
 pub(super) async fn save_configuration(
     State(portal): State<Portal>,
-    session: Session,
     Path(app): Path<String>,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     let current = match admin.client_configuration(&portal.client, &app).await {
         Ok(config) => config,
@@ -469,13 +455,9 @@ pub(super) async fn save_configuration(
 
 pub(super) async fn rotate_configuration_keys(
     State(portal): State<Portal>,
-    session: Session,
     Path(app): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     match portal
         .admin(&session)
         .rotate_configuration_keys(&portal.client, &app)

@@ -109,14 +109,12 @@ pub(super) async fn server_page(
 
 pub(super) async fn save_server(
     State(portal): State<Portal>,
-    session: Session,
     Query(query): Query<TabQuery>,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let (id, _, paths) = tab_of(&query);
     let admin = portal.admin(&session);
     let current = match admin.server_config().await {
@@ -173,12 +171,8 @@ pub(super) async fn save_server(
 
 pub(super) async fn rotate_keys(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let done = portal.admin(&session).rotate_keys().await;
     outcome(&portal, done, "/admin/server?tab=jwt")
 }

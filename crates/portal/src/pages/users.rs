@@ -33,13 +33,11 @@ pub(super) fn claims_of(text: &str) -> Result<Map<String, Value>, AdminError> {
 
 pub(super) async fn create_user(
     State(portal): State<Portal>,
-    session: Session,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     let username = submitted
         .get("username")
@@ -97,14 +95,12 @@ pub(super) async fn user(
 
 pub(super) async fn save_user(
     State(portal): State<Portal>,
-    session: Session,
     Path(username): Path<String>,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     let enabled = submitted.get("enabled").map(|v| v == "true");
     let saved = match submitted.get("claims").map(claims_of).transpose() {
@@ -123,14 +119,12 @@ pub(super) async fn save_user(
 
 pub(super) async fn set_password(
     State(portal): State<Portal>,
-    session: Session,
     Path(username): Path<String>,
-    body: Bytes,
+    Change {
+        session,
+        form: submitted,
+    }: Change,
 ) -> Response {
-    let submitted = Submitted::parse(&body);
-    if let Err(refusal) = submitted.authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     let password = submitted.get("password").unwrap_or_default().to_owned();
     let done = admin.set_password(&username, password).await;
@@ -150,13 +144,9 @@ pub(super) async fn set_password(
 
 pub(super) async fn revoke_user_tokens(
     State(portal): State<Portal>,
-    session: Session,
     Path(username): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let admin = portal.admin(&session);
     let revoked = admin.revoke_tokens(TokensOf::User(&username)).await;
     match (revoked, admin.user(&username).await) {
@@ -187,13 +177,9 @@ pub(super) async fn confirm_delete_user(
 
 pub(super) async fn delete_user(
     State(portal): State<Portal>,
-    session: Session,
     Path(username): Path<String>,
-    body: Bytes,
+    Change { session, .. }: Change,
 ) -> Response {
-    if let Err(refusal) = Submitted::parse(&body).authorize(&session) {
-        return refusal.into_response();
-    }
     let done = portal.admin(&session).delete_user(&username).await;
     outcome(&portal, done, "/admin/users")
 }
