@@ -42,13 +42,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,ostiary=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "warn,ostiary=info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // One JSON object per line (with the request's id from its span) for log collectors.
+    match std::env::var("OSTIARY_LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().with_current_span(true).init(),
+        Ok("text") | Err(_) => logs.init(),
+        Ok(other) => {
+            eprintln!("error: OSTIARY_LOG_FORMAT is {other:?}: it may be \"text\" or \"json\"");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Jwt(cmd) => jwt::run(cmd),
         Command::Serve(options) => {

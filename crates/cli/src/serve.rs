@@ -94,7 +94,19 @@ pub async fn start_with_hooks(
     let client = ostiary_client::Client::new(store.clone());
     let store: Arc<dyn ServerStore> = store;
     let server = Server::new(store.clone(), hooks);
-    let portal = axum::Router::new().nest("/admin", ostiary_portal::router(store, client));
+    let metrics = server.metrics().clone();
+    let gauges = own_store.clone();
+    metrics.add_source(move |out| gauges.write_metrics(out));
+    // `/metrics` goes with the portal: on the admin listener when there is one.
+    let portal = axum::Router::new()
+        .nest(
+            "/admin",
+            ostiary_portal::router(store, client, metrics.clone()),
+        )
+        .route(
+            "/metrics",
+            axum::routing::get(ostiary_server::metrics::scrape).with_state(metrics.clone()),
+        );
     let mut app = ostiary_server::router(server, &config.issuer.path());
     let (admin_listener, admin_addr) = match &settings.admin_listen {
         Some(admin_listen) => {
@@ -113,11 +125,16 @@ pub async fn start_with_hooks(
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
     if let Some(listener) = admin_listener {
         let mut stopped = admin_stopped.clone();
-        serve_app(listener, tls.clone(), portal, async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        });
+        serve_app(
+            listener,
+            tls.clone(),
+            observed(portal, &metrics),
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        );
     }
-    let done = serve_app(listener, tls, app, async move {
+    let done = serve_app(listener, tls, observed(app, &metrics), async move {
         tokio::select! {
             _ = stopped => {}
             _ = shutdown_signal() => {}
@@ -132,6 +149,14 @@ pub async fn start_with_hooks(
         stop,
         done,
     })
+}
+
+/// `app` with every request counted, timed and given an id (see [`ostiary_server::metrics`]).
+fn observed(app: axum::Router, metrics: &Arc<ostiary_server::metrics::Metrics>) -> axum::Router {
+    app.layer(axum::middleware::from_fn_with_state(
+        metrics.clone(),
+        ostiary_server::metrics::track,
+    ))
 }
 
 /// Serves `app` on `listener` — over TLS when `tls` is given — until `shutdown` completes.

@@ -438,3 +438,202 @@ fn serve_starts_on_an_empty_data_directory_and_stops_on_sigterm() {
         assert!(status.success(), "graceful shutdown exits 0: {status:?}");
     }
 }
+
+/// A running `ostiary serve` process, stopped when dropped; its stderr is collected.
+struct ServeProcess {
+    child: std::process::Child,
+    base: String,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl ServeProcess {
+    fn start(dir: &DataDir, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("OSTIARY_DATA_DIR", &dir.0)
+            .env_remove("OSTIARY_MASTER_KEY")
+            .env_remove("OSTIARY_DATABASE")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines, stderr) = std::sync::mpsc::channel();
+        let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = reader.next().expect("serve printed its address").unwrap();
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split_whitespace().next().unwrap();
+                break url.trim_end_matches("/oauth2").to_owned();
+            }
+        };
+        std::thread::spawn(move || {
+            for line in reader.map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        ServeProcess {
+            child,
+            base,
+            stderr,
+        }
+    }
+
+    /// Stops the process and returns what it wrote to stderr after its address.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.stderr.iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+#[test]
+fn json_logs_carry_request_ids_and_no_secrets_and_metrics_count_requests() {
+    let dir = DataDir::new("observe");
+    let created = dir.json(
+        &["admin", "client", "create"],
+        r#"{"client_type": "confidential", "grant_types": ["client_credentials"]}"#,
+    );
+    let (id, secret) = (
+        created["client_id"].as_str().unwrap().to_owned(),
+        created["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let admin_password = "an-administrator-password-for-the-log-test";
+    let server = ServeProcess::start(
+        &dir,
+        &[
+            ("OSTIARY_LOG_FORMAT", "json"),
+            ("RUST_LOG", "debug"),
+            ("OSTIARY_BOOTSTRAP_ADMIN_PASSWORD", admin_password),
+        ],
+    );
+    let base = server.base.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (token, request_ids, metrics) = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let token_url = format!("{base}/oauth2/token");
+        let issued = http
+            .post(&token_url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(issued.status(), 200);
+        let first_id = issued.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let token = issued.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let refused = http
+            .post(&token_url)
+            .basic_auth(&id, Some("a-wrong-secret"))
+            .form(&[("grant_type", "client_credentials")])
+            .header("x-request-id", "from-the-proxy-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        assert_eq!(refused.headers()["x-request-id"], "from-the-proxy-42");
+        let introspected = http
+            .post(format!("{base}/oauth2/introspection"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(introspected.status(), 200);
+        let missing = http
+            .get(format!("{base}/no/such/page"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(missing.status(), 404);
+        let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        assert!(
+            metrics.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        (token, [first_id], metrics.text().await.unwrap())
+    });
+    let value_of = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        value_of(r#"ostiary_http_requests_total{route="/oauth2/token",status="2xx"}"#),
+        1.0
+    );
+    assert_eq!(
+        value_of(r#"ostiary_http_requests_total{route="/oauth2/token",status="4xx"}"#),
+        1.0
+    );
+    assert_eq!(
+        value_of(r#"ostiary_http_requests_total{route="unmatched",status="4xx"}"#),
+        1.0
+    );
+    assert_eq!(
+        value_of(r#"ostiary_http_request_duration_seconds_count{route="/oauth2/introspection"}"#),
+        1.0
+    );
+    assert_eq!(
+        value_of(r#"ostiary_tokens_issued_total{grant_type="client_credentials"}"#),
+        1.0
+    );
+    assert_eq!(
+        value_of(r#"ostiary_tokens_issued_total{grant_type="password"}"#),
+        0.0
+    );
+    // Two token requests and one introspection authenticated the client: the first read the
+    // row from the database, the later ones found it in memory.
+    let hits = value_of(r#"ostiary_client_cache_lookups_total{result="hit"}"#);
+    let misses = value_of(r#"ostiary_client_cache_lookups_total{result="miss"}"#);
+    assert!(misses >= 1.0 && hits >= 2.0, "{metrics}");
+    assert!(value_of("ostiary_db_connections_max") >= 1.0);
+    assert!(value_of("process_resident_memory_bytes") > 1e6);
+    assert!(
+        !metrics.contains("/no/such/page"),
+        "unmatched paths share one label"
+    );
+
+    let logs = server.stop();
+    for secret_value in [secret.as_str(), token.as_str(), admin_password] {
+        assert!(
+            !logs.contains(secret_value),
+            "a secret in the logs:\n{logs}"
+        );
+    }
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let answered = |request_id: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["message"] == "answered" && l["span"]["id"] == request_id)
+    };
+    let first =
+        answered(&request_ids[0]).unwrap_or_else(|| panic!("no log of the first request:\n{logs}"));
+    assert_eq!(first["span"]["route"], "/oauth2/token");
+    assert_eq!(first["fields"]["status"], 200);
+    let refused =
+        answered("from-the-proxy-42").unwrap_or_else(|| panic!("no log of the refusal:\n{logs}"));
+    assert_eq!(refused["fields"]["status"], 401);
+}

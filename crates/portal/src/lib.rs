@@ -16,7 +16,9 @@ pub use admin::{Admin, AdminError, AdminResult, TokensOf};
 pub fn router(
     store: std::sync::Arc<dyn ostiary_server::store::ServerStore>,
     client: ostiary_client::Client,
+    metrics: std::sync::Arc<ostiary_server::metrics::Metrics>,
 ) -> axum::Router {
     // A service, not a nested router, so that the API's own fallback answers under /api.
-    pages::router(store.clone(), client.clone()).nest_service("/api", api::router(store, client))
+    pages::router(store.clone(), client.clone(), metrics)
+        .nest_service("/api", api::router(store, client))
 }

@@ -17,6 +17,7 @@ pub mod fetch;
 pub mod grants;
 pub mod hooks;
 pub mod issue;
+pub mod metrics;
 pub mod pages;
 pub mod params;
 pub mod password;

@@ -86,6 +86,7 @@ struct Inner {
     discovery_body: Derived<ServerConfig>,
     logins: crate::ratelimit::LoginLimiter,
     fetched_keys: crate::client_keys::FetchedKeys,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Server {
@@ -108,6 +109,7 @@ impl Server {
                 discovery_body: Default::default(),
                 logins: Default::default(),
                 fetched_keys: Default::default(),
+                metrics: Default::default(),
             }),
         }
     }
@@ -118,6 +120,11 @@ impl Server {
 
     pub fn login_limiter(&self) -> &crate::ratelimit::LoginLimiter {
         &self.inner.logins
+    }
+
+    /// This node's counters, for `/metrics` and the portal's dashboard.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.inner.metrics
     }
 
     /// Client keys fetched from `jwks_uri`s.

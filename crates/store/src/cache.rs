@@ -28,6 +28,9 @@ pub(crate) struct ClientCache {
     entries: Mutex<HashMap<String, (Instant, ClientRow)>>,
     /// Bumped by every invalidation: a row read before it must not be remembered after it.
     generation: AtomicU64,
+    /// Lookups answered from memory, and those that went to the database (for `/metrics`).
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
 }
 
 impl std::fmt::Debug for ClientCache {
@@ -39,10 +42,17 @@ impl std::fmt::Debug for ClientCache {
 impl ClientCache {
     pub fn get(&self, client_id: &str) -> Option<ClientRow> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
+        let found = entries
             .get(client_id)
             .filter(|(at, _)| at.elapsed() < CACHE_TTL)
-            .map(|(_, row)| row.clone())
+            .map(|(_, row)| row.clone());
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// The generation to hand back to [`put`](Self::put) with a row read after this call.

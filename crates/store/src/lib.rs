@@ -164,6 +164,53 @@ impl Store {
         self.engine
     }
 
+    /// The store's gauges for `/metrics`: the connection pool, and the client cache's hits and
+    /// misses when it is on.
+    pub fn write_metrics(&self, out: &mut String) {
+        use ostiary_server::metrics::family;
+        use std::fmt::Write as _;
+        use std::sync::atomic::Ordering::Relaxed;
+        family(
+            out,
+            "ostiary_db_connections",
+            "gauge",
+            "Database connections of this node, by state.",
+        );
+        let (open, idle) = (self.pool.size() as usize, self.pool.num_idle());
+        let _ = writeln!(
+            out,
+            "ostiary_db_connections{{state=\"idle\"}} {idle}\n\
+             ostiary_db_connections{{state=\"busy\"}} {}",
+            open.saturating_sub(idle)
+        );
+        family(
+            out,
+            "ostiary_db_connections_max",
+            "gauge",
+            "The connection pool's size limit.",
+        );
+        let _ = writeln!(
+            out,
+            "ostiary_db_connections_max {}",
+            self.pool.options().get_max_connections()
+        );
+        if let Some(cache) = &self.clients {
+            family(
+                out,
+                "ostiary_client_cache_lookups_total",
+                "counter",
+                "Client lookups of client authentication, answered from memory (hit) or not.",
+            );
+            let _ = writeln!(
+                out,
+                "ostiary_client_cache_lookups_total{{result=\"hit\"}} {}\n\
+                 ostiary_client_cache_lookups_total{{result=\"miss\"}} {}",
+                cache.hits.load(Relaxed),
+                cache.misses.load(Relaxed)
+            );
+        }
+    }
+
     /// Every text column of every table, for tests that check nothing sensitive is in the clear.
     #[doc(hidden)]
     pub async fn debug_dump(&self) -> String {

@@ -529,6 +529,25 @@ async fn repeated_failed_logins_are_slowed_down() {
     // Even the right password waits now, with a clear message.
     let blocked = login(&server, &b, &html, "alice-password").await;
     assert_eq!(blocked.status(), 429);
+    let retry_after: u64 = blocked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
+    // Five wrong passwords and one refused attempt, in this node's metrics.
+    let metrics = b
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nostiary_login_failures_total{realm=\"user\"} 6\n"),
+        "{metrics}"
+    );
     assert!(
         blocked
             .text()

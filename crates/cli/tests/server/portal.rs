@@ -416,7 +416,7 @@ async fn sign_in_attempts_are_limited() {
         assert_eq!(browser.log_in("ann", "guess").await, None);
     }
     let (_, page, _) = browser.get("/admin/login").await;
-    let (status, _, _) = browser
+    let (status, _, headers) = browser
         .post(
             "/admin/login",
             &[
@@ -427,6 +427,8 @@ async fn sign_in_attempts_are_limited() {
         )
         .await;
     assert_eq!(status, 429, "even the right password waits");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry_after), "{retry_after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -627,15 +629,32 @@ async fn the_dashboard_counts_and_the_activity_page_revokes() {
     administrator(&server, "ann", "admin").await;
     let (secret, access_token) = server.user_token("alice", "wonderland", None).await;
     let browser = Browser::new(&server);
+    assert_eq!(browser.log_in("ann", "a wrong guess").await, None);
     let token = browser.log_in("ann", "correct horse").await.unwrap();
 
     let (_, dashboard, _) = browser.get("/admin").await;
-    assert!(dashboard.contains("id=\"issued-chart\""));
+    assert!(dashboard.contains("id=\"issued-chart\"") && dashboard.contains("id=\"failed-chart\""));
     assert!(
         dashboard.contains("<b>1</b>access tokens in the last hour"),
         "{dashboard}"
     );
-    assert_eq!(dashboard.matches("<rect ").count(), 60, "one bar a minute");
+    assert!(
+        dashboard.contains("<b id=\"failed-logins\">1</b>failed logins"),
+        "{dashboard}"
+    );
+    assert_eq!(
+        dashboard.matches("<rect ").count(),
+        120,
+        "one bar a minute, two charts"
+    );
+    let failed_chart = dashboard.split("id=\"failed-chart\"").nth(1).unwrap();
+    let failed_chart = &failed_chart[..failed_chart.find("</svg>").unwrap()];
+    assert_eq!(
+        failed_chart.matches(": 1</title>").count(),
+        1,
+        "the failed login's bar"
+    );
+    assert_eq!(failed_chart.matches(": 0</title>").count(), 59);
 
     let (status, page, _) = browser.get("/admin/activity?user=alice").await;
     assert_eq!(status, 200);

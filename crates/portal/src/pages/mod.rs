@@ -11,7 +11,9 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, RETRY_AFTER, SET_COOKIE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -20,6 +22,7 @@ use minijinja::Environment;
 use ostiary_client::Client;
 use ostiary_server::hooks::session::cookie;
 use ostiary_server::issue::{random_token, token_hash};
+use ostiary_server::metrics::{LoginRealm, Metrics};
 use ostiary_server::ratelimit::{LoginLimiter, PER_USER};
 use ostiary_server::store::{ServerStore, TokenKind, TokenRecord};
 use serde::Serialize;
@@ -86,6 +89,7 @@ struct Portal {
     store: Arc<dyn ServerStore>,
     client: Client,
     limiter: Arc<LoginLimiter>,
+    metrics: Arc<Metrics>,
     templates: Arc<Environment<'static>>,
 }
 
@@ -111,11 +115,12 @@ fn environment() -> Environment<'static> {
 }
 
 /// The portal's routes, for `/admin`.
-pub fn router(store: Arc<dyn ServerStore>, client: Client) -> Router {
+pub fn router(store: Arc<dyn ServerStore>, client: Client, metrics: Arc<Metrics>) -> Router {
     let portal = Portal {
         store,
         client,
         limiter: Arc::new(LoginLimiter::default()),
+        metrics,
         templates: Arc::new(environment()),
     };
     Router::new()
@@ -461,15 +466,21 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
     let key = format!("admin:{username}");
-    if portal.limiter.blocked(&key, PER_USER).is_some() {
-        return Refusal::Page(
+    if let Some(wait) = portal.limiter.blocked(&key, PER_USER) {
+        portal.metrics.login_failed(LoginRealm::Portal);
+        let mut refusal = Refusal::Page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed attempts: try again in a few minutes.".into(),
         )
         .into_response();
+        refusal
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
+        return refusal;
     }
     let Some(role) = check_administrator(&portal, &username, password).await else {
         portal.limiter.fail(&key);
+        portal.metrics.login_failed(LoginRealm::Portal);
         return redirect("/admin/login?error=1");
     };
     portal.limiter.reset(&key);
@@ -611,6 +622,15 @@ mod tests {
         assert_eq!(utc_time(0), "1970-01-01 00:00:00");
         assert_eq!(utc_time(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(utc_time(1_795_345_199), "2026-11-22 10:59:59");
+    }
+
+    #[test]
+    fn every_template_parses() {
+        // `environment` only logs a template that fails (the portal still serves the others).
+        for (name, text) in TEMPLATES {
+            let parsed = Environment::new().template_from_str(text).map(|_| ());
+            assert!(parsed.is_ok(), "{name}: {parsed:?}");
+        }
     }
 
     #[test]

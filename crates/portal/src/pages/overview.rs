@@ -17,6 +17,24 @@ pub(super) fn audit_rows(entries: Vec<ostiary_server::store::AuditEntry>) -> Val
         .collect()
 }
 
+/// A bar chart's geometry for a per-minute series: a bar per minute, scaled to the largest.
+fn chart(id: &str, heading: &str, colour: &str, series: &[(i64, i64)]) -> Value {
+    let max = series.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let bars: Vec<Value> = series
+        .iter()
+        .enumerate()
+        .map(|(i, (minute, n))| {
+            let h = n * 100 / max;
+            json!({"x": i * 10, "y": 110 - h, "h": h, "n": n, "label": utc_time(*minute)})
+        })
+        .collect();
+    let minute_of = |at: Option<&(i64, i64)>| at.map(|(m, _)| utc_time(*m)[11..16].to_owned());
+    json!({
+        "id": id, "heading": heading, "colour": colour, "bars": bars, "max": max,
+        "first_minute": minute_of(series.first()), "last_minute": minute_of(series.last()),
+    })
+}
+
 pub(super) async fn dashboard(State(portal): State<Portal>, session: Session) -> Response {
     let admin = portal.admin(&session);
     let gathered = async {
@@ -33,14 +51,12 @@ pub(super) async fn dashboard(State(portal): State<Portal>, session: Session) ->
         Ok(gathered) => gathered,
         Err(e) => return portal.failed(e),
     };
-    let max = issued.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
-    let bars: Vec<Value> = issued
+    // Failed logins are this node's (its metrics); tokens issued are every node's (the database).
+    let failed: Vec<(i64, i64)> = portal
+        .metrics
+        .history(now())
         .iter()
-        .enumerate()
-        .map(|(i, (minute, n))| {
-            let h = n * 100 / max;
-            json!({"x": i * 10, "y": 110 - h, "h": h, "n": n, "label": utc_time(*minute)})
-        })
+        .map(|m| (m.start, m.failed_logins as i64))
         .collect();
     let keys: Vec<Value> = ring
         .keys()
@@ -52,7 +68,6 @@ pub(super) async fn dashboard(State(portal): State<Portal>, session: Session) ->
             })
         })
         .collect();
-    let minute_of = |at: Option<&(i64, i64)>| at.map(|(m, _)| utc_time(*m)[11..16].to_owned());
     portal.page(
         "dashboard.html",
         &session,
@@ -62,9 +77,12 @@ pub(super) async fn dashboard(State(portal): State<Portal>, session: Session) ->
             "counts": {
                 "clients": clients, "users": users, "sessions": sessions,
                 "issued_last_hour": issued.iter().map(|(_, n)| n).sum::<i64>(),
+                "failed_last_hour": failed.iter().map(|(_, n)| n).sum::<i64>(),
             },
-            "bars": bars, "max": max,
-            "first_minute": minute_of(issued.first()), "last_minute": minute_of(issued.last()),
+            "charts": [
+                chart("issued-chart", "Access tokens issued per minute (last hour, UTC, all nodes)", "#2f5bd3", &issued),
+                chart("failed-chart", "Failed logins per minute (last hour, UTC, this node)", "#c0392b", &failed),
+            ],
             "keys": keys,
             "audit": audit_rows(audit),
         }),

@@ -7,7 +7,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ostiary_core::{ErrorCode, Scopes};
+use ostiary_core::{ErrorCode, GrantType, Scopes};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -525,6 +525,7 @@ pub(super) async fn finish(
             ..Default::default()
         };
         let body = crate::issue::issue(server, config, ctx.client, grant, now).await?;
+        server.metrics().token_issued(GrantType::Implicit);
         access_token = body
             .get("access_token")
             .and_then(Value::as_str)

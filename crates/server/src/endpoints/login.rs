@@ -2,7 +2,7 @@
 //! authorization (see [`super::authorize`]).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use ostiary_core::ErrorCode;
 
@@ -13,6 +13,7 @@ use super::authorize::{
 use super::interaction::{add_cookies, error_page};
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{Context, Credential, UserSession};
+use crate::metrics::LoginRealm;
 use crate::params::Params;
 use crate::properties::{Properties, ScopeMap, scope_string};
 use crate::state::Server;
@@ -89,8 +90,12 @@ async fn submit_login(
             "Too many failed sign-ins. Try again in {} seconds.",
             wait.as_secs() + 1
         );
+        ctx.server.metrics().login_failed(LoginRealm::User);
         let status = StatusCode::TOO_MANY_REQUESTS;
-        return login_page(ctx, &pending, handle, Some(&message), status).await;
+        let mut page = login_page(ctx, &pending, handle, Some(&message), status).await?;
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
+        return Ok(page);
     }
     take_custom_fields(params, &mut pending.properties);
     if params.get("action") == Some("continue") {
@@ -110,6 +115,7 @@ async fn submit_login(
     if !valid {
         limiter.fail(&user_key);
         limiter.fail(address);
+        ctx.server.metrics().login_failed(LoginRealm::User);
         pending.login_count += 1;
         record.request = serde_json::to_value(&pending).unwrap_or_default();
         store.save_interaction(&record).await?;

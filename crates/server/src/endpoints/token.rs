@@ -48,6 +48,7 @@ pub async fn post(
         }
     };
     let body = issue::issue(&server, &config, &client, grant, now).await?;
+    server.metrics().token_issued(grant_type);
     Ok(no_store(Json(body)))
 }
 
