@@ -128,6 +128,13 @@ pub enum ClientCommand {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
+    /// Fetch the client's jwks_uri now and show its keys (Update JWKS). Running servers fetch
+    /// again within five minutes, or at the first signature their keys do not verify; the
+    /// portal's button and the admin API also update the node that serves them at once.
+    UpdateJwks {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -447,6 +454,10 @@ async fn client(admin: &Admin<'_>, cmd: ClientCommand) -> AdminResult<String> {
         }
         ClientCommand::RegenerateSecret { client_id } => {
             Ok(pretty(&admin.regenerate_secret(&client_id).await?))
+        }
+        ClientCommand::UpdateJwks { client_id } => {
+            let (uri, keys) = admin.update_client_jwks(&client_id).await?;
+            Ok(pretty(&json!({ "jwks_uri": uri, "jwks": keys })))
         }
     }
 }

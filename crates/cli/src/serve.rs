@@ -99,10 +99,7 @@ pub async fn start_with_hooks(
     metrics.add_source(move |out| gauges.write_metrics(out));
     // `/metrics` goes with the portal: on the admin listener when there is one.
     let portal = axum::Router::new()
-        .nest(
-            "/admin",
-            ostiary_portal::router(store, client, metrics.clone()),
-        )
+        .nest("/admin", ostiary_portal::router(server.clone(), client))
         .route(
             "/metrics",
             axum::routing::get(ostiary_server::metrics::scrape).with_state(metrics.clone()),

@@ -6,7 +6,7 @@ use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct DataDir(PathBuf);
 
@@ -636,4 +636,75 @@ fn json_logs_carry_request_ids_and_no_secrets_and_metrics_count_requests() {
     let refused =
         answered("from-the-proxy-42").unwrap_or_else(|| panic!("no log of the refusal:\n{logs}"));
     assert_eq!(refused["fields"]["status"], 401);
+}
+
+/// Serves `body` to every request on a loopback port; returns the URL.
+fn serve_static(body: String) -> String {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn update_jwks_fetches_a_clients_keys_through_the_guarded_fetcher() {
+    let dir = DataDir::new("update-jwks");
+    let private: Value =
+        serde_json::from_str(&dir.ok(&["jwt", "keygen", "--alg", "ES256"], "")).unwrap();
+    let kid = private["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let url = serve_static(private.to_string());
+    let metadata = json!({
+        "client_type": "confidential", "grant_types": ["client_credentials"],
+        "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": url,
+    });
+    let id = dir.json(&["admin", "client", "create"], &metadata.to_string())["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Loopback is a private address: not fetched unless the configuration allows it (SSRF).
+    let refused = dir.fails(&["admin", "client", "update-jwks", &id], "");
+    assert!(refused.contains("cannot fetch"), "{refused}");
+    dir.ok(
+        &[
+            "admin",
+            "server-config",
+            "set",
+            "fetch_private_addresses=true",
+        ],
+        "",
+    );
+    let updated = dir.json(&["admin", "client", "update-jwks", &id], "");
+    assert_eq!(updated["jwks_uri"], url.as_str());
+    assert_eq!(updated["jwks"]["keys"][0]["kid"], kid.as_str());
+    assert!(
+        updated["jwks"]["keys"][0].get("d").is_none(),
+        "only the public half is kept, whatever the client serves"
+    );
+    let audit = dir.ok(&["admin", "audit", "--limit", "1"], "");
+    assert!(
+        audit.contains("client.update_jwks") && audit.contains(&kid),
+        "{audit}"
+    );
+    let inline = dir.json(
+        &["admin", "client", "create"],
+        r#"{"client_type": "public", "redirect_uris": ["http://127.0.0.1/cb"]}"#,
+    )["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        dir.fails(&["admin", "client", "update-jwks", &inline], "")
+            .contains("no jwks_uri")
+    );
 }

@@ -4,6 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ostiary_jose::JwkSet;
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::registration::{self, Registrant};
 use ostiary_server::store::{AuditEntry, Consent, ServerStore, StoreError, TokenKind, TokenRecord};
@@ -259,6 +260,31 @@ impl Admin<'_> {
             "client_secret": secret,
             "client_secret_expires_at": expires,
         }))
+    }
+
+    /// Update JWKS: fetches the client's `jwks_uri` now and returns it with the keys found. The
+    /// node whose portal or API asked uses them at once; other nodes fetch again within
+    /// [`JWKS_TTL`](ostiary_server::client_keys::JWKS_TTL), or at the first signature their keys
+    /// do not verify.
+    pub async fn update_client_jwks(&self, client_id: &str) -> AdminResult<(String, JwkSet)> {
+        let config = self.server_config().await?;
+        let client = self.client(client_id).await?;
+        let Some(uri) = client.jwks_uri else {
+            return Err(AdminError::Invalid(
+                "this client has no jwks_uri: its keys are part of its description".into(),
+            ));
+        };
+        let keys = ostiary_server::client_keys::fetch_set(&config, &uri)
+            .await
+            .map_err(|why| AdminError::Invalid(format!("cannot fetch {uri}: {why}")))?;
+        let kids: Vec<&str> = keys.keys.iter().filter_map(|k| k.kid.as_deref()).collect();
+        self.audit(
+            "client.update_jwks",
+            client_id,
+            json!({ "jwks_uri": uri, "kids": kids }),
+        )
+        .await?;
+        Ok((uri, keys))
     }
 
     // ---- users ----

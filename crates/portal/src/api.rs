@@ -26,6 +26,13 @@ type Store = Arc<dyn ServerStore>;
 struct ApiState {
     store: Store,
     client: Client,
+    server: ostiary_server::Server,
+}
+
+impl FromRef<ApiState> for ostiary_server::Server {
+    fn from_ref(state: &ApiState) -> ostiary_server::Server {
+        state.server.clone()
+    }
 }
 
 impl FromRef<ApiState> for Store {
@@ -104,7 +111,8 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// The API's routes, for `/admin/api`.
-pub fn router(store: Store, client: Client) -> Router {
+pub fn router(authorization_server: ostiary_server::Server, client: Client) -> Router {
+    let store = authorization_server.shared_store();
     let authenticated = Router::new()
         .route(
             "/server-config",
@@ -118,6 +126,7 @@ pub fn router(store: Store, client: Client) -> Router {
             get(show_client).patch(update_client).delete(delete_client),
         )
         .route("/clients/{client_id}/secret", post(regenerate_secret))
+        .route("/clients/{client_id}/jwks", post(update_client_jwks))
         .route("/users", get(users).post(create_user))
         .route(
             "/users/{username}",
@@ -164,7 +173,11 @@ pub fn router(store: Store, client: Client) -> Router {
         .fallback(|| async {
             ApiError::Admin(AdminError::NotFound("no such admin API endpoint".into()))
         })
-        .with_state(ApiState { store, client })
+        .with_state(ApiState {
+            store,
+            client,
+            server: authorization_server,
+        })
         .layer(axum::middleware::map_response(no_store))
 }
 
@@ -328,6 +341,20 @@ async fn regenerate_secret(
     Ok(Json(
         admin(&store, &caller).regenerate_secret(&client_id).await?,
     ))
+}
+
+/// Update JWKS: the client's `jwks_uri` fetched now, and used by this node at once.
+async fn update_client_jwks(
+    State(server): State<ostiary_server::Server>,
+    caller: Authed,
+    Path(client_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let store = server.shared_store();
+    let (uri, keys) = admin(&store, &caller)
+        .update_client_jwks(&client_id)
+        .await?;
+    server.fetched_keys().put(&uri, keys.clone()).await;
+    Ok(Json(json!({ "jwks_uri": uri, "jwks": keys })))
 }
 
 async fn users(State(store): State<Store>, caller: Authed) -> ApiResult<Json<Value>> {

@@ -11,14 +11,10 @@ pub mod relying;
 
 pub use admin::{Admin, AdminError, AdminResult, TokensOf};
 
-/// The portal's pages and, under `/api`, the admin JSON API: for `/admin`. `client` is the
-/// client runtime whose server descriptions and client configurations they manage.
-pub fn router(
-    store: std::sync::Arc<dyn ostiary_server::store::ServerStore>,
-    client: ostiary_client::Client,
-    metrics: std::sync::Arc<ostiary_server::metrics::Metrics>,
-) -> axum::Router {
+/// The portal's pages and, under `/api`, the admin JSON API, for `/admin`: they manage `server`'s
+/// store (and reach its metrics and fetched client keys), and the server descriptions and client
+/// configurations of the client runtime `client`.
+pub fn router(server: ostiary_server::Server, client: ostiary_client::Client) -> axum::Router {
     // A service, not a nested router, so that the API's own fallback answers under /api.
-    pages::router(store.clone(), client.clone(), metrics)
-        .nest_service("/api", api::router(store, client))
+    pages::router(server.clone(), client.clone()).nest_service("/api", api::router(server, client))
 }

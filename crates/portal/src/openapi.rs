@@ -132,6 +132,10 @@ fn paths_1(object: &Value) -> Value {
                 "parameters": path_parameter("client_id"),
                 "post": operation("regenerateSecret", "A new client secret, shown once", None, "200", Some(object.clone())),
             },
+            "/clients/{client_id}/jwks": {
+                "parameters": path_parameter("client_id"),
+                "post": operation("updateClientJwks", "Update JWKS: fetch the client's jwks_uri now; this node uses the keys at once, others within five minutes or at the first signature they cannot verify", None, "200", Some(object.clone())),
+            },
     })
 }
 

@@ -34,6 +34,21 @@ impl FetchedKeys {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(uri.to_owned()).or_default().clone()
     }
+
+    /// Uses `keys` for `uri` from now on (an administrator's Update JWKS fetched them).
+    pub async fn put(&self, uri: &str, keys: JwkSet) {
+        *self.entry(uri).lock().await = Some((Instant::now(), keys));
+    }
+}
+
+/// The public keys at `uri`, fetched now through the guarded fetcher.
+pub async fn fetch_set(config: &ServerConfig, uri: &str) -> Result<JwkSet, String> {
+    let body = crate::fetch::fetch(uri, config.fetch_private_addresses)
+        .await
+        .map_err(|e| e.to_string())?;
+    JwkSet::from_json(&String::from_utf8_lossy(&body))
+        .map(|set| set.public())
+        .map_err(|e| e.to_string())
 }
 
 /// Which of a client's keys may have signed something.
@@ -83,13 +98,7 @@ pub async fn fetched(server: &Server, config: &ServerConfig, uri: &str, refetch:
         }
     }
     // One fetch at a time per URI and node: concurrent callers wait for it rather than fetch again.
-    let keys = match crate::fetch::fetch(uri, config.fetch_private_addresses).await {
-        Ok(body) => JwkSet::from_json(&String::from_utf8_lossy(&body))
-            .map(|set| set.public())
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    match keys {
+    match fetch_set(config, uri).await {
         Ok(keys) => {
             *fetched = Some((Instant::now(), keys.clone()));
             keys

@@ -118,6 +118,10 @@ impl Server {
         self.inner.store.as_ref()
     }
 
+    pub fn shared_store(&self) -> Arc<dyn ServerStore> {
+        self.inner.store.clone()
+    }
+
     pub fn login_limiter(&self) -> &crate::ratelimit::LoginLimiter {
         &self.inner.logins
     }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, TestServer};
 
 /// A new admin API token named `name` with `role`.
-async fn api_token(server: &TestServer, name: &str, role: Role) -> String {
+pub(crate) async fn api_token(server: &TestServer, name: &str, role: Role) -> String {
     let admin = Admin {
         store: &server.store,
         actor: "test",
@@ -19,7 +19,7 @@ async fn api_token(server: &TestServer, name: &str, role: Role) -> String {
 }
 
 /// Calls the admin API; returns the status and the JSON body (`Null` when there is none).
-async fn call(
+pub(crate) async fn call(
     server: &TestServer,
     token: Option<&str>,
     method: Method,

@@ -14,13 +14,13 @@ use tokio::sync::Mutex;
 use crate::harness::{Backend, TestServer, signing_keys};
 
 /// A client's JWKS endpoint on loopback: serves what `keys` holds, counting requests.
-struct JwksHost {
-    url: String,
-    keys: Arc<Mutex<String>>,
-    hits: Arc<AtomicUsize>,
+pub(crate) struct JwksHost {
+    pub(crate) url: String,
+    pub(crate) keys: Arc<Mutex<String>>,
+    pub(crate) hits: Arc<AtomicUsize>,
 }
 
-async fn jwks_host(initial: &JwkSet) -> JwksHost {
+pub(crate) async fn jwks_host(initial: &JwkSet) -> JwksHost {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/jwks", listener.local_addr().unwrap());
@@ -44,7 +44,11 @@ async fn jwks_host(initial: &JwkSet) -> JwksHost {
     JwksHost { url, keys, hits }
 }
 
-async fn register(server: &TestServer, id: &str, configure: impl FnOnce(&mut ClientDescription)) {
+pub(crate) async fn register(
+    server: &TestServer,
+    id: &str,
+    configure: impl FnOnce(&mut ClientDescription),
+) {
     let mut client = ClientDescription {
         client_id: id.into(),
         name: id.into(),
@@ -112,6 +116,97 @@ async fn keys_from_jwks_uri_are_cached_and_fetched_again_after_the_client_rotate
     assert_eq!(host.hits.load(Ordering::SeqCst), 2);
     let (status, _) = token_with(&server, "rotating", &first, "a4").await;
     assert_eq!(status, 401, "the old key is gone from the client's set");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_jwks_makes_the_node_use_a_clients_new_keys_at_once() {
+    use ostiary_portal::admin::Role;
+    use reqwest::Method;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.fetch_private_addresses = true).await;
+    let first = signing_keys(SigAlg::RS256);
+    let host = jwks_host(&first).await;
+    register(&server, "rotating", |c| c.jwks_uri = Some(host.url.clone())).await;
+    register(&server, "inline", |c| {
+        c.jwks = Some(serde_json::from_str(&first.public().to_json()).unwrap())
+    })
+    .await;
+    let (status, body) = token_with(&server, "rotating", &first, "a1").await;
+    assert_eq!(status, 200, "{body}");
+
+    // The client rotates; moments later its new key is not yet known (no fetch storms)...
+    let second = signing_keys(SigAlg::RS256);
+    *host.keys.lock().await = second.public().to_json();
+    let (status, _) = token_with(&server, "rotating", &second, "b1").await;
+    assert_eq!(status, 401);
+    assert_eq!(host.hits.load(Ordering::SeqCst), 1);
+
+    // ...until an administrator selects Update JWKS.
+    let ops = crate::admin_api::api_token(&server, "ops", Role::Admin).await;
+    let viewer = crate::admin_api::api_token(&server, "auditor", Role::Viewer).await;
+    let path = "/clients/rotating/jwks";
+    let (status, _) =
+        crate::admin_api::call(&server, Some(&viewer), Method::POST, path, None).await;
+    assert_eq!(status, 403);
+    let (status, updated) =
+        crate::admin_api::call(&server, Some(&ops), Method::POST, path, None).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["jwks_uri"], host.url.as_str());
+    assert_eq!(
+        updated["jwks"]["keys"][0]["kid"],
+        second.keys[0].kid.as_deref().unwrap()
+    );
+    assert!(
+        updated["jwks"]["keys"][0].get("d").is_none(),
+        "public keys only"
+    );
+    assert_eq!(host.hits.load(Ordering::SeqCst), 2);
+    let (status, body) = token_with(&server, "rotating", &second, "b2").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = token_with(&server, "rotating", &first, "a2").await;
+    assert_eq!(status, 401, "the old key is gone");
+    assert_eq!(
+        host.hits.load(Ordering::SeqCst),
+        2,
+        "no fetch beyond the update"
+    );
+
+    let (status, refused) = crate::admin_api::call(
+        &server,
+        Some(&ops),
+        Method::POST,
+        "/clients/inline/jwks",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no jwks_uri")
+    );
+    let (status, _) = crate::admin_api::call(
+        &server,
+        Some(&ops),
+        Method::POST,
+        "/clients/nobody/jwks",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, audit) = crate::admin_api::call(&server, Some(&ops), Method::GET, "/audit", None).await;
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "client.update_jwks")
+        .expect("audited");
+    assert_eq!(entry["target"], "rotating");
+    assert_eq!(
+        entry["detail"]["kids"][0],
+        second.keys[0].kid.as_deref().unwrap()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -735,3 +735,55 @@ async fn the_portal_can_have_a_listener_of_its_own() {
     let _ = running.stop.send(());
     running.done.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_jwks_from_a_client_page() {
+    use ostiary_jose::SigAlg;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.fetch_private_addresses = true).await;
+    administrator(&server, "ann", "admin").await;
+    let keys = crate::harness::signing_keys(SigAlg::ES256);
+    let host = crate::client_keys::jwks_host(&keys).await;
+    crate::client_keys::register(&server, "fetching", |c| c.jwks_uri = Some(host.url.clone()))
+        .await;
+    crate::client_keys::register(&server, "holding", |c| {
+        c.jwks = Some(serde_json::from_str(&keys.public().to_json()).unwrap())
+    })
+    .await;
+    let browser = Browser::new(&server);
+    let token = browser.log_in("ann", "correct horse").await.unwrap();
+    let (_, page, _) = browser.get("/admin/clients/fetching").await;
+    assert!(page.contains("Update JWKS"));
+    let (_, page, _) = browser.get("/admin/clients/holding").await;
+    assert!(
+        !page.contains("Update JWKS"),
+        "keys held inline have nothing to fetch"
+    );
+
+    let (status, page, _) = browser
+        .post("/admin/clients/fetching/jwks", &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let kid = keys.keys[0].kid.as_deref().unwrap();
+    // (minijinja escapes `/` as `&#x2f;`)
+    let url = host.url.replace('/', "&#x2f;");
+    assert!(
+        page.contains(&format!("Fetched 1 key(s) from {url}: {kid}.")),
+        "{page}"
+    );
+    assert_eq!(host.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let (status, _, _) = browser
+        .post("/admin/clients/fetching/jwks", &[("csrf", "forged")])
+        .await;
+    assert_ne!(status, 200);
+    assert_eq!(
+        host.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "no fetch without CSRF"
+    );
+    let (status, page, _) = browser
+        .post("/admin/clients/holding/jwks", &[("csrf", &token)])
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("no jwks_uri"));
+}

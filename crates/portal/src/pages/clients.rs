@@ -104,6 +104,7 @@ pub(super) fn client_page(
         json!({
             "title": client_id.unwrap_or("New client description"),
             "client_id": client_id,
+            "has_jwks_uri": fields.iter().any(|f| f.path == "jwks_uri" && !f.value.is_empty()),
             "groups": client_groups(fields),
             "error": error,
             "notice": notice,
@@ -289,6 +290,52 @@ pub(super) async fn regenerate_secret(
             "clients",
             json!({"title": "Client secret", "client_id": client_id, "client_secret": renewed["client_secret"]}),
         ),
+        Err(e) => portal.failed(e),
+    }
+}
+
+/// Update JWKS: the client's `jwks_uri` fetched now, and used by this node at once.
+pub(super) async fn update_client_jwks(
+    State(portal): State<Portal>,
+    Path(client_id): Path<String>,
+    Change { session, .. }: Change,
+) -> Response {
+    let admin = portal.admin(&session);
+    let client = match admin.client(&client_id).await {
+        Ok(client) => serde_json::to_value(client).unwrap_or_default(),
+        Err(e) => return portal.failed(e),
+    };
+    let fields = client_paths().map(|p| form::field(&client, p)).collect();
+    match admin.update_client_jwks(&client_id).await {
+        Ok((uri, keys)) => {
+            portal.server.fetched_keys().put(&uri, keys.clone()).await;
+            let kids: Vec<&str> = keys.keys.iter().filter_map(|k| k.kid.as_deref()).collect();
+            let notice = format!(
+                "Fetched {} key(s) from {uri}: {}.",
+                keys.keys.len(),
+                if kids.is_empty() {
+                    "none has a kid".to_owned()
+                } else {
+                    kids.join(", ")
+                }
+            );
+            client_page(
+                &portal,
+                &session,
+                Some(&client_id),
+                fields,
+                None,
+                Some(&notice),
+            )
+        }
+        Err(AdminError::Invalid(why)) => bad_request(client_page(
+            &portal,
+            &session,
+            Some(&client_id),
+            fields,
+            Some(why),
+            None,
+        )),
         Err(e) => portal.failed(e),
     }
 }

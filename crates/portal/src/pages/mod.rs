@@ -20,9 +20,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use minijinja::Environment;
 use ostiary_client::Client;
+use ostiary_server::Server;
 use ostiary_server::hooks::session::cookie;
 use ostiary_server::issue::{random_token, token_hash};
-use ostiary_server::metrics::{LoginRealm, Metrics};
+use ostiary_server::metrics::LoginRealm;
 use ostiary_server::ratelimit::{LoginLimiter, PER_USER};
 use ostiary_server::store::{ServerStore, TokenKind, TokenRecord};
 use serde::Serialize;
@@ -89,7 +90,7 @@ struct Portal {
     store: Arc<dyn ServerStore>,
     client: Client,
     limiter: Arc<LoginLimiter>,
-    metrics: Arc<Metrics>,
+    server: Server,
     templates: Arc<Environment<'static>>,
 }
 
@@ -115,12 +116,12 @@ fn environment() -> Environment<'static> {
 }
 
 /// The portal's routes, for `/admin`.
-pub fn router(store: Arc<dyn ServerStore>, client: Client, metrics: Arc<Metrics>) -> Router {
+pub fn router(server: Server, client: Client) -> Router {
     let portal = Portal {
-        store,
+        store: server.shared_store(),
         client,
         limiter: Arc::new(LoginLimiter::default()),
-        metrics,
+        server,
         templates: Arc::new(environment()),
     };
     Router::new()
@@ -135,6 +136,7 @@ pub fn router(store: Arc<dyn ServerStore>, client: Client, metrics: Arc<Metrics>
         .route("/clients/{client_id}", get(show_client).post(save_client))
         .route("/clients/{client_id}/secret", post(regenerate_secret))
         .route("/clients/{client_id}/revoke", post(revoke_client_tokens))
+        .route("/clients/{client_id}/jwks", post(update_client_jwks))
         .route(
             "/clients/{client_id}/delete",
             get(confirm_delete_client).post(delete_client),
@@ -467,7 +469,7 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
     let password = form.get("password").unwrap_or_default().to_owned();
     let key = format!("admin:{username}");
     if let Some(wait) = portal.limiter.blocked(&key, PER_USER) {
-        portal.metrics.login_failed(LoginRealm::Portal);
+        portal.server.metrics().login_failed(LoginRealm::Portal);
         let mut refusal = Refusal::Page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed attempts: try again in a few minutes.".into(),
@@ -480,7 +482,7 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
     }
     let Some(role) = check_administrator(&portal, &username, password).await else {
         portal.limiter.fail(&key);
-        portal.metrics.login_failed(LoginRealm::Portal);
+        portal.server.metrics().login_failed(LoginRealm::Portal);
         return redirect("/admin/login?error=1");
     };
     portal.limiter.reset(&key);

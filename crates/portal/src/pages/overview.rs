@@ -53,7 +53,8 @@ pub(super) async fn dashboard(State(portal): State<Portal>, session: Session) ->
     };
     // Failed logins are this node's (its metrics); tokens issued are every node's (the database).
     let failed: Vec<(i64, i64)> = portal
-        .metrics
+        .server
+        .metrics()
         .history(now())
         .iter()
         .map(|m| (m.start, m.failed_logins as i64))
