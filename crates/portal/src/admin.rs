@@ -97,7 +97,7 @@ impl Admin<'_> {
         let before = to_value(&self.server_config().await?)?;
         let mut value = before.clone();
         change(&mut value)?;
-        let config: ServerConfig = serde_json::from_value(value.clone())
+        let config: ServerConfig = ostiary_server::config::from_json(value.clone())
             .map_err(|e| AdminError::Invalid(format!("invalid configuration: {e}")))?;
         config.validate().map_err(AdminError::Invalid)?;
         // Keys first: a configuration whose keys cannot be made or read (X.509 files that are not
@@ -211,7 +211,7 @@ impl Admin<'_> {
         if let Some(object) = value.as_object_mut() {
             object.extend(changes);
         }
-        let updated: ClientDescription = serde_json::from_value(value)
+        let updated: ClientDescription = ostiary_server::config::from_json(value)
             .map_err(|e| AdminError::Invalid(format!("invalid client metadata: {e}")))?;
         updated.validate().map_err(AdminError::Invalid)?;
         self.store.update_client(&updated).await?;

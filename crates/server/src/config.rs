@@ -21,6 +21,20 @@ pub struct IssuerEndpoint {
     pub tls: bool,
 }
 
+/// `value` as a `T`; an error names the member at fault (`intervals.access_token: invalid
+/// type…`), so that forms can mark the field and registration can say which metadata is wrong.
+pub fn from_json<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
 impl Default for IssuerEndpoint {
     fn default() -> Self {
         IssuerEndpoint {

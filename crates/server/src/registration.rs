@@ -83,7 +83,7 @@ pub fn client_from_metadata(
         .and_then(Value::as_str)
         .map(str::to_owned);
     let mut client: ClientDescription =
-        serde_json::from_value(Value::Object(metadata)).map_err(|e| bad(e.to_string()))?;
+        crate::config::from_json(Value::Object(metadata)).map_err(bad)?;
     if !explicit_type {
         client.client_type = if client.token_endpoint_auth_method == AuthMethod::None {
             ClientType::Public

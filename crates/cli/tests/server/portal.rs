@@ -258,6 +258,25 @@ async fn administrators_sign_in_and_manage_clients_users_and_the_server_configur
         .await;
     assert_eq!(status, 400);
     assert!(page.contains("class=\"field-error\"") && page.contains("not a number"));
+    // A number of the wrong kind is caught by the configuration's own type, and still marked
+    // at its field rather than above the form.
+    let (status, page, _) = browser
+        .post(
+            "/admin/server?tab=intervals",
+            &[("csrf", &token), ("intervals.access_token", "-5")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let marked = page
+        .split("class=\"field-error\"")
+        .nth(1)
+        .unwrap_or_default();
+    let marked = &marked[..marked.find("</div>").unwrap_or(0)];
+    assert!(
+        marked.contains("intervals.access_token") && marked.contains("expected u64"),
+        "{page}"
+    );
+    assert!(!page.contains("<p class=\"error\">"), "{page}");
     let (status, page, _) = browser
         .post(
             "/admin/server?tab=intervals",
