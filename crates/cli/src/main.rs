@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| "warn,ostiary=info".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // One JSON object per line (with the request's id from its span) for log collectors.
     match std::env::var("OSTIARY_LOG_FORMAT").as_deref() {

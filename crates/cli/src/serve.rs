@@ -150,10 +150,7 @@ pub async fn start_with_hooks(
 
 /// `app` with every request counted, timed and given an id (see [`ostiary_server::metrics`]).
 fn observed(app: axum::Router, metrics: &Arc<ostiary_server::metrics::Metrics>) -> axum::Router {
-    app.layer(axum::middleware::from_fn_with_state(
-        metrics.clone(),
-        ostiary_server::metrics::track,
-    ))
+    app.layer(ostiary_server::metrics::TrackLayer(metrics.clone()))
 }
 
 /// Serves `app` on `listener` — over TLS when `tls` is given — until `shutdown` completes.
