@@ -14,6 +14,7 @@ use crate::client_keys::{Signer, decode_signed_by};
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
 use crate::params::Params;
+use crate::ratelimit::{Caller, too_many};
 use crate::state::Server;
 
 /// Leeway on assertion times, in seconds.
@@ -103,8 +104,35 @@ fn presented<'a>(headers: &HeaderMap, params: &'a Params) -> ServerResult<Presen
     }
 }
 
-/// Authenticates the calling client; `invalid_client` on any failure.
+/// Authenticates the calling client; `invalid_client` on any failure. An address that failed
+/// too often lately (`rate_limits.client_auth_failures_per_address`) waits first.
 pub async fn authenticate(
+    server: &Server,
+    config: &ServerConfig,
+    caller: &Caller,
+    headers: &HeaderMap,
+    params: &Params,
+    now: i64,
+) -> ServerResult<ClientDescription> {
+    let limit = config.rate_limits.client_auth_failures_per_address;
+    if limit == 0 {
+        return check(server, config, headers, params, now).await;
+    }
+    let failures = &server.limits().client_auth_failures;
+    let key = caller.key();
+    if let Some(wait) = failures.blocked(&key, limit) {
+        return Err(too_many(wait));
+    }
+    let checked = check(server, config, headers, params, now).await;
+    if let Err(ServerError::OAuth { error, .. }) = &checked
+        && error.error == ErrorCode::InvalidClient
+    {
+        failures.fail(&key);
+    }
+    checked
+}
+
+async fn check(
     server: &Server,
     config: &ServerConfig,
     headers: &HeaderMap,

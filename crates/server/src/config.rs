@@ -251,6 +251,85 @@ pub struct ServerConfig {
     /// Issuers whose signed assertions the JWT bearer grant accepts for a user (RFC 7523 §3,
     /// "the JWT MUST contain an iss"): another identity provider this server trusts.
     pub trusted_issuers: Vec<TrustedIssuer>,
+    pub rate_limits: RateLimits,
+    /// Reverse proxies (addresses or CIDR blocks) whose `Forwarded` / `X-Forwarded-For` name
+    /// the client's address. Empty: the peer of the connection is the client.
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Requests allowed per client address or client (0: no limit); beyond them the server answers
+/// 429 with `Retry-After`. Counted by each node in its own memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimits {
+    /// Token requests per minute from one client.
+    pub token_per_client: u32,
+    /// Token requests per minute from one address.
+    pub token_per_address: u32,
+    /// Dynamic registrations per minute from one address.
+    pub registration_per_address: u32,
+    /// Failed client authentications (token, introspection, revocation) from one address
+    /// within five minutes, after which that address must wait: secrets cannot be guessed.
+    pub client_auth_failures_per_address: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            token_per_client: 0,
+            token_per_address: 0,
+            registration_per_address: 30,
+            client_auth_failures_per_address: 30,
+        }
+    }
+}
+
+/// An address or a CIDR block (`10.0.0.0/8`, `::1`, `fd00::/8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressBlock {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl std::str::FromStr for AddressBlock {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("\"{text}\" is not an address or CIDR block");
+        let (address, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (text, None),
+        };
+        let network: std::net::IpAddr = address.trim().parse().map_err(|_| bad())?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(AddressBlock { network, prefix })
+    }
+}
+
+impl AddressBlock {
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 peer on an IPv6 socket arrives as ::ffff:a.b.c.d.
+        let address = match address {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+            v4 => v4,
+        };
+        let prefix = u32::from(self.prefix);
+        match (self.network, address) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
 }
 
 /// An assertion issuer trusted by the JWT bearer grant, with its public keys.
@@ -310,11 +389,21 @@ impl Default for ServerConfig {
             registration: Registration::Off,
             fetch_private_addresses: false,
             trusted_issuers: Vec::new(),
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
 
 impl ServerConfig {
+    /// The trusted proxies, parsed (those that do not parse were refused by [`Self::validate`]).
+    pub fn proxy_blocks(&self) -> Vec<AddressBlock> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
     /// Checks what serde cannot: consistent algorithm pairs and a usable issuer.
     pub fn validate(&self) -> Result<(), String> {
         if self.issuer.host.is_empty() || self.issuer.host.contains(['/', ' ', '?', '#']) {
@@ -331,6 +420,11 @@ impl ServerConfig {
             && self.jwt.enc_alg.is_none()
         {
             return Err("JWT access tokens need jwt.signing_alg, jwt.enc_alg or both".into());
+        }
+        for proxy in &self.trusted_proxies {
+            proxy
+                .parse::<AddressBlock>()
+                .map_err(|why| format!("trusted_proxies: {why}"))?;
         }
         for trusted in &self.trusted_issuers {
             if trusted.issuer.is_empty() || trusted.jwks.is_some() == trusted.jwks_uri.is_some() {

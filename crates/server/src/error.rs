@@ -29,6 +29,9 @@ pub enum ServerError {
     /// A customization hook failed.
     #[error("hook: {0}")]
     Hook(String),
+    /// Over a rate limit: 429, retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
 }
 
 impl From<HookError> for ServerError {
@@ -93,6 +96,20 @@ fn code_str(code: ErrorCode) -> String {
 
 impl IntoResponse for ServerError {
     fn into_response(self) -> Response {
+        if let ServerError::RateLimited { retry_after } = self {
+            let body = ErrorResponse::with_description(
+                ErrorCode::TemporarilyUnavailable,
+                format!("too many requests: retry in {retry_after} seconds"),
+            );
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return response;
+        }
         if matches!(self, ServerError::MissingBearer) {
             let mut response = StatusCode::UNAUTHORIZED.into_response();
             response.headers_mut().insert(
@@ -105,7 +122,10 @@ impl IntoResponse for ServerError {
             return response;
         }
         let (body, challenge) = match self {
-            ServerError::MissingBearer => (ErrorResponse::new(ErrorCode::InvalidRequest), None),
+            // Answered above.
+            ServerError::MissingBearer | ServerError::RateLimited { .. } => {
+                (ErrorResponse::new(ErrorCode::InvalidRequest), None)
+            }
             ServerError::OAuth { error, challenge } => (error, challenge),
             ServerError::Store(StoreError::Unavailable(reason)) => {
                 tracing::error!(%reason, "storage unavailable");

@@ -398,7 +398,9 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let started = Instant::now();
         let route = request.extensions().get::<MatchedPath>().cloned();
-        let id = self.metrics.request_id(request.headers().get("x-request-id"));
+        let id = self
+            .metrics
+            .request_id(request.headers().get("x-request-id"));
         // Few fields: the log layer formats them for every request.
         let span = tracing::info_span!(
             "request",

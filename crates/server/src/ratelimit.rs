@@ -1,43 +1,94 @@
-//! Login attempt limits, per user and per client address (RFC 9700 §4.16 asks for brute-force
-//! protection). Counters live in this node's memory: a multi-node deployment limits per node.
+//! Limits: failed logins per user and per client address (RFC 9700 §4.16 asks for brute-force
+//! protection), failed client authentications per address, and requests per client and per
+//! address at the token and registration endpoints (the configuration's `rate_limits`). Counters
+//! live in this node's memory: a multi-node deployment limits per node.
+//!
+//! The client's address is the connection's peer, or — when the peer is one of the configured
+//! `trusted_proxies` — the nearest untrusted address the proxies name in `Forwarded` or
+//! `X-Forwarded-For`.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use crate::config::AddressBlock;
+use crate::error::ServerError;
+use crate::state::Server;
 
 /// Failed sign-ins allowed per user, and per client address, within [`WINDOW`].
 pub const PER_USER: u32 = 5;
 pub const PER_ADDRESS: u32 = 30;
 pub const WINDOW: Duration = Duration::from_secs(300);
+/// The window of the per-minute request limits.
+pub const MINUTE: Duration = Duration::from_secs(60);
 /// Beyond this many tracked keys, expired ones are dropped (memory stays bounded).
 const MAX_KEYS: usize = 100_000;
 
-#[derive(Debug, Default)]
+/// Events (failures, requests) counted per key in fixed windows.
+#[derive(Debug)]
 pub struct LoginLimiter {
+    window: Duration,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self::with_window(WINDOW)
+    }
+}
+
 impl LoginLimiter {
-    /// How long `key` must wait, when it has used up `limit` failures in the window.
+    pub fn with_window(window: Duration) -> Self {
+        LoginLimiter {
+            window,
+            failures: Default::default(),
+        }
+    }
+
+    /// How long `key` must wait, when it has used up `limit` events in the window.
     pub fn blocked(&self, key: &str, limit: u32) -> Option<Duration> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let (count, since) = failures.get(key)?;
         let age = since.elapsed();
-        (*count >= limit && age < WINDOW).then(|| WINDOW - age)
+        (*count >= limit && age < self.window).then(|| self.window - age)
     }
 
     pub fn fail(&self, key: &str) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        Self::count(&mut failures, key, self.window);
+    }
+
+    /// Counts one event for `key` unless it has used up `limit` (0: no limit); when it has,
+    /// how long it must wait.
+    pub fn take(&self, key: &str, limit: u32) -> Result<(), Duration> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = Self::count(&mut failures, key, self.window);
+        match failures.get(key) {
+            Some((_, since)) if count > limit => Err(self.window.saturating_sub(since.elapsed())),
+            _ => Ok(()),
+        }
+    }
+
+    fn count(failures: &mut HashMap<String, (u32, Instant)>, key: &str, window: Duration) -> u32 {
         if failures.len() >= MAX_KEYS {
-            failures.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            failures.retain(|_, (_, since)| since.elapsed() < window);
         }
         let entry = failures
             .entry(key.to_owned())
             .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= WINDOW {
+        if entry.1.elapsed() >= window {
             *entry = (0, Instant::now());
         }
-        entry.0 += 1;
+        entry.0 = entry.0.saturating_add(1);
+        entry.0
     }
 
     pub fn reset(&self, key: &str) {
@@ -48,9 +99,187 @@ impl LoginLimiter {
     }
 }
 
+/// The node's request counters: requests per minute, and failed client authentications.
+#[derive(Debug)]
+pub struct RequestLimits {
+    pub requests: LoginLimiter,
+    pub client_auth_failures: LoginLimiter,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            requests: LoginLimiter::with_window(MINUTE),
+            client_auth_failures: LoginLimiter::default(),
+        }
+    }
+}
+
+/// The answer to a request over a limit: 429 with `Retry-After` (whole seconds, rounded up).
+pub fn too_many(wait: Duration) -> ServerError {
+    ServerError::RateLimited {
+        retry_after: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+    }
+}
+
+/// Who is asking: the client's address (see the module's documentation), when known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub address: Option<IpAddr>,
+}
+
+impl Caller {
+    /// The key its address is counted under.
+    pub fn key(&self) -> String {
+        match self.address {
+            Some(ip) => format!("ip:{ip}"),
+            None => "ip:unknown".into(),
+        }
+    }
+}
+
+impl FromRequestParts<Server> for Caller {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(parts: &mut Parts, server: &Server) -> Result<Self, ServerError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let config = server.config().await?;
+        let address = match peer {
+            Some(peer) if !config.trusted_proxies.is_empty() => {
+                Some(client_address(peer, &parts.headers, &config.proxy_blocks()))
+            }
+            peer => peer,
+        };
+        Ok(Caller { address })
+    }
+}
+
+/// The client's address behind `trusted` proxies: walking the forwarded chain from the nearest
+/// hop, the first address that is not a trusted proxy. `Forwarded` (RFC 7239) is read when sent,
+/// else `X-Forwarded-For`; headers from an untrusted peer are ignored (anyone can send them).
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[AddressBlock]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|block| block.contains(ip));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_owned())
+            .collect()
+    };
+    let forwarded: Vec<String> = values("forwarded")
+        .iter()
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| value.trim().trim_matches('"').to_owned())
+            })
+        })
+        .collect();
+    let chain = if forwarded.is_empty() {
+        values("x-forwarded-for")
+    } else {
+        forwarded
+    };
+    let mut client = peer;
+    for hop in chain.iter().rev() {
+        let Some(ip) = parse_node(hop) else {
+            // `unknown`, an obfuscated name: the chain cannot be followed past it.
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// An address as `Forwarded` or `X-Forwarded-For` write it: `1.2.3.4`, `1.2.3.4:80`,
+/// `[2001:db8::1]:80`, `2001:db8::1`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = node.parse() {
+        return Some(ip);
+    }
+    if let Ok(socket) = node.parse::<SocketAddr>() {
+        return Some(socket.ip());
+    }
+    node.strip_prefix('[')
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|inner| inner.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_over_the_limit_wait_for_the_window() {
+        let limiter = LoginLimiter::with_window(MINUTE);
+        for _ in 0..3 {
+            assert_eq!(limiter.take("client:a", 3), Ok(()));
+        }
+        let wait = limiter.take("client:a", 3).unwrap_err();
+        assert!(wait <= MINUTE && wait > Duration::from_secs(50));
+        assert_eq!(limiter.take("client:b", 3), Ok(()));
+        assert!(
+            (0..100).all(|_| limiter.take("client:a", 0).is_ok()),
+            "0: no limit"
+        );
+    }
+
+    #[test]
+    fn the_client_address_is_taken_from_trusted_proxies_only() {
+        let blocks: Vec<AddressBlock> = ["10.0.0.0/8", "::1"]
+            .iter()
+            .map(|b| b.parse().unwrap())
+            .collect();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, value.parse().unwrap());
+            }
+            map
+        };
+        let spoofed = headers(&[("x-forwarded-for", "6.6.6.6")]);
+        assert_eq!(
+            client_address(ip("8.8.8.8"), &spoofed, &blocks),
+            ip("8.8.8.8")
+        );
+        let chain = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.1.1.1")]);
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &chain, &blocks),
+            ip("203.0.113.7")
+        );
+        let rfc7239 = headers(&[
+            ("forwarded", "for=\"[2001:db8::7]:4711\";proto=https"),
+            ("x-forwarded-for", "6.6.6.6"),
+        ]);
+        assert_eq!(
+            client_address(ip("::1"), &rfc7239, &blocks),
+            ip("2001:db8::7")
+        );
+        let mapped = ip("::ffff:10.0.0.3");
+        let short = headers(&[("forwarded", "for=192.0.2.60;proto=http, for=10.9.9.9")]);
+        assert_eq!(client_address(mapped, &short, &blocks), ip("192.0.2.60"));
+        let unknown = headers(&[("forwarded", "for=unknown")]);
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &unknown, &blocks),
+            ip("10.0.0.2")
+        );
+        assert!("10.0.0.0/33".parse::<AddressBlock>().is_err());
+        assert!("not-an-ip".parse::<AddressBlock>().is_err());
+    }
 
     #[test]
     fn a_key_is_blocked_after_its_limit() {

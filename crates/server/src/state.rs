@@ -87,6 +87,7 @@ struct Inner {
     logins: crate::ratelimit::LoginLimiter,
     fetched_keys: crate::client_keys::FetchedKeys,
     metrics: Arc<crate::metrics::Metrics>,
+    limits: crate::ratelimit::RequestLimits,
 }
 
 impl std::fmt::Debug for Server {
@@ -110,6 +111,7 @@ impl Server {
                 logins: Default::default(),
                 fetched_keys: Default::default(),
                 metrics: Default::default(),
+                limits: Default::default(),
             }),
         }
     }
@@ -124,6 +126,11 @@ impl Server {
 
     pub fn login_limiter(&self) -> &crate::ratelimit::LoginLimiter {
         &self.inner.logins
+    }
+
+    /// This node's request and client-authentication counters (the configuration's `rate_limits`).
+    pub fn limits(&self) -> &crate::ratelimit::RequestLimits {
+        &self.inner.limits
     }
 
     /// This node's counters, for `/metrics` and the portal's dashboard.

@@ -422,7 +422,7 @@ async fn every_operation_of_the_openapi_document_is_served_as_documented() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 35);
+    assert_eq!(operations, 36);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

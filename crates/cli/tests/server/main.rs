@@ -12,6 +12,7 @@ mod demo;
 mod endpoints;
 mod harness;
 mod interop;
+mod limits;
 mod logout;
 mod matrix;
 mod portal;

@@ -277,6 +277,41 @@ async fn administrators_sign_in_and_manage_clients_users_and_the_server_configur
         "{page}"
     );
     assert!(!page.contains("<p class=\"error\">"), "{page}");
+    // The Limits tab: a proxy that is no address is refused at its field; good ones are saved.
+    let (status, page, _) = browser
+        .post(
+            "/admin/server?tab=limits",
+            &[("csrf", &token), ("trusted_proxies", "10.0.0.0/40")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let marked = page
+        .split("class=\"field-error\"")
+        .nth(1)
+        .unwrap_or_default();
+    let hint = &marked[..marked.find("</div>").unwrap_or(0)];
+    assert!(
+        hint.contains("trusted_proxies") && hint.contains("cidr block"),
+        "{page}"
+    );
+    let (status, page, _) = browser
+        .post(
+            "/admin/server?tab=limits",
+            &[
+                ("csrf", &token),
+                ("trusted_proxies", "10.0.0.0/8\n::1"),
+                ("rate_limits.token_per_client", "500"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Saved."));
+    let saved = ostiary_server::store::ConfigStore::server_config(&server.store)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(saved.trusted_proxies, ["10.0.0.0/8", "::1"]);
+    assert_eq!(saved.rate_limits.token_per_client, 500);
     let (status, page, _) = browser
         .post(
             "/admin/server?tab=intervals",

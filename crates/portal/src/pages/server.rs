@@ -57,6 +57,17 @@ pub(super) const TABS: &[(&str, &str, &[&str])] = &[
         "Customization",
         &["customization.templates_dir"],
     ),
+    (
+        "limits",
+        "Limits",
+        &[
+            "rate_limits.token_per_client",
+            "rate_limits.token_per_address",
+            "rate_limits.registration_per_address",
+            "rate_limits.client_auth_failures_per_address",
+            "trusted_proxies",
+        ],
+    ),
 ];
 
 #[derive(serde::Deserialize)]

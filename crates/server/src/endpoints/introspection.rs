@@ -11,16 +11,19 @@ use crate::client_auth::{self, unauthorized};
 use crate::error::ServerResult;
 use crate::issue::{stored_properties, subject, token_hash};
 use crate::params::Params;
+use crate::ratelimit::Caller;
 use crate::state::Server;
 
 pub async fn post(
     State(server): State<Server>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
-    let client = client_auth::authenticate(&server, &config, &headers, &params, now).await?;
+    let client =
+        client_auth::authenticate(&server, &config, &caller, &headers, &params, now).await?;
     if !client.is_confidential() {
         return Err(unauthorized("public clients cannot introspect"));
     }

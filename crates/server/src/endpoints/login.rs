@@ -16,6 +16,7 @@ use crate::hooks::{Context, Credential, UserSession};
 use crate::metrics::LoginRealm;
 use crate::params::Params;
 use crate::properties::{Properties, ScopeMap, scope_string};
+use crate::ratelimit::Caller;
 use crate::state::Server;
 use crate::store::InteractionRecord;
 
@@ -30,8 +31,8 @@ fn take_custom_fields(params: &Params, properties: &mut Properties) {
 
 pub async fn login(
     State(server): State<Server>,
+    caller: Caller,
     headers: HeaderMap,
-    extensions: axum::http::Extensions,
     params: Params,
 ) -> ServerResult<Response> {
     let now = super::now();
@@ -49,10 +50,7 @@ pub async fn login(
         client: &client,
     };
     let request = pending.request.clone();
-    let address = extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| format!("ip:{}", c.0.ip()))
-        .unwrap_or_else(|| "ip:unknown".into());
+    let address = caller.key();
     let result = submit_login(&ctx, &headers, &params, record, pending, &address, now).await;
     or_redirect(&config, &request, result)
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{Registration, ServerConfig};
 use crate::error::{ServerError, ServerResult};
 use crate::issue::{random_token, token_hash};
+use crate::ratelimit::Caller;
 use crate::registration::{self, MetadataError, Registrant};
 use crate::state::Server;
 use crate::store::{StoreError, TokenKind, TokenRecord};
@@ -111,11 +112,20 @@ fn client_uri(config: &ServerConfig, client_id: &str) -> String {
 
 pub async fn register(
     State(server): State<Server>,
+    caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
+    server
+        .limits()
+        .requests
+        .take(
+            &format!("register:{}", caller.key()),
+            config.rate_limits.registration_per_address,
+        )
+        .map_err(crate::ratelimit::too_many)?;
     match config.registration {
         Registration::Off => return Ok(StatusCode::NOT_FOUND.into_response()),
         Registration::Open => {}

@@ -11,17 +11,20 @@ use crate::client_auth;
 use crate::error::{ServerError, ServerResult};
 use crate::issue::token_hash;
 use crate::params::Params;
+use crate::ratelimit::Caller;
 use crate::state::Server;
 use crate::store::TokenKind;
 
 pub async fn post(
     State(server): State<Server>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ServerResult<Response> {
     let now = super::now();
     let config = server.config().await?;
-    let client = client_auth::authenticate(&server, &config, &headers, &params, now).await?;
+    let client =
+        client_auth::authenticate(&server, &config, &caller, &headers, &params, now).await?;
     let token = params.require("token")?;
     match params.get("token_type_hint") {
         None | Some("access_token") | Some("refresh_token") => {}

@@ -10,11 +10,13 @@ use crate::error::{ServerError, ServerResult};
 use crate::grants;
 use crate::hooks::Context;
 use crate::params::Params;
+use crate::ratelimit::{Caller, too_many};
 use crate::state::Server;
 use crate::{client_auth, issue};
 
 pub async fn post(
     State(server): State<Server>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ServerResult<Response> {
@@ -24,7 +26,19 @@ pub async fn post(
         .require("grant_type")?
         .parse()
         .map_err(|()| ServerError::oauth(ErrorCode::UnsupportedGrantType, "unknown grant_type"))?;
-    let client = client_auth::authenticate(&server, &config, &headers, &params, now).await?;
+    let limits = &config.rate_limits;
+    let requests = &server.limits().requests;
+    requests
+        .take(&caller.key(), limits.token_per_address)
+        .map_err(too_many)?;
+    let client =
+        client_auth::authenticate(&server, &config, &caller, &headers, &params, now).await?;
+    requests
+        .take(
+            &format!("client:{}", client.client_id),
+            limits.token_per_client,
+        )
+        .map_err(too_many)?;
     let ctx = Context {
         server: &server,
         config: &config,
