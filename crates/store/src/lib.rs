@@ -112,7 +112,9 @@ impl Store {
             Engine::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_owned(),
         };
-        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        // A request waits at most this long for a connection: then 503 (`temporarily_unavailable`),
+        // so that clients, and load balancers probing `/readyz`, learn of an outage quickly.
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(3));
         options = match engine {
             // SQLite: WAL lets readers run beside the writer; busy_timeout makes writers queue.
             Engine::Sqlite => options.max_connections(8).after_connect(|conn, _| {

@@ -19,10 +19,20 @@ pub enum Backend {
 pub struct TestServer {
     pub base: String,
     pub issuer: String,
+    /// Where this node's endpoints are: the issuer's path on this node's address.
+    endpoints: String,
+    /// The database URL, for more nodes.
+    database: String,
     pub store: Store,
     pub http: reqwest::Client,
-    _running: ostiary::serve::Running,
+    _running: Node,
     pub dir: TempDir,
+}
+
+/// A server in this process, or `ostiary serve` as a process of its own (killed when dropped).
+enum Node {
+    InProcess(#[allow(dead_code)] ostiary::serve::Running),
+    Process(#[allow(dead_code)] tokio::process::Child),
 }
 
 pub struct TempDir(pub PathBuf);
@@ -33,7 +43,7 @@ impl Drop for TempDir {
     }
 }
 
-fn unique() -> String {
+pub fn unique() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -79,9 +89,19 @@ impl TestServer {
     ) -> TestServer {
         let dir = TempDir(std::env::temp_dir().join(format!("ostiary-it-{}", unique())));
         std::fs::create_dir_all(&dir.0).unwrap();
+        let database = database(backend, &dir.0).await;
+        Self::start_on(dir, database, configure).await
+    }
+
+    /// Starts on `database` (a URL), with `dir` as the data directory.
+    pub async fn start_on(
+        dir: TempDir,
+        database: String,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let settings = Settings {
             data_dir: dir.0.clone(),
-            database: database(backend, &dir.0).await,
+            database,
             listen: None,
             issuer: None,
             admin_listen: None,
@@ -107,11 +127,63 @@ impl TestServer {
         TestServer {
             base: format!("http://{}", running.addr),
             issuer: running.issuer.clone(),
+            endpoints: running.issuer.clone(),
+            database: settings.database.clone(),
             // The server's own store, as the portal and admin API use it (the one above is another
             // process's view, which sees client changes only after the server's cache expires).
             store: running.store.clone(),
             http: reqwest::Client::new(),
-            _running: running,
+            _running: Node::InProcess(running),
+            dir,
+        }
+    }
+
+    /// Another node on this server's database and master key: `ostiary serve` as a process of
+    /// its own, on a port of its own, with caches and a connection pool of its own. The test's
+    /// `store` is shared: the nodes see what the test writes as they see each other's writes.
+    pub async fn another_node(&self) -> TestServer {
+        use tokio::io::AsyncBufReadExt as _;
+        let dir = TempDir(std::env::temp_dir().join(format!("ostiary-node-{}", unique())));
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let master_key = std::fs::read_to_string(self.dir.0.join("master.key")).unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("OSTIARY_DATA_DIR", &dir.0)
+            .env("OSTIARY_DATABASE", &self.database)
+            .env("OSTIARY_MASTER_KEY", master_key.trim())
+            .env("OSTIARY_BOOTSTRAP_ADMIN_PASSWORD", "not-used-by-the-tests")
+            .env_remove("OSTIARY_CONFIG")
+            .env_remove("OSTIARY_ISSUER")
+            .env_remove("OSTIARY_LISTEN")
+            .env_remove("OSTIARY_ADMIN_LISTEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let base = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("the node started in time")
+                .unwrap()
+                .expect("the node printed its address");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep reading, so that the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let path = self.endpoints.strip_prefix(&self.base).unwrap_or("/oauth2");
+        TestServer {
+            endpoints: format!("{base}{path}"),
+            base,
+            issuer: self.issuer.clone(),
+            database: self.database.clone(),
+            store: self.store.clone(),
+            http: reqwest::Client::new(),
+            _running: Node::Process(child),
             dir,
         }
     }
@@ -143,7 +215,7 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.issuer)
+        format!("{}{path}", self.endpoints)
     }
 
     /// Registers a client directly in the store; returns its secret (confidential clients).

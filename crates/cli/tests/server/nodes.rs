@@ -1,0 +1,377 @@
+//! Several nodes on one PostgreSQL: the test's server and `ostiary serve` processes beside it on
+//! ports of their own, each with its own caches and connection pool. What one node issues, another
+//! honours; what one revokes or rotates, the others see; races for one code or one refresh token
+//! have one winner.
+
+use std::time::{Duration, Instant};
+
+use ostiary_core::{AuthMethod, GrantType};
+use ostiary_server::config::AccessTokenFormat;
+use serde_json::Value;
+
+use crate::authorize::{
+    REDIRECT, VERIFIER, authorize_url, browser, consent, login, param, redirect_params, setup,
+};
+use crate::harness::{Backend, TestServer};
+
+/// Signs alice in on `node` and returns the code of the redirect.
+async fn code_from(node: &TestServer, b: &reqwest::Client) -> String {
+    let page = b.get(authorize_url(node, "spa", "")).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let consent_page = login(node, b, &html, "alice-password").await;
+    assert_eq!(consent_page.status(), 200);
+    let html = consent_page.text().await.unwrap();
+    let done = consent(node, b, &html, "accept").await;
+    param(&redirect_params(&done), "code").unwrap().to_owned()
+}
+
+async fn redeem(node: &TestServer, code: &str) -> (u16, Value) {
+    all_at_once([redemption(node, code)].into_iter())
+        .await
+        .remove(0)
+}
+
+async fn refresh(node: &TestServer, secret: &str, token: &str) -> (u16, Value) {
+    all_at_once([refreshing(node, secret, token)].into_iter())
+        .await
+        .remove(0)
+}
+
+async fn active(node: &TestServer, secret: &str, token: &str) -> bool {
+    let (status, body, _) = node
+        .post_form("/introspection", &[("token", token)], Some(("web", secret)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["active"] == true
+}
+
+fn kid_of(jwt: &str) -> String {
+    use base64::Engine as _;
+    let header = jwt.split('.').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
+    let a = TestServer::start_with(Backend::Postgres, |c| {
+        c.access_token_format = AccessTokenFormat::Jwt;
+    })
+    .await;
+    let (b, c) = (a.another_node().await, a.another_node().await);
+    let nodes = [&a, &b, &c];
+    setup(&a).await;
+
+    // A login session made on A is B's too: no login page, straight back with a code, which C
+    // redeems.
+    let browser_a = browser();
+    let code = code_from(&a, &browser_a).await;
+    let silent = browser_a
+        .get(authorize_url(&b, "spa", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    let from_b = param(&redirect_params(&silent), "code").unwrap().to_owned();
+    let (status, body) = redeem(&c, &from_b).await;
+    assert_eq!(status, 200, "{body}");
+
+    // 50 redemptions of A's code at once, spread over the three nodes: exactly one wins.
+    let outcomes = all_at_once((0..50).map(|i| redemption(nodes[i % 3], &code))).await;
+    let won: Vec<&(u16, Value)> = outcomes.iter().filter(|(s, _)| *s == 200).collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .all(|(s, body)| *s == 400 && body["error"] == "invalid_grant"),
+        "{outcomes:?}"
+    );
+
+    // A refresh token rotated on A is refused on B, and that reuse, seen on B, revokes the
+    // family everywhere: the successor A gave out is refused on C, its access token inactive.
+    let secret = a
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password, GrantType::RefreshToken],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "alice-password"),
+    ];
+    let (status, first, _) = a.post_form("/token", &form, Some(("web", &secret))).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, rotated) = refresh(&a, &secret, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{rotated}");
+    let successor = rotated["refresh_token"].as_str().unwrap().to_owned();
+    let (status, _) = refresh(&b, &secret, first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the rotated token is spent on every node");
+    assert_eq!(refresh(&c, &secret, &successor).await.0, 400);
+    assert!(!active(&c, &secret, rotated["access_token"].as_str().unwrap()).await);
+
+    // 50 refreshes with one refresh token at once across the nodes: one new head. The other 49
+    // present a spent token, which is reuse (RFC 9700 §4.14.2): the family is revoked, so in
+    // the end no head is valid — never two.
+    let (status, fresh, _) = a.post_form("/token", &form, Some(("web", &secret))).await;
+    assert_eq!(status, 200, "{fresh}");
+    let contested = fresh["refresh_token"].as_str().unwrap().to_owned();
+    let outcomes =
+        all_at_once((0..50).map(|i| refreshing(nodes[i % 3], &secret, &contested))).await;
+    let heads: Vec<&Value> = outcomes
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(heads.len(), 1, "{outcomes:?}");
+    let head = heads[0]["refresh_token"].as_str().unwrap();
+    for node in nodes {
+        assert_eq!(
+            refresh(node, &secret, head).await.0,
+            400,
+            "revoked with its family"
+        );
+    }
+
+    // A token revoked on A is inactive on B and C at once.
+    let (status, issued, _) = a.post_form("/token", &form, Some(("web", &secret))).await;
+    assert_eq!(status, 200, "{issued}");
+    let access = issued["access_token"].as_str().unwrap();
+    assert!(active(&b, &secret, access).await);
+    let (status, _, _) = a
+        .post_form("/revocation", &[("token", access)], Some(("web", &secret)))
+        .await;
+    assert_eq!(status, 200);
+    assert!(!active(&b, &secret, access).await);
+    assert!(!active(&c, &secret, access).await);
+
+    // Keys rotated on A are published and used by B within the two-second cache.
+    let admin = ostiary_portal::Admin {
+        store: &a.store,
+        actor: "test",
+    };
+    let fresh_kids: Vec<String> =
+        serde_json::from_value(admin.rotate_keys().await.unwrap()).unwrap();
+    let rotated_at = Instant::now();
+    let published = loop {
+        let kids: Vec<String> = b
+            .jwks()
+            .await
+            .keys
+            .iter()
+            .filter_map(|k| k.kid.clone())
+            .collect();
+        if fresh_kids.iter().all(|k| kids.contains(k)) {
+            break rotated_at.elapsed();
+        }
+        assert!(
+            rotated_at.elapsed() < Duration::from_secs(5),
+            "B never published {fresh_kids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("keys rotated on A published by B after {published:?}");
+    assert!(published <= Duration::from_millis(2_500), "{published:?}");
+    let (status, issued, _) = b.post_form("/token", &form, Some(("web", &secret))).await;
+    assert_eq!(status, 200, "{issued}");
+    assert!(fresh_kids.contains(&kid_of(issued["access_token"].as_str().unwrap())));
+}
+
+/// Sends the requests at once (a task each); the answers, in order.
+async fn all_at_once(requests: impl Iterator<Item = reqwest::RequestBuilder>) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = requests
+        .map(|request| {
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+fn redemption(node: &TestServer, code: &str) -> reqwest::RequestBuilder {
+    node.http.post(node.url("/token")).form(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "spa"),
+        ("code_verifier", VERIFIER),
+    ])
+}
+
+fn refreshing(node: &TestServer, secret: &str, token: &str) -> reqwest::RequestBuilder {
+    node.http
+        .post(node.url("/token"))
+        .basic_auth("web", Some(secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+}
+
+/// A PostgreSQL cluster of this test's own (`scripts/postgres`), which it can stop and start.
+struct Cluster {
+    dir: std::path::PathBuf,
+    url: String,
+}
+
+impl Cluster {
+    fn script(dir: &std::path::Path, command: &str) -> String {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/postgres");
+        let out = std::process::Command::new(script)
+            .arg(command)
+            .env("OSTIARY_PG_DIR", dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postgres {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn start() -> Cluster {
+        let dir = std::env::temp_dir().join(format!("ostiary-pg-{}", crate::harness::unique()));
+        let url = Self::script(&dir, "start");
+        Cluster { dir, url }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        Self::script(&self.dir, "stop");
+    }
+}
+
+/// `(status, body)` of a client_credentials request.
+fn cc(node: &TestServer, secret: &str) -> reqwest::RequestBuilder {
+    node.http
+        .post(node.url("/token"))
+        .basic_auth("svc", Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .timeout(Duration::from_secs(30))
+}
+
+async fn ready(node: &TestServer) -> u16 {
+    let url = format!("{}/readyz", node.base);
+    node.http.get(url).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_loses_its_database_answers_503_and_recovers_losing_no_token() {
+    let cluster = Cluster::start();
+    let dir = crate::harness::TempDir(
+        std::env::temp_dir().join(format!("ostiary-it-{}", crate::harness::unique())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let a = TestServer::start_on(dir, cluster.url.clone(), |_| {}).await;
+    let b = a.another_node().await;
+    let secret = a
+        .client(
+            "svc",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::ClientCredentials],
+            None,
+        )
+        .await
+        .unwrap();
+
+    // A steady load on both nodes, recording every token a client received.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = [&a, &b]
+        .iter()
+        .map(|node| {
+            let (request, stop) = (cc(node, &secret), stop.clone());
+            tokio::spawn(async move {
+                let (mut received, mut refused) = (Vec::new(), 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Ok(response) = request.try_clone().unwrap().send().await else {
+                        refused += 1;
+                        continue;
+                    };
+                    match response.status().as_u16() {
+                        200 => {
+                            let body: Value = response.json().await.unwrap();
+                            received.push(body["access_token"].as_str().unwrap().to_owned());
+                        }
+                        503 => {
+                            let body: Value = response.json().await.unwrap();
+                            assert_eq!(body["error"], "temporarily_unavailable");
+                            refused += 1;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        other => panic!("{other} during the outage"),
+                    }
+                }
+                (received, refused)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!((ready(&a).await, ready(&b).await), (200, 200));
+
+    Cluster::script(&cluster.dir, "pause");
+    let (status, body) = all_at_once([cc(&b, &secret)].into_iter()).await.remove(0);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{body}"
+    );
+    assert_eq!((ready(&a).await, ready(&b).await), (503, 503));
+
+    Cluster::script(&cluster.dir, "resume");
+    let back = Instant::now();
+    for node in [&a, &b] {
+        while ready(node).await != 200
+            || all_at_once([cc(node, &secret)].into_iter()).await[0].0 != 200
+        {
+            assert!(
+                back.elapsed() < Duration::from_secs(30),
+                "{} did not recover",
+                node.base
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    let recovered = back.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut received, mut refused) = (Vec::new(), 0);
+    for task in load {
+        let (tokens, refusals) = task.await.unwrap();
+        received.extend(tokens);
+        refused += refusals;
+    }
+    assert!(refused > 0, "the outage was felt");
+    // Every token a client received before, during or after the outage is honoured.
+    let introspect = |token: &String| {
+        a.http
+            .post(a.url("/introspection"))
+            .basic_auth("svc", Some(&secret))
+            .form(&[("token", token.as_str())])
+    };
+    let mut lost = 0;
+    for chunk in received.chunks(100) {
+        let answers = all_at_once(chunk.iter().map(introspect)).await;
+        lost += answers
+            .iter()
+            .filter(|(_, body)| body["active"] != true)
+            .count();
+    }
+    eprintln!(
+        "outage: {} tokens received, {refused} refused, recovered {recovered:?} after the restart, {lost} lost",
+        received.len()
+    );
+    assert_eq!(lost, 0);
+}
