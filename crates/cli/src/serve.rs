@@ -66,11 +66,15 @@ pub async fn start_with_hooks(
 ) -> Result<Running, String> {
     // Client authentication (every token, introspection and revocation request) reads no row.
     let store = open_store(settings).await?.with_client_cache();
-    let tls = settings
+    let certified = settings
         .tls
         .as_ref()
-        .map(crate::tls::acceptor)
+        .map(crate::tls::Certified::load)
         .transpose()?;
+    if let Some(certified) = &certified {
+        certified.reload_on_hangup();
+    }
+    let tls = certified.as_ref().map(crate::tls::Certified::acceptor);
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -172,9 +176,14 @@ pub fn serve_app(
                         async move { Ok::<_, std::convert::Infallible>(app) }
                     },
                 );
-                axum::serve(crate::tls::TlsListener::new(listener, acceptor), make)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                match crate::tls::TlsListener::new(listener, acceptor) {
+                    Ok(listener) => {
+                        axum::serve(listener, make)
+                            .with_graceful_shutdown(shutdown)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
             }
             None => {
                 let app = app.into_make_service_with_connect_info::<SocketAddr>();

@@ -708,3 +708,89 @@ fn update_jwks_fetches_a_clients_keys_through_the_guarded_fetcher() {
             .contains("no jwks_uri")
     );
 }
+
+#[test]
+fn tls_certificates_are_reloaded_on_sighup_and_silent_clients_block_nobody() {
+    let dir = DataDir::new("tls-reload");
+    let first = ostiary::tls::self_signed(&dir.0.join("first")).unwrap();
+    let second = ostiary::tls::self_signed(&dir.0.join("second")).unwrap();
+    let served = dir.0.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let (certificate, key) = (served.join("certificate.pem"), served.join("key.pem"));
+    // As an operator's tooling would: new files beside, then renamed over the old.
+    let install = |from: &ostiary::tls::TlsFiles| {
+        for (source, target) in [(&from.certificate, &certificate), (&from.key, &key)] {
+            let staged = target.with_extension("new");
+            std::fs::copy(source, &staged).unwrap();
+            std::fs::rename(&staged, target).unwrap();
+        }
+    };
+    install(&first);
+    let server = ServeProcess::start(
+        &dir,
+        &[
+            ("OSTIARY_TLS_CERTIFICATE", certificate.to_str().unwrap()),
+            ("OSTIARY_TLS_KEY", key.to_str().unwrap()),
+        ],
+    );
+    let base = server.base.clone();
+    assert!(base.starts_with("https://"), "{base}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // A new client per request (no pooled connection, no TLS session to resume): each sees the
+    // certificate served now, and answers whether it trusts it.
+    let healthy = |trusted: &ostiary::tls::TlsFiles| {
+        let pem = std::fs::read(&trusted.certificate).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .timeout(std::time::Duration::from_secs(3))
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+    };
+    let (old, new) = (&first, &second);
+    // A client that connects and never says hello holds up no one (the handshake waits 10 s).
+    let _silent = std::net::TcpStream::connect(base.trim_start_matches("https://")).unwrap();
+    let started = std::time::Instant::now();
+    assert!(healthy(old) && !healthy(new));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+
+    let hangup = || {
+        let pid = server.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    install(&second);
+    hangup();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !healthy(new) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!healthy(old), "the old certificate is gone");
+
+    // A broken key file is refused; the certificate in use stays and the server goes on.
+    std::fs::write(&key, "not a key").unwrap();
+    hangup();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(healthy(new));
+    let logs = server.stop();
+    assert!(logs.contains("TLS certificate reloaded"), "{logs}");
+    assert!(logs.contains("not reloaded"), "{logs}");
+}
