@@ -24,7 +24,8 @@ pub const ASSERTION_LEEWAY: u64 = 30;
 const MAX_ASSERTION_LIFETIME: i64 = 3600 + ASSERTION_LEEWAY as i64;
 
 /// The credentials a request presented, before they are checked.
-enum Presented<'a> {
+#[derive(Debug)]
+pub enum Presented<'a> {
     Basic { id: String, secret: String },
     Post { id: &'a str, secret: &'a str },
     Assertion { assertion: &'a str },
@@ -38,7 +39,9 @@ fn url_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn presented<'a>(headers: &HeaderMap, params: &'a Params) -> ServerResult<Presented<'a>> {
+/// What the request presented: one method of client authentication, or `invalid_request` /
+/// `invalid_client` when it presented several or a malformed one.
+pub fn presented<'a>(headers: &HeaderMap, params: &'a Params) -> ServerResult<Presented<'a>> {
     let basic = match headers.get(AUTHORIZATION) {
         None => None,
         Some(value) => {

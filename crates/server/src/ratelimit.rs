@@ -77,6 +77,14 @@ impl LoginLimiter {
         }
     }
 
+    /// Takes back one event of `key` (an attempt that turned out right).
+    pub fn forgive(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((count, _)) = failures.get_mut(key) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
     fn count(failures: &mut HashMap<String, (u32, Instant)>, key: &str, window: Duration) -> u32 {
         if failures.len() >= MAX_KEYS {
             failures.retain(|_, (_, since)| since.elapsed() < window);

@@ -173,16 +173,21 @@ fn check_redirect_uri(uri: &str, native: bool) -> Result<(), String> {
     if uri.contains('#') {
         return Err(format!("\"{uri}\" has a fragment"));
     }
-    let host = rest
+    // SECURITY: no user information (`https://app.example@evil.example/`) and no wildcards:
+    // what a person reads as the host must be the host (RFC 9700 §4.1.1, §2.1).
+    if uri.contains('*') {
+        return Err(format!("\"{uri}\" has a wildcard"));
+    }
+    let authority = rest
         .strip_prefix("//")
-        .map(|r| r.split(['/', '?']).next().unwrap_or_default())
-        .map(|authority| {
-            let authority = authority.rsplit_once('@').map_or(authority, |a| a.1);
-            match authority.strip_prefix('[') {
-                Some(v6) => v6.split(']').next().unwrap_or_default(),
-                None => authority.split(':').next().unwrap_or_default(),
-            }
-        });
+        .map(|r| r.split(['/', '?']).next().unwrap_or_default());
+    if authority.is_some_and(|a| a.contains('@')) {
+        return Err(format!("\"{uri}\" has user information"));
+    }
+    let host = authority.map(|authority| match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    });
     let loopback = matches!(host, Some("localhost" | "127.0.0.1" | "::1"));
     match scheme.to_ascii_lowercase().as_str() {
         "https" if host.is_some_and(|h| !h.is_empty()) => Ok(()),
@@ -266,6 +271,11 @@ mod tests {
         assert!(!ok("com.example.app:/cb", false), "web clients use https");
         assert!(!ok("https:///cb", false));
         assert!(!ok("http://localhost.evil.example/cb", false));
+        assert!(!ok("https://app.example@evil.example/cb", false));
+        assert!(!ok("http://localhost@evil.example/cb", false));
+        assert!(!ok("https://a@b@evil.example/cb", false));
+        assert!(!ok("https://*.app.example/cb", false));
+        assert!(!ok("https://app.example/*", false));
         assert!(!ok("relative/cb", false));
     }
 

@@ -143,6 +143,8 @@ async fn code_flow(server: &TestServer) {
         .unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["x-frame-options"], "DENY");
+    // The page's URL holds the request's state and PKCE challenge: no Referer may carry them.
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     assert!(
         page.headers()["content-security-policy"]
             .to_str()
@@ -408,12 +410,26 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
                 as &str,
             "invalid_request",
         ),
+        // plain PKCE, asked for or implied by a missing method (RFC 9700 §2.1.1)
         (
-            &format!("&response_type=code&code_challenge={CHALLENGE}&scope=admin") as &str,
+            &format!("&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=plain")
+                as &str,
+            "invalid_request",
+        ),
+        (
+            &format!("&response_type=code&code_challenge={CHALLENGE}") as &str,
+            "invalid_request",
+        ),
+        (
+            &format!(
+                "&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256&scope=admin"
+            ) as &str,
             "invalid_scope",
         ),
         (
-            &format!("&response_type=code&code_challenge={CHALLENGE}&prompt=none%20login") as &str,
+            &format!(
+                "&response_type=code&code_challenge={CHALLENGE}&code_challenge_method=S256&prompt=none%20login"
+            ) as &str,
             "invalid_request",
         ),
     ] {

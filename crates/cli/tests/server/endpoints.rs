@@ -53,6 +53,11 @@ async fn discovery(server: &TestServer) {
                 .iter()
                 .any(|s| s == "openid")
         );
+        assert_eq!(
+            meta["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
     }
     let jwks = server
         .http

@@ -198,3 +198,37 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
         "nearest untrusted hop"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_sent_in_parallel_cannot_all_pass_the_login_limit() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (secret, _) = server.user_token("alice", "wonderland", None).await;
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let request = server
+                .http
+                .post(server.url("/token"))
+                .basic_auth("web", Some(&secret))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", &format!("guess-{i}")),
+                ]);
+            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for guess in guesses {
+        statuses.push(guess.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 400).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        (checked, refused),
+        (
+            ostiary_server::ratelimit::PER_USER as usize,
+            20 - ostiary_server::ratelimit::PER_USER as usize
+        ),
+        "{statuses:?}"
+    );
+}

@@ -118,6 +118,7 @@ async fn administrators_sign_in_and_manage_clients_users_and_the_server_configur
     let (status, page, headers) = browser.get("/admin/login").await;
     assert_eq!(status, 200);
     assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
     assert!(
         headers["content-security-policy"]
             .to_str()

@@ -301,10 +301,16 @@ impl Submitted {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Whether the form carries `expected` as its CSRF token (compared in constant time).
+    fn carries_csrf(&self, expected: &str) -> bool {
+        let given = self.get("csrf").unwrap_or_default();
+        !expected.is_empty()
+            && verify_slices_are_equal(given.as_bytes(), expected.as_bytes()).is_ok()
+    }
+
     /// The form's CSRF token must be the session's, and the session may change things.
     fn authorize(&self, session: &Session) -> Result<(), Refusal> {
-        let given = self.get("csrf").unwrap_or_default();
-        if verify_slices_are_equal(given.as_bytes(), session.csrf.as_bytes()).is_err() {
+        if !self.carries_csrf(&session.csrf) {
             return Err(Refusal::Page(
                 StatusCode::FORBIDDEN,
                 "The form has expired. Go back, reload the page and try again.".into(),
@@ -462,13 +468,14 @@ async fn login_page(State(portal): State<Portal>, Query(query): Query<LoginQuery
 async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
     let form = Submitted::parse(&body);
     let bound = cookie(&headers, LOGIN_COOKIE).map(csrf_of);
-    if bound.is_none() || bound.as_deref() != form.get("csrf") {
+    if !bound.is_some_and(|bound| form.carries_csrf(&bound)) {
         return redirect("/admin/login");
     }
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
     let key = format!("admin:{username}");
-    if let Some(wait) = portal.limiter.blocked(&key, PER_USER) {
+    // Counted before the password is checked, in one step with the limit (parallel guesses).
+    if let Err(wait) = portal.limiter.take(&key, PER_USER) {
         portal.server.metrics().login_failed(LoginRealm::Portal);
         let mut refusal = Refusal::Page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -481,7 +488,6 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
         return refusal;
     }
     let Some(role) = check_administrator(&portal, &username, password).await else {
-        portal.limiter.fail(&key);
         portal.server.metrics().login_failed(LoginRealm::Portal);
         return redirect("/admin/login?error=1");
     };
@@ -538,7 +544,7 @@ async fn logout(
     body: Bytes,
 ) -> Response {
     let form = Submitted::parse(&body);
-    if form.get("csrf") == Some(session.csrf.as_str())
+    if form.carries_csrf(&session.csrf)
         && let Some(value) = cookie(&headers, COOKIE)
     {
         let _ = portal.store.revoke_token(&token_hash(value)).await;

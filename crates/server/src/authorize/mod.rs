@@ -217,11 +217,13 @@ pub fn validate(
             }
         }
         (Some(challenge), method) => {
-            if !matches!(method, None | Some("S256") | Some("plain")) {
+            // SECURITY: S256 only (RFC 9700 §2.1.1): `plain`, which a missing method means
+            // (RFC 7636 §4.3), gives away the verifier to whoever sees the request.
+            if method != Some("S256") {
                 return Err(redirect(
                     &request,
                     ErrorCode::InvalidRequest,
-                    "code_challenge_method is S256 or plain",
+                    "code_challenge_method must be S256",
                 ));
             }
             let ok = (43..=128).contains(&challenge.len())
@@ -235,7 +237,7 @@ pub fn validate(
                     "malformed code_challenge",
                 ));
             }
-            request.code_challenge_method = Some(method.unwrap_or("plain").to_owned());
+            request.code_challenge_method = Some("S256".to_owned());
         }
     }
     if request

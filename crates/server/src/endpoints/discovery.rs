@@ -101,7 +101,7 @@ pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata 
         introspection_endpoint_auth_methods_supported: auth_methods[1..].to_vec(),
         revocation_endpoint_auth_methods_supported: auth_methods,
         claims_supported: claims,
-        code_challenge_methods_supported: names(&["S256", "plain"]),
+        code_challenge_methods_supported: names(&["S256"]),
         acr_values_supported: names(&[ACR_SESSION, ACR_PASSWORD]),
         // The built-in pages are English; templates and hooks see `ui_locales` to do better.
         ui_locales_supported: names(&["en"]),

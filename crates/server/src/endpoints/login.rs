@@ -77,12 +77,19 @@ async fn submit_login(
         params.get("username").unwrap_or_default(),
         params.get("password").unwrap_or_default(),
     );
-    // SECURITY: brute force is slowed per user and per client address before any password check.
+    take_custom_fields(params, &mut pending.properties);
+    if params.get("action") == Some("continue") {
+        return continue_session(ctx, headers, record, pending, handle, now).await;
+    }
+    // SECURITY: brute force is slowed per user and per client address (RFC 9700 §4.16). Each
+    // attempt is counted before its password is checked, in one step with the check of the
+    // limit, so that guesses sent in parallel cannot all pass; a success gives them back.
     let limiter = ctx.server.login_limiter();
     let user_key = format!("user:{username}");
     let wait = limiter
-        .blocked(&user_key, crate::ratelimit::PER_USER)
-        .or_else(|| limiter.blocked(address, crate::ratelimit::PER_ADDRESS));
+        .take(&user_key, crate::ratelimit::PER_USER)
+        .and_then(|()| limiter.take(address, crate::ratelimit::PER_ADDRESS))
+        .err();
     if let Some(wait) = wait {
         let message = format!(
             "Too many failed sign-ins. Try again in {} seconds.",
@@ -94,10 +101,6 @@ async fn submit_login(
         page.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
         return Ok(page);
-    }
-    take_custom_fields(params, &mut pending.properties);
-    if params.get("action") == Some("continue") {
-        return continue_session(ctx, headers, record, pending, handle, now).await;
     }
     let mut attempt = pending.clone();
     let valid = !username.is_empty()
@@ -111,8 +114,6 @@ async fn submit_login(
         )
         .await?;
     if !valid {
-        limiter.fail(&user_key);
-        limiter.fail(address);
         ctx.server.metrics().login_failed(LoginRealm::User);
         pending.login_count += 1;
         record.request = serde_json::to_value(&pending).unwrap_or_default();
@@ -121,6 +122,7 @@ async fn submit_login(
         return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
     }
     limiter.reset(&user_key);
+    limiter.forgive(address);
     let (session, cookies) = ctx
         .server
         .hooks()

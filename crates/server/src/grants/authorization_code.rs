@@ -106,15 +106,12 @@ fn check_pkce(
     if !well_formed {
         return Err(ServerError::invalid_grant("malformed code_verifier"));
     }
-    let computed = match method.unwrap_or("plain") {
-        "S256" => URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes())),
-        "plain" => verifier.to_owned(),
-        _ => {
-            return Err(ServerError::invalid_grant(
-                "unsupported code_challenge_method",
-            ));
-        }
-    };
+    if method != Some("S256") {
+        return Err(ServerError::invalid_grant(
+            "unsupported code_challenge_method",
+        ));
+    }
+    let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
     verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes())
         .map_err(|_| ServerError::invalid_grant("code_verifier does not match"))
 }

@@ -23,7 +23,8 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
     // SECURITY: the same brute-force limit per user as the login form (RFC 9700 §2.4 and §4.16).
     let limiter = ctx.server.login_limiter();
     let user_key = format!("user:{username}");
-    if let Some(wait) = limiter.blocked(&user_key, crate::ratelimit::PER_USER) {
+    // Counted before the check, in one step with the limit: parallel guesses cannot all pass.
+    if let Err(wait) = limiter.take(&user_key, crate::ratelimit::PER_USER) {
         ctx.server.metrics().login_failed(LoginRealm::User);
         return Err(crate::ratelimit::too_many(wait));
     }
@@ -32,7 +33,6 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         Err(e) => {
             if matches!(&e, ServerError::OAuth { error, .. } if error.error == ErrorCode::InvalidGrant)
             {
-                limiter.fail(&user_key);
                 ctx.server.metrics().login_failed(LoginRealm::User);
             }
             return Err(e);
