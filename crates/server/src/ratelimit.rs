@@ -34,7 +34,13 @@ const MAX_KEYS: usize = 100_000;
 pub struct LoginLimiter {
     window: Duration,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    /// See [`LoginLimiter::turn`].
+    turns: Box<[tokio::sync::Mutex<()>]>,
+    stripes: std::hash::RandomState,
 }
+
+/// Locks that password checks take turns on, by key (a key shares its lock with 1/64 of the others).
+const TURNS: usize = 64;
 
 impl Default for LoginLimiter {
     fn default() -> Self {
@@ -47,7 +53,19 @@ impl LoginLimiter {
         LoginLimiter {
             window,
             failures: Default::default(),
+            turns: (0..TURNS).map(|_| Default::default()).collect(),
+            stripes: Default::default(),
         }
+    }
+
+    /// Waits for `key`'s turn: checks of one key's password hold it from the limit check to the
+    /// counted failure, so that guesses sent in parallel are checked one after another and each
+    /// sees the failures before it (parallel guesses cannot all pass the limit). Correct
+    /// passwords sent in parallel take turns too, and all pass.
+    pub async fn turn(&self, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher as _;
+        let stripe = self.stripes.hash_one(key) as usize % TURNS;
+        self.turns[stripe].lock().await
     }
 
     /// How long `key` must wait, when it has used up `limit` events in the window.
@@ -74,14 +92,6 @@ impl LoginLimiter {
         match failures.get(key) {
             Some((_, since)) if count > limit => Err(self.window.saturating_sub(since.elapsed())),
             _ => Ok(()),
-        }
-    }
-
-    /// Takes back one event of `key` (an attempt that turned out right).
-    pub fn forgive(&self, key: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((count, _)) = failures.get_mut(key) {
-            *count = count.saturating_sub(1);
         }
     }
 

@@ -474,8 +474,9 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
     let key = format!("admin:{username}");
-    // Counted before the password is checked, in one step with the limit (parallel guesses).
-    if let Err(wait) = portal.limiter.take(&key, PER_USER) {
+    // One administrator's password checks take turns: parallel guesses cannot all pass the limit.
+    let _turn = portal.limiter.turn(&key).await;
+    if let Some(wait) = portal.limiter.blocked(&key, PER_USER) {
         portal.server.metrics().login_failed(LoginRealm::Portal);
         let mut refusal = Refusal::Page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -488,6 +489,7 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
         return refusal;
     }
     let Some(role) = check_administrator(&portal, &username, password).await else {
+        portal.limiter.fail(&key);
         portal.server.metrics().login_failed(LoginRealm::Portal);
         return redirect("/admin/login?error=1");
     };

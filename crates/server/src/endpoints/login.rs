@@ -81,15 +81,14 @@ async fn submit_login(
     if params.get("action") == Some("continue") {
         return continue_session(ctx, headers, record, pending, handle, now).await;
     }
-    // SECURITY: brute force is slowed per user and per client address (RFC 9700 §4.16). Each
-    // attempt is counted before its password is checked, in one step with the check of the
-    // limit, so that guesses sent in parallel cannot all pass; a success gives them back.
+    // SECURITY: brute force is slowed per user and per client address (RFC 9700 §4.16); one
+    // user's password checks take turns, so that parallel guesses cannot all pass the limit.
     let limiter = ctx.server.login_limiter();
     let user_key = format!("user:{username}");
+    let _turn = limiter.turn(&user_key).await;
     let wait = limiter
-        .take(&user_key, crate::ratelimit::PER_USER)
-        .and_then(|()| limiter.take(address, crate::ratelimit::PER_ADDRESS))
-        .err();
+        .blocked(&user_key, crate::ratelimit::PER_USER)
+        .or_else(|| limiter.blocked(address, crate::ratelimit::PER_ADDRESS));
     if let Some(wait) = wait {
         let message = format!(
             "Too many failed sign-ins. Try again in {} seconds.",
@@ -114,6 +113,8 @@ async fn submit_login(
         )
         .await?;
     if !valid {
+        limiter.fail(&user_key);
+        limiter.fail(address);
         ctx.server.metrics().login_failed(LoginRealm::User);
         pending.login_count += 1;
         record.request = serde_json::to_value(&pending).unwrap_or_default();
@@ -122,7 +123,6 @@ async fn submit_login(
         return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
     }
     limiter.reset(&user_key);
-    limiter.forgive(address);
     let (session, cookies) = ctx
         .server
         .hooks()

@@ -23,8 +23,9 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
     // SECURITY: the same brute-force limit per user as the login form (RFC 9700 §2.4 and §4.16).
     let limiter = ctx.server.login_limiter();
     let user_key = format!("user:{username}");
-    // Counted before the check, in one step with the limit: parallel guesses cannot all pass.
-    if let Err(wait) = limiter.take(&user_key, crate::ratelimit::PER_USER) {
+    // One user's password checks take turns: parallel guesses cannot all pass the limit.
+    let _turn = limiter.turn(&user_key).await;
+    if let Some(wait) = limiter.blocked(&user_key, crate::ratelimit::PER_USER) {
         ctx.server.metrics().login_failed(LoginRealm::User);
         return Err(crate::ratelimit::too_many(wait));
     }
@@ -33,6 +34,7 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         Err(e) => {
             if matches!(&e, ServerError::OAuth { error, .. } if error.error == ErrorCode::InvalidGrant)
             {
+                limiter.fail(&user_key);
                 ctx.server.metrics().login_failed(LoginRealm::User);
             }
             return Err(e);
