@@ -29,12 +29,13 @@ pub const MINUTE: Duration = Duration::from_secs(60);
 /// Beyond this many tracked keys, expired ones are dropped (memory stays bounded).
 const MAX_KEYS: usize = 100_000;
 
-/// Events (failures, requests) counted per key in fixed windows.
+/// Events (failed logins, failed client authentications, requests) counted per key in fixed
+/// windows.
 #[derive(Debug)]
-pub struct LoginLimiter {
+pub struct Limiter {
     window: Duration,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
-    /// See [`LoginLimiter::turn`].
+    /// See [`Limiter::turn`].
     turns: Box<[tokio::sync::Mutex<()>]>,
     stripes: std::hash::RandomState,
 }
@@ -42,15 +43,15 @@ pub struct LoginLimiter {
 /// Locks that password checks take turns on, by key (a key shares its lock with 1/64 of the others).
 const TURNS: usize = 64;
 
-impl Default for LoginLimiter {
+impl Default for Limiter {
     fn default() -> Self {
         Self::with_window(WINDOW)
     }
 }
 
-impl LoginLimiter {
+impl Limiter {
     pub fn with_window(window: Duration) -> Self {
-        LoginLimiter {
+        Limiter {
             window,
             failures: Default::default(),
             turns: (0..TURNS).map(|_| Default::default()).collect(),
@@ -120,15 +121,15 @@ impl LoginLimiter {
 /// The node's request counters: requests per minute, and failed client authentications.
 #[derive(Debug)]
 pub struct RequestLimits {
-    pub requests: LoginLimiter,
-    pub client_auth_failures: LoginLimiter,
+    pub requests: Limiter,
+    pub client_auth_failures: Limiter,
 }
 
 impl Default for RequestLimits {
     fn default() -> Self {
         RequestLimits {
-            requests: LoginLimiter::with_window(MINUTE),
-            client_auth_failures: LoginLimiter::default(),
+            requests: Limiter::with_window(MINUTE),
+            client_auth_failures: Limiter::default(),
         }
     }
 }
@@ -242,7 +243,7 @@ mod tests {
 
     #[test]
     fn requests_over_the_limit_wait_for_the_window() {
-        let limiter = LoginLimiter::with_window(MINUTE);
+        let limiter = Limiter::with_window(MINUTE);
         for _ in 0..3 {
             assert_eq!(limiter.take("client:a", 3), Ok(()));
         }
@@ -301,7 +302,7 @@ mod tests {
 
     #[test]
     fn a_key_is_blocked_after_its_limit() {
-        let limiter = LoginLimiter::default();
+        let limiter = Limiter::default();
         for _ in 0..PER_USER - 1 {
             limiter.fail("user:alice");
         }

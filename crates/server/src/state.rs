@@ -84,7 +84,7 @@ struct Inner {
     keys: Cached<KeyRing>,
     jwks_body: Derived<KeyRing>,
     discovery_body: Derived<ServerConfig>,
-    logins: crate::ratelimit::LoginLimiter,
+    logins: crate::ratelimit::Limiter,
     fetched_keys: crate::client_keys::FetchedKeys,
     metrics: Arc<crate::metrics::Metrics>,
     limits: crate::ratelimit::RequestLimits,
@@ -124,7 +124,7 @@ impl Server {
         self.inner.store.clone()
     }
 
-    pub fn login_limiter(&self) -> &crate::ratelimit::LoginLimiter {
+    pub fn login_limiter(&self) -> &crate::ratelimit::Limiter {
         &self.inner.logins
     }
 

@@ -24,7 +24,7 @@ use ostiary_server::Server;
 use ostiary_server::hooks::session::cookie;
 use ostiary_server::issue::{random_token, token_hash};
 use ostiary_server::metrics::LoginRealm;
-use ostiary_server::ratelimit::{LoginLimiter, PER_USER};
+use ostiary_server::ratelimit::{Limiter, PER_USER};
 use ostiary_server::store::{ServerStore, TokenKind, TokenRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -89,7 +89,7 @@ const TEMPLATES: &[(&str, &str)] = &[
 struct Portal {
     store: Arc<dyn ServerStore>,
     client: Client,
-    limiter: Arc<LoginLimiter>,
+    limiter: Arc<Limiter>,
     server: Server,
     templates: Arc<Environment<'static>>,
 }
@@ -120,7 +120,7 @@ pub fn router(server: Server, client: Client) -> Router {
     let portal = Portal {
         store: server.shared_store(),
         client,
-        limiter: Arc::new(LoginLimiter::default()),
+        limiter: Arc::new(Limiter::default()),
         server,
         templates: Arc::new(environment()),
     };
