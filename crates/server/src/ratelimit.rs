@@ -134,6 +134,17 @@ impl Default for RequestLimits {
     }
 }
 
+impl RequestLimits {
+    /// Counts a request under the key `key` makes, refusing it beyond `limit` a minute; with no
+    /// limit (0) nothing is counted and no key is made (the token endpoint's hot path).
+    pub fn admit(&self, limit: u32, key: impl FnOnce() -> String) -> Result<(), ServerError> {
+        if limit == 0 {
+            return Ok(());
+        }
+        self.requests.take(&key(), limit).map_err(too_many)
+    }
+}
+
 /// The answer to a request over a limit: 429 with `Retry-After` (whole seconds, rounded up).
 pub fn too_many(wait: Duration) -> ServerError {
     ServerError::RateLimited {

@@ -203,44 +203,37 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
 async fn guesses_sent_in_parallel_cannot_all_pass_the_login_limit() {
     let server = TestServer::start(Backend::Sqlite).await;
     let (secret, _) = server.user_token("alice", "wonderland", None).await;
-    let guesses: Vec<_> = (0..20)
-        .map(|i| {
-            let request = server
-                .http
-                .post(server.url("/token"))
-                .basic_auth("web", Some(&secret))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", "alice"),
-                    ("password", &format!("guess-{i}")),
-                ]);
-            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
-        })
-        .collect();
-    let mut statuses = Vec::new();
-    for guess in guesses {
-        statuses.push(guess.await.unwrap());
-    }
+    // Password grants for `username`, one per password, sent at once; their statuses.
+    let at_once = |username: &str, passwords: Vec<String>| {
+        let tasks: Vec<_> = passwords
+            .iter()
+            .map(|password| {
+                let request = server
+                    .http
+                    .post(server.url("/token"))
+                    .basic_auth("web", Some(&secret))
+                    .form(&[
+                        ("grant_type", "password"),
+                        ("username", username),
+                        ("password", password),
+                    ]);
+                tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        async move {
+            let mut statuses = Vec::new();
+            for task in tasks {
+                statuses.push(task.await.unwrap());
+            }
+            statuses
+        }
+    };
+    let statuses = at_once("alice", (0..20).map(|i| format!("guess-{i}")).collect()).await;
     let checked = statuses.iter().filter(|s| **s == 400).count();
     // (and the right password, sent 12 times at once by another user, passes every time)
     server.user("bob", "builder").await;
-    let logins: Vec<_> = (0..12)
-        .map(|_| {
-            let request = server
-                .http
-                .post(server.url("/token"))
-                .basic_auth("web", Some(&secret))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", "bob"),
-                    ("password", "builder"),
-                ]);
-            tokio::spawn(async move { request.send().await.unwrap().status().as_u16() })
-        })
-        .collect();
-    for login in logins {
-        assert_eq!(login.await.unwrap(), 200);
-    }
+    let logins = at_once("bob", vec!["builder".to_owned(); 12]).await;
+    assert!(logins.iter().all(|s| *s == 200), "{logins:?}");
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(
         (checked, refused),

@@ -120,12 +120,9 @@ pub async fn register(
     let config = server.config().await?;
     server
         .limits()
-        .requests
-        .take(
-            &format!("register:{}", caller.key()),
-            config.rate_limits.registration_per_address,
-        )
-        .map_err(crate::ratelimit::too_many)?;
+        .admit(config.rate_limits.registration_per_address, || {
+            format!("register:{}", caller.key())
+        })?;
     match config.registration {
         Registration::Off => return Ok(StatusCode::NOT_FOUND.into_response()),
         Registration::Open => {}

@@ -10,7 +10,7 @@ use crate::error::{ServerError, ServerResult};
 use crate::grants;
 use crate::hooks::Context;
 use crate::params::Params;
-use crate::ratelimit::{Caller, too_many};
+use crate::ratelimit::Caller;
 use crate::state::Server;
 use crate::{client_auth, issue};
 
@@ -26,19 +26,13 @@ pub async fn post(
         .require("grant_type")?
         .parse()
         .map_err(|()| ServerError::oauth(ErrorCode::UnsupportedGrantType, "unknown grant_type"))?;
-    let limits = &config.rate_limits;
-    let requests = &server.limits().requests;
-    requests
-        .take(&caller.key(), limits.token_per_address)
-        .map_err(too_many)?;
+    let (limits, counters) = (&config.rate_limits, server.limits());
+    counters.admit(limits.token_per_address, || caller.key())?;
     let client =
         client_auth::authenticate(&server, &config, &caller, &headers, &params, now).await?;
-    requests
-        .take(
-            &format!("client:{}", client.client_id),
-            limits.token_per_client,
-        )
-        .map_err(too_many)?;
+    counters.admit(limits.token_per_client, || {
+        format!("client:{}", client.client_id)
+    })?;
     let ctx = Context {
         server: &server,
         config: &config,
