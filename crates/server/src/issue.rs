@@ -37,9 +37,62 @@ pub fn new_client_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SHA-256 of a token, base64url: the key it is stored under.
+/// A token whose stored key sorts by issue time: 48 bits of the time in milliseconds, then 240
+/// random bits, base64url (48 characters). [`token_hash`] puts the time first in the key, so a
+/// new row lands at the end of the index, as the rows of the same instants do: a commit then
+/// rewrites a few index pages instead of one page per row (a random key touches a page anywhere
+/// in the index, and SQLite's write-ahead log takes each changed page whole).
+pub fn sortable_token() -> String {
+    let mut bytes = [0u8; SORTABLE_BYTES];
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    SystemRandom::new()
+        .fill(&mut bytes[6..])
+        .expect("system randomness");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+const SORTABLE_BYTES: usize = 36;
+const SORTABLE_LEN: usize = SORTABLE_BYTES / 3 * 4;
+
+/// The key a token is stored under: SHA-256 of the token, base64url, after its issue time (12 hex
+/// digits of milliseconds) when the token says it in a shape of ours — a [`sortable_token`], or a
+/// JWT with `iat`. The shape is read from the token alone, so a token's key is always the same,
+/// whoever made the token; tokens of other shapes (and those issued before sortable tokens) are
+/// keyed by the hash alone.
 pub fn token_hash(token: &str) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()))
+    let hash = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, token.as_bytes()));
+    match issued_millis(token) {
+        Some(millis) => format!("{millis:012x}{hash}"),
+        None => hash,
+    }
+}
+
+/// When `token` says it was issued: the first 48 bits of a sortable token, a JWS's `iat`.
+fn issued_millis(token: &str) -> Option<u64> {
+    if token.len() == SORTABLE_LEN {
+        let mut time = [0u8; 8];
+        return match URL_SAFE_NO_PAD.decode_slice(&token.as_bytes()[..8], &mut time[2..]) {
+            Ok(6) => Some(u64::from_be_bytes(time)),
+            _ => None,
+        };
+    }
+    #[derive(serde::Deserialize)]
+    struct Issued {
+        iat: u64,
+    }
+    let mut parts = token.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let issued: Issued = serde_json::from_slice(&payload).ok()?;
+    issued.iat.checked_mul(1000)
 }
 
 /// What a grant decided to issue.
@@ -151,7 +204,7 @@ pub async fn issue(
     let lifetime = config.intervals.access_token as i64;
     let expires_at = now + lifetime;
     let jti = random_token();
-    let family = grant.family.clone().unwrap_or_else(random_token);
+    let family = grant.family.clone().unwrap_or_else(sortable_token);
     let mut properties = grant.properties;
     let subject = subject(
         &properties,
@@ -217,7 +270,7 @@ pub async fn issue(
         expires_at,
         jti,
     );
-    let refresh = grant.refresh.then(random_token);
+    let refresh = grant.refresh.then(sortable_token);
     let refresh_record = refresh.as_ref().map(|refresh| {
         record(
             token_hash(refresh),
@@ -373,6 +426,54 @@ mod tests {
         assert_eq!(
             (PROFILE_CLAIMS[0], PROFILE_CLAIMS[13]),
             ("name", "updated_at")
+        );
+    }
+
+    #[test]
+    fn sortable_tokens_are_keyed_in_the_order_they_were_issued() {
+        let first = sortable_token();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = sortable_token();
+        assert_eq!(first.len(), 48);
+        assert_ne!(first[8..], second[8..]);
+        let (a, b) = (token_hash(&first), token_hash(&second));
+        assert!(a < b, "{a} then {b}");
+        // The time first, then the hash of the whole token.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let millis = u64::from_str_radix(&b[..12], 16).unwrap();
+        assert!(now - millis < 60_000, "{millis} vs {now}");
+        assert_eq!(
+            &b[12..],
+            URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, second.as_bytes()))
+        );
+        assert_eq!(token_hash(&second), b, "the same token, the same key");
+    }
+
+    #[test]
+    fn other_tokens_are_keyed_by_their_hash_alone() {
+        let plain = |t: &str| URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, t.as_bytes()));
+        let old = random_token();
+        assert_eq!(token_hash(&old), plain(&old));
+        for odd in [
+            "",
+            "a.b.c",
+            "a.e30.c",
+            "....",
+            "é",
+            &"é".repeat(24),
+            &"!".repeat(48),
+        ] {
+            assert_eq!(token_hash(odd), plain(odd), "{odd:?}");
+        }
+        // A JWT with `iat` is keyed by it (seconds, as milliseconds).
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"iat":1700000000,"sub":"x"}"#);
+        let jwt = format!("eyJhbGciOiJFUzI1NiJ9.{payload}.c2ln");
+        assert_eq!(
+            token_hash(&jwt),
+            format!("{:012x}{}", 1_700_000_000_000u64, plain(&jwt))
         );
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use ostiary_server::store::{StoreError, StoreResult, TokenRecord};
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Row as _};
+use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Engine, Store, corrupt, flag, unavailable};
@@ -123,40 +123,41 @@ async fn write_batches(pool: AnyPool, engine: Engine, mut queue: mpsc::Unbounded
     // so that a broken connection is replaced.
     let mut connection: Option<PoolConnection<Any>> = None;
     while next_batch(&mut queue, &mut batch).await {
+        let mut refreshes = Vec::new();
         let mut inserts = Vec::with_capacity(batch.len());
         for write in batch.drain(..) {
             match write {
                 Write::Insert { row, done } => inserts.push((row, done)),
-                Write::UseRefresh { hash, now, done } => {
-                    let outcome = use_refresh(&pool, &mut connection, &hash, now).await;
+                Write::UseRefresh { hash, now, done } => refreshes.push((hash, now, done)),
+            }
+        }
+        let uses: Vec<(&str, i64)> = refreshes
+            .iter()
+            .map(|(h, now, _)| (h.as_str(), *now))
+            .collect();
+        let rows: Vec<&Row> = inserts.iter().map(|(row, _)| row.as_ref()).collect();
+        let outcome = match writer_connection(&pool, &mut connection).await {
+            Ok(conn) => write(conn, engine, &uses, &rows).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok((used, inserted)) => {
+                for ((_, _, done), outcome) in refreshes.into_iter().zip(used) {
+                    let _ = done.send(outcome);
+                }
+                for ((_, done), outcome) in inserts.into_iter().zip(inserted) {
                     let _ = done.send(outcome);
                 }
             }
-        }
-        if inserts.is_empty() {
-            continue;
-        }
-        let rows: Vec<&Row> = inserts.iter().map(|(row, _)| row.as_ref()).collect();
-        match insert(&pool, &mut connection, engine, &rows).await {
-            Ok(()) => {
-                for (_, done) in inserts {
-                    let _ = done.send(Ok(()));
-                }
-            }
-            // One duplicate fails the whole statement: write the rows alone, so that only the
-            // duplicate's caller hears of it.
-            Err(StoreError::Conflict) if inserts.len() > 1 => {
-                for (row, done) in inserts {
-                    let _ = done.send(insert(&pool, &mut connection, engine, &[&row]).await);
-                }
-            }
             Err(e) => {
+                // Nothing of the batch was committed; a broken connection is replaced.
+                connection = None;
                 let message = e.to_string();
+                for (_, _, done) in refreshes {
+                    let _ = done.send(Err(StoreError::Unavailable(message.clone())));
+                }
                 for (_, done) in inserts {
-                    let _ = done.send(Err(match &e {
-                        StoreError::Conflict => StoreError::Conflict,
-                        _ => StoreError::Unavailable(message.clone()),
-                    }));
+                    let _ = done.send(Err(StoreError::Unavailable(message.clone())));
                 }
             }
         }
@@ -174,28 +175,102 @@ async fn writer_connection<'c>(
     })
 }
 
-async fn use_refresh(
-    pool: &AnyPool,
-    connection: &mut Option<PoolConnection<Any>>,
-    hash: &str,
-    now: i64,
-) -> StoreResult<Option<TokenRecord>> {
-    let conn = writer_connection(pool, connection).await?;
-    let fresh = sqlx::query(concat!(
-        "UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL RETURNING ",
-        token_columns!()
-    ))
-    .bind(now)
-    .bind(hash)
-    .fetch_optional(&mut **conn)
-    .await;
-    match fresh {
-        Ok(row) => row.as_ref().map(Store::token_from_row).transpose(),
-        Err(e) => {
-            *connection = None;
-            Err(unavailable(e))
-        }
+/// One batch, committed once (one WAL sync on SQLite, one round trip's wait on PostgreSQL): the
+/// refresh tokens marked used, then the rows inserted, in one transaction when there are both;
+/// rows alone need none, one statement commits by itself. A row whose key is taken is left out,
+/// and only its caller hears of it; an error of the batch itself (a lost connection, a failed
+/// commit) is every caller's, and then nothing of the batch was committed.
+async fn write(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    refreshes: &[(&str, i64)],
+    rows: &[&Row],
+) -> StoreResult<(Vec<StoreResult<Option<TokenRecord>>>, Vec<StoreResult<()>>)> {
+    if refreshes.is_empty() {
+        return Ok((Vec::new(), insert_each(conn, engine, rows, false).await?));
     }
+    let mut tx = conn.begin().await.map_err(unavailable)?;
+    let mut used = Vec::with_capacity(refreshes.len());
+    for (hash, now) in refreshes {
+        let row = sqlx::query(concat!(
+            "UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL RETURNING ",
+            token_columns!()
+        ))
+        .bind(now)
+        .bind(hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        used.push(row.as_ref().map(Store::token_from_row).transpose());
+    }
+    let inserted = insert_each(&mut tx, engine, rows, true).await?;
+    tx.commit().await.map_err(unavailable)?;
+    Ok((used, inserted))
+}
+
+/// Inserts `rows` in one statement, or, when a key is taken (which fails the whole statement),
+/// each row alone. Inside a transaction each attempt has a savepoint, because on PostgreSQL a
+/// failed statement fails the transaction.
+async fn insert_each(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    rows: &[&Row],
+    in_transaction: bool,
+) -> StoreResult<Vec<StoreResult<()>>> {
+    let attempt = async |conn: &mut AnyConnection, rows: &[&Row]| {
+        if !in_transaction {
+            return insert(conn, engine, rows).await;
+        }
+        let mut savepoint = conn.begin().await.map_err(unavailable)?;
+        match insert(&mut savepoint, engine, rows).await {
+            Ok(()) => savepoint.commit().await.map_err(unavailable),
+            Err(e) => {
+                savepoint.rollback().await.map_err(unavailable)?;
+                Err(e)
+            }
+        }
+    };
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    match attempt(conn, rows).await {
+        Ok(()) => Ok(rows.iter().map(|_| Ok(())).collect()),
+        Err(StoreError::Conflict) if rows.len() > 1 => {
+            let mut inserted = Vec::with_capacity(rows.len());
+            for row in rows {
+                match attempt(conn, &[row]).await {
+                    Err(e @ StoreError::Unavailable(_)) => return Err(e),
+                    outcome => inserted.push(outcome),
+                }
+            }
+            Ok(inserted)
+        }
+        Err(StoreError::Conflict) => Ok(vec![Err(StoreError::Conflict)]),
+        Err(e) => Err(e),
+    }
+}
+
+/// `INSERT INTO tokens … VALUES (…), (…), …` of `rows`.
+async fn insert(conn: &mut AnyConnection, engine: Engine, rows: &[&Row]) -> StoreResult<()> {
+    let sql = statement(engine, rows.len());
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in rows {
+        query = query
+            .bind(r.hash.as_str())
+            .bind(r.kind)
+            .bind(r.client_id.as_str())
+            .bind(r.username.as_deref())
+            .bind(r.scope.as_str())
+            .bind(r.family.as_str())
+            .bind(r.grant_id.as_deref())
+            .bind(r.jti.as_str())
+            .bind(r.audience.as_str())
+            .bind(r.issued_at)
+            .bind(r.expires_at)
+            .bind(r.revoked)
+            .bind(r.extra.as_str());
+    }
+    query.execute(conn).await.map(drop).map_err(unavailable)
 }
 
 /// The queue in front of the one reader task.
@@ -322,43 +397,6 @@ fn statement(engine: Engine, count: usize) -> String {
         .collect();
     sql.push_str(&rows.join(", "));
     sql
-}
-
-async fn insert(
-    pool: &AnyPool,
-    connection: &mut Option<PoolConnection<Any>>,
-    engine: Engine,
-    rows: &[&Row],
-) -> StoreResult<()> {
-    let conn = writer_connection(pool, connection).await?;
-    let sql = statement(engine, rows.len());
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for r in rows {
-        query = query
-            .bind(r.hash.as_str())
-            .bind(r.kind)
-            .bind(r.client_id.as_str())
-            .bind(r.username.as_deref())
-            .bind(r.scope.as_str())
-            .bind(r.family.as_str())
-            .bind(r.grant_id.as_deref())
-            .bind(r.jti.as_str())
-            .bind(r.audience.as_str())
-            .bind(r.issued_at)
-            .bind(r.expires_at)
-            .bind(r.revoked)
-            .bind(r.extra.as_str());
-    }
-    match query.execute(&mut **conn).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let e = unavailable(e);
-            if !matches!(e, StoreError::Conflict) {
-                *connection = None;
-            }
-            Err(e)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -271,6 +271,55 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn refreshes_and_inserts_share_a_commit_yet_a_duplicate_fails_alone() {
+                let s = super::$backend().await;
+                for i in 0..20 {
+                    s.insert_token(&token(&format!("r{i}"), TokenKind::Refresh, "f")).await.unwrap();
+                }
+                // Two redemptions of each refresh token and 50 inserts (one a duplicate) at once:
+                // they reach the writer together, one transaction on PostgreSQL's savepoints.
+                let uses = (0..40).map(|i| {
+                    let s = s.clone();
+                    tokio::spawn(async move { (i % 20, s.use_refresh_token(&format!("r{}", i % 20), 150).await) })
+                });
+                let inserts = (0..50).map(|i| {
+                    let s = s.clone();
+                    // The duplicate early, in the batch of the redemptions.
+                    let i = if i == 1 { 0 } else { i };
+                    tokio::spawn(async move { s.insert_token(&token(&format!("n{i}"), TokenKind::Access, "f")).await })
+                });
+                let (uses, inserts): (Vec<_>, Vec<_>) = (uses.collect(), inserts.collect());
+                let mut winners = [0; 20];
+                for used in uses {
+                    let (i, outcome) = used.await.unwrap();
+                    match outcome.unwrap() {
+                        Taken::Fresh(t) => {
+                            assert_eq!(t.hash, format!("r{i}"));
+                            winners[i] += 1;
+                        }
+                        Taken::Already(t) => assert_eq!(t.hash, format!("r{i}")),
+                        Taken::Missing => panic!("r{i} is missing"),
+                    }
+                }
+                assert_eq!(winners, [1; 20], "each refresh token is used once");
+                let mut conflicts = 0;
+                for insert in inserts {
+                    match insert.await.unwrap() {
+                        Ok(()) => {}
+                        Err(ostiary_server::store::StoreError::Conflict) => conflicts += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                assert_eq!(conflicts, 1);
+                for i in (0..50).filter(|i| *i != 1) {
+                    assert!(s.token(&format!("n{i}")).await.unwrap().is_some(), "n{i} is missing");
+                }
+                for i in 0..20 {
+                    assert!(matches!(s.use_refresh_token(&format!("r{i}"), 160).await.unwrap(), Taken::Already(_)), "r{i} was used");
+                }
+            }
+
+            #[tokio::test]
             async fn a_code_is_taken_once() {
                 let s = super::$backend().await;
                 let code = CodeRecord {

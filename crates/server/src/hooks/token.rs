@@ -31,7 +31,8 @@ pub trait TokenGenerator: Send + Sync {
     fn is_jwt(&self, config: &crate::config::ServerConfig) -> bool;
 }
 
-/// 256 random bits: a reference only the server can resolve.
+/// 240 random bits after the issue time ([`sortable_token`](crate::issue::sortable_token)): a
+/// reference only the server can resolve.
 #[derive(Debug, Default)]
 pub struct OpaqueTokens;
 
@@ -43,7 +44,7 @@ impl TokenGenerator for OpaqueTokens {
         _token: &AccessToken,
         _properties: &mut Properties,
     ) -> HookResult<String> {
-        Ok(crate::issue::random_token())
+        Ok(crate::issue::sortable_token())
     }
 
     fn is_jwt(&self, _config: &crate::config::ServerConfig) -> bool {
