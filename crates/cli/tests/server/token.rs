@@ -3,7 +3,7 @@
 use ostiary_core::{AuthMethod, GrantType};
 use ostiary_jose::{JwkSet, SigAlg};
 use ostiary_server::config::AccessTokenFormat;
-use ostiary_server::store::TokenStore as _;
+use ostiary_server::store::{TokenStore as _, UserStore as _};
 use serde_json::Value;
 
 use crate::both_backends;
@@ -243,6 +243,23 @@ async fn password_and_refresh_rotation(server: &TestServer) {
         (status, body["error"].as_str()),
         (400, Some("invalid_scope"))
     );
+    // Another client cannot use it (RFC 6749 §6: bound to the client it was issued to), nor
+    // burn it: the token still refreshes for its own client below.
+    let other_secret = server
+        .client("other", AuthMethod::ClientSecretBasic, &grants, None)
+        .await
+        .unwrap();
+    let (status, body, _) = server
+        .post_form(
+            "/token",
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh2)],
+            Some(("other", other_secret.as_str())),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     // A refused request does not spend the token: it still refreshes.
     let (status, third, _) = server
         .post_form(
@@ -477,6 +494,109 @@ async fn authorization_code(server: &TestServer) {
         "tokens from a replayed code are revoked"
     );
 }
+
+/// A code is refused, and spent, when the exchange names another redirect URI, after the code's
+/// lifetime, or after its user was disabled.
+async fn refused_codes(server: &TestServer) {
+    use ostiary_server::issue::token_hash;
+    let secret = server
+        .client(
+            "web",
+            AuthMethod::ClientSecretPost,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await
+        .unwrap();
+    server.user("carol", "secret-pass").await;
+    let now = ostiary::settings::now();
+    let code = |name: &str, expires_at: i64| ostiary_server::store::CodeRecord {
+        hash: token_hash(name),
+        client_id: "web".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        username: "carol".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        auth_time: now - 5,
+        grant_id: format!("grant-{name}"),
+        expires_at,
+        extra: signed_in_properties("carol", "openid"),
+    };
+    let exchange = async |name: &str, redirect_uri: &str| {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", name),
+            ("redirect_uri", redirect_uri),
+            ("client_id", "web"),
+            ("client_secret", secret.as_str()),
+        ];
+        let (status, body, _) = server.post_form("/token", &form, None).await;
+        (
+            status,
+            body["error"].as_str().map(str::to_owned),
+            body["error_description"].clone(),
+        )
+    };
+    let invalid = |(status, error, _): &(u16, Option<String>, Value)| {
+        (*status, error.as_deref()) == (400, Some("invalid_grant"))
+    };
+    for name in [
+        "other-uri-0",
+        "other-uri-1",
+        "other-uri-2",
+        "expired",
+        "disabled",
+        "fine",
+    ] {
+        let expires_at = if name == "expired" { now - 1 } else { now + 60 };
+        server
+            .store
+            .insert_code(&code(name, expires_at))
+            .await
+            .unwrap();
+    }
+    // RFC 6749 §4.1.3: the redirect_uri of the authorization request, exactly.
+    let others = ["https://app.example/cb/", "https://app.example/other", ""];
+    for (n, other) in others.into_iter().enumerate() {
+        let answer = exchange(&format!("other-uri-{n}"), other).await;
+        assert!(invalid(&answer), "{other:?}: {answer:?}");
+    }
+    let answer = exchange("expired", "https://app.example/cb").await;
+    assert!(invalid(&answer), "{answer:?}");
+    assert!(answer.2.as_str().unwrap().contains("expired"), "{answer:?}");
+
+    let mut carol = server.store.user("carol").await.unwrap().unwrap();
+    carol.enabled = false;
+    server.store.update_user(&carol).await.unwrap();
+    let answer = exchange("disabled", "https://app.example/cb").await;
+    assert!(invalid(&answer), "{answer:?}");
+    assert!(
+        answer.2.as_str().unwrap().contains("disabled"),
+        "{answer:?}"
+    );
+    carol.enabled = true;
+    server.store.update_user(&carol).await.unwrap();
+    let (status, error, _) = exchange("fine", "https://app.example/cb").await;
+    assert_eq!(
+        (status, error),
+        (200, None),
+        "an enabled user's fresh code works"
+    );
+    // Each refused code was spent by its attempt: the right request cannot use it after.
+    for name in ["other-uri-0", "expired", "disabled"] {
+        let answer = exchange(name, "https://app.example/cb").await;
+        assert!(invalid(&answer), "{name}: {answer:?}");
+    }
+}
+
+both_backends!(
+    refused_codes_another_redirect_uri_expiry_and_a_disabled_user,
+    |server| {
+        refused_codes(&server).await;
+    }
+);
 
 both_backends!(
     authorization_code_exchange_with_pkce_and_replay_revocation,

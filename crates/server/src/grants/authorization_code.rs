@@ -9,9 +9,10 @@ use ostiary_core::{GrantType, Scopes};
 
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
-use crate::hooks::Context;
+use crate::hooks::{Context, Credential};
 use crate::issue::{IdTokenFacts, Issue, refresh_allowed, stored_properties, token_hash};
 use crate::params::Params;
+use crate::properties::scope_map;
 use crate::store::Taken;
 
 pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
@@ -49,6 +50,23 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         params.get("code_verifier"),
     )?;
     let scope = Scopes::parse(&record.scope).unwrap_or_default();
+    let properties = stored_properties(&record.extra);
+    // SECURITY: a user disabled or removed after the code was issued gets no tokens from it. The
+    // claims stay those of the sign-in: only whether the user may still sign in is asked again.
+    let active = server
+        .hooks()
+        .validate_user
+        .validate_user(
+            ctx,
+            &record.username,
+            Credential::Established,
+            &mut scope_map(config, &scope),
+            &mut properties.clone(),
+        )
+        .await?;
+    if !active {
+        return Err(ServerError::invalid_grant("the user is disabled or gone"));
+    }
     let id_token = scope.contains("openid").then(|| IdTokenFacts {
         nonce: record.nonce.clone(),
         auth_time: Some(record.auth_time),
@@ -65,7 +83,7 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         grant_id: Some(record.grant_id),
         refresh,
         id_token,
-        properties: stored_properties(&record.extra),
+        properties,
         ..Default::default()
     })
 }
