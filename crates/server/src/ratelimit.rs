@@ -20,9 +20,13 @@ use crate::config::AddressBlock;
 use crate::error::ServerError;
 use crate::state::Server;
 
-/// Failed sign-ins allowed per user, and per client address, within [`WINDOW`].
+/// Failed sign-ins allowed within [`WINDOW`]: per user from one client address, per client
+/// address (the login form's), and per user from every address together. Counted per user and
+/// address, a stranger's guesses do not lock the user out at their own address; the ceiling
+/// over all addresses stops guesses spread over many (RFC 9700 §4.16).
 pub const PER_USER: u32 = 5;
 pub const PER_ADDRESS: u32 = 30;
+pub const PER_USER_ALL_ADDRESSES: u32 = 100;
 pub const WINDOW: Duration = Duration::from_secs(300);
 /// The window of the per-minute request limits.
 pub const MINUTE: Duration = Duration::from_secs(60);
@@ -115,6 +119,48 @@ impl Limiter {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+    }
+}
+
+/// One sign-in's counters: its user from its client address, and its user from anywhere.
+#[derive(Debug)]
+pub struct SignIn<'a> {
+    limiter: &'a Limiter,
+    user: String,
+    user_here: String,
+}
+
+impl Limiter {
+    /// The counters of `username` signing in from the client address counted as `address`.
+    pub fn sign_in(&self, username: &str, address: &str) -> SignIn<'_> {
+        SignIn {
+            limiter: self,
+            user: format!("user:{username}"),
+            user_here: format!("user:{username}@{address}"),
+        }
+    }
+}
+
+impl SignIn<'_> {
+    /// Waits for the user's turn (see [`Limiter::turn`]).
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.limiter.turn(&self.user).await
+    }
+
+    /// How long this attempt must wait, when the user has used up a limit.
+    pub fn blocked(&self) -> Option<Duration> {
+        let here = self.limiter.blocked(&self.user_here, PER_USER);
+        here.or_else(|| self.limiter.blocked(&self.user, PER_USER_ALL_ADDRESSES))
+    }
+
+    pub fn failed(&self) {
+        self.limiter.fail(&self.user_here);
+        self.limiter.fail(&self.user);
+    }
+
+    /// The right password clears this address's failures; those of other addresses stay.
+    pub fn succeeded(&self) {
+        self.limiter.reset(&self.user_here);
     }
 }
 
@@ -251,6 +297,37 @@ fn parse_node(node: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_strangers_guesses_lock_the_user_out_at_the_strangers_address_only() {
+        let limiter = Limiter::default();
+        let stranger = limiter.sign_in("alice", "ip:198.51.100.6");
+        for _ in 0..PER_USER {
+            assert!(stranger.blocked().is_none());
+            stranger.failed();
+        }
+        assert!(stranger.blocked().is_some(), "the stranger waits");
+        let alice = limiter.sign_in("alice", "ip:203.0.113.7");
+        assert!(alice.blocked().is_none(), "alice, elsewhere, does not");
+        alice.succeeded();
+        assert!(
+            stranger.blocked().is_some(),
+            "her sign-in clears only her address"
+        );
+        // Guesses spread over many addresses meet the ceiling for all of them together.
+        let spread = PER_USER_ALL_ADDRESSES / PER_USER;
+        for n in 1..spread {
+            let elsewhere = limiter.sign_in("alice", &format!("ip:10.0.0.{n}"));
+            for _ in 0..PER_USER {
+                elsewhere.failed();
+            }
+        }
+        assert!(
+            alice.blocked().is_some(),
+            "{PER_USER_ALL_ADDRESSES} failures from anywhere"
+        );
+        assert!(limiter.sign_in("bob", "ip:10.0.0.1").blocked().is_none());
+    }
 
     #[test]
     fn requests_over_the_limit_wait_for_the_window() {

@@ -526,7 +526,11 @@ async fn an_operator_template_directory_takes_effect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failed_logins_are_slowed_down() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    // Loopback is a trusted proxy: a request's own address is 127.0.0.1, or the one it forwards.
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
     setup(&server).await;
     let b = browser();
     let mut html = b
@@ -571,6 +575,51 @@ async fn repeated_failed_logins_are_slowed_down() {
             .unwrap()
             .contains("Too many failed sign-ins")
     );
+    // The lock is the guesser's address's: from another one, the right password passes.
+    let elsewhere = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(
+            [(
+                reqwest::header::HeaderName::from_static("x-forwarded-for"),
+                reqwest::header::HeaderValue::from_static("203.0.113.7"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    let html = elsewhere
+        .get(authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let signed_in = login(&server, &elsewhere, &html, "alice-password").await;
+    assert_eq!(signed_in.status(), 200);
+    let consent = signed_in.text().await.unwrap();
+    assert!(
+        consent.contains("Signed in as <strong>alice</strong>"),
+        "{consent}"
+    );
+    // …while the guesser's address still waits.
+    assert_eq!(
+        login(&server, &b, &html_of(&server, &b).await, "alice-password")
+            .await
+            .status(),
+        429
+    );
+}
+
+async fn html_of(server: &TestServer, b: &reqwest::Client) -> String {
+    let page = b
+        .get(authorize_url(server, "spa", ""))
+        .send()
+        .await
+        .unwrap();
+    page.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

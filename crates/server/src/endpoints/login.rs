@@ -81,13 +81,14 @@ async fn submit_login(
     if params.get("action") == Some("continue") {
         return continue_session(ctx, headers, record, pending, handle, now).await;
     }
-    // SECURITY: brute force is slowed per user and per client address (RFC 9700 §4.16); one
-    // user's password checks take turns, so that parallel guesses cannot all pass the limit.
+    // SECURITY: brute force is slowed per user and address, per user and per client address
+    // (RFC 9700 §4.16); one user's password checks take turns, so that parallel guesses cannot
+    // all pass the limit.
     let limiter = ctx.server.login_limiter();
-    let user_key = format!("user:{username}");
-    let _turn = limiter.turn(&user_key).await;
-    let wait = limiter
-        .blocked(&user_key, crate::ratelimit::PER_USER)
+    let sign_in = limiter.sign_in(username, address);
+    let _turn = sign_in.turn().await;
+    let wait = sign_in
+        .blocked()
         .or_else(|| limiter.blocked(address, crate::ratelimit::PER_ADDRESS));
     if let Some(wait) = wait {
         let message = format!(
@@ -113,7 +114,7 @@ async fn submit_login(
         )
         .await?;
     if !valid {
-        limiter.fail(&user_key);
+        sign_in.failed();
         limiter.fail(address);
         ctx.server.metrics().login_failed(LoginRealm::User);
         pending.login_count += 1;
@@ -122,7 +123,7 @@ async fn submit_login(
         let message = Some("Wrong username or password.");
         return login_page(ctx, &pending, handle, message, StatusCode::UNAUTHORIZED).await;
     }
-    limiter.reset(&user_key);
+    sign_in.succeeded();
     let (session, cookies) = ctx
         .server
         .hooks()

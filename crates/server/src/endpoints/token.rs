@@ -42,7 +42,7 @@ pub async fn post(
         GrantType::ClientCredentials => {
             grants::client_credentials::grant(&ctx, &params, now).await?
         }
-        GrantType::Password => grants::password::grant(&ctx, &params, now).await?,
+        GrantType::Password => grants::password::grant(&ctx, &params, &caller.key(), now).await?,
         GrantType::RefreshToken => grants::refresh_token::grant(&ctx, &params, now).await?,
         GrantType::JwtBearer => grants::jwt_bearer::grant(&ctx, &params, now).await?,
         GrantType::AuthorizationCode => {

@@ -10,7 +10,13 @@ use crate::metrics::LoginRealm;
 use crate::params::Params;
 use crate::properties::Properties;
 
-pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
+/// `address`: the key the client's address is counted under ([`crate::ratelimit::Caller::key`]).
+pub async fn grant(
+    ctx: &Context<'_>,
+    params: &Params,
+    address: &str,
+    now: i64,
+) -> ServerResult<Issue> {
     super::ensure_allowed(ctx.config, ctx.client, GrantType::Password)?;
     let username = params.require("username")?;
     let password = params.require("password")?;
@@ -20,12 +26,12 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         credential: Credential::Password(password),
     };
     let properties = Properties::new(ctx.client, params);
-    // SECURITY: the same brute-force limit per user as the login form (RFC 9700 §2.4 and §4.16).
-    let limiter = ctx.server.login_limiter();
-    let user_key = format!("user:{username}");
+    // SECURITY: the same brute-force limits per user as the login form (RFC 9700 §2.4 and
+    // §4.16), not the one per address: a client's backend signs in all of its users.
+    let sign_in = ctx.server.login_limiter().sign_in(username, address);
     // One user's password checks take turns: parallel guesses cannot all pass the limit.
-    let _turn = limiter.turn(&user_key).await;
-    if let Some(wait) = limiter.blocked(&user_key, crate::ratelimit::PER_USER) {
+    let _turn = sign_in.turn().await;
+    if let Some(wait) = sign_in.blocked() {
         ctx.server.metrics().login_failed(LoginRealm::User);
         return Err(crate::ratelimit::too_many(wait));
     }
@@ -34,13 +40,13 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         Err(e) => {
             if matches!(&e, ServerError::OAuth { error, .. } if error.error == ErrorCode::InvalidGrant)
             {
-                limiter.fail(&user_key);
+                sign_in.failed();
                 ctx.server.metrics().login_failed(LoginRealm::User);
             }
             return Err(e);
         }
     };
-    limiter.reset(&user_key);
+    sign_in.succeeded();
     let refresh = refresh_allowed(ctx.config, ctx.client, &scope);
     Ok(Issue {
         username: Some(username.to_owned()),
