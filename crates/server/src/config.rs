@@ -518,6 +518,10 @@ pub struct ClientDescription {
     pub client_id_issued_at: i64,
     /// 0: never.
     pub client_secret_expires_at: i64,
+    /// The client registered itself (RFC 7591): nobody has vetted its redirect URIs, so its
+    /// authorization errors wait on a page for the user instead of redirecting at once. An
+    /// administrator who trusts the client turns it off.
+    pub dynamically_registered: bool,
     /// Members this server does not interpret, kept as registered.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -559,6 +563,7 @@ impl Default for ClientDescription {
             post_logout_redirect_uris: Vec::new(),
             client_id_issued_at: 0,
             client_secret_expires_at: 0,
+            dynamically_registered: false,
             extra: Map::new(),
         }
     }

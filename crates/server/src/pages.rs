@@ -12,6 +12,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("error.html", include_str!("../templates/error.html")),
+    ("continue.html", include_str!("../templates/continue.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     (
         "logged_out.html",

@@ -37,6 +37,7 @@ const ADMIN_ONLY: &[&str] = &[
     "client_secret_expires_at",
     "registration_access_token",
     "registration_client_uri",
+    "dynamically_registered",
 ];
 
 /// Who is registering: an administrator may set Ostiary's own fields and the client id.
@@ -96,6 +97,9 @@ pub fn client_from_metadata(
     }
     client.client_id = given_id.unwrap_or_else(crate::issue::new_client_id);
     client.client_id_issued_at = now;
+    if registrant == Registrant::Dynamic {
+        client.dynamically_registered = true;
+    }
     client.client_secret_expires_at =
         match (client.is_confidential(), config.intervals.client_secret) {
             (false, _) | (_, 0) => 0,
@@ -213,6 +217,8 @@ pub fn response(
         // Absent metadata is left out, not sent as null (clients check the types they get).
         obj.retain(|_, v| !v.is_null());
         obj.remove("client_secret_expires_at");
+        // Ostiary's own, not registration metadata.
+        obj.remove("dynamically_registered");
         if let Some(secret) = secret {
             obj.insert("client_secret".into(), secret.into());
         }

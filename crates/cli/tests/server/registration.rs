@@ -307,3 +307,102 @@ async fn registration_with_an_initial_access_token_or_off() {
     let discovery = off.discovery().await;
     assert!(discovery.get("registration_endpoint").is_none());
 }
+
+/// RFC 9700 §4.11.2: a client that registered itself cannot use this server to bounce users to
+/// its site with a crafted link. Its authorization errors wait on a page that names where it
+/// leads; an administrator's clients (and one the administrator vetted) redirect at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_registered_clients_errors_wait_for_the_user() {
+    use ostiary_server::store::ClientStore as _;
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.registration = Registration::Open).await;
+    let metadata = json!({
+        "client_name": "Lure",
+        "redirect_uris": ["https://lure.example/cb"],
+        "token_endpoint_auth_method": "none",
+    });
+    let register = server.url("/register");
+    let (status, created, _) = send(
+        &server,
+        reqwest::Method::POST,
+        &register,
+        None,
+        Some(&metadata),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get("dynamically_registered").is_none(), "{created}");
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // An unknown scope, no PKCE, prompt=none: each an error for the redirect URI.
+    let authorize = |extra: &str| {
+        format!(
+            "{}?client_id={id}&redirect_uri=https%3A%2F%2Flure.example%2Fcb&response_type=code&state=s1{extra}",
+            server.url("/authorize")
+        )
+    };
+    for extra in [
+        "&scope=openid%20nope&code_challenge_method=S256&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "&scope=openid",
+        "&response_mode=form_post&scope=openid",
+    ] {
+        let page = browser.get(authorize(extra)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{extra}");
+        assert!(page.headers().get("location").is_none(), "{extra}");
+        assert_eq!(page.headers()["x-frame-options"], "DENY");
+        // (minijinja escapes `/` and `&` in attributes and text)
+        let html = page
+            .text()
+            .await
+            .unwrap()
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&");
+        assert!(html.contains("Continue to https://lure.example"), "{html}");
+        assert!(html.contains("registered itself"), "{html}");
+        if extra.contains("form_post") {
+            assert!(
+                html.contains(r#"<form method="post" action="https://lure.example/cb">"#),
+                "{html}"
+            );
+            assert!(html.contains(r#"name="state" value="s1""#), "{html}");
+            assert!(
+                !html.contains("<script"),
+                "nothing submits the form but the user: {html}"
+            );
+        } else {
+            assert!(
+                html.contains(r#"href="https://lure.example/cb?error="#),
+                "{html}"
+            );
+            assert!(html.contains("state=s1"), "{html}");
+        }
+    }
+    // An unregistered redirect URI still gets the plain error page, with no link at all.
+    let page = browser
+        .get(authorize("&scope=openid").replace("lure.example%2Fcb", "evil.example%2Fcb"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(!page.text().await.unwrap().contains("evil.example"));
+
+    // Vetted by an administrator: errors redirect at once, as for any other client.
+    let mut client = server.store.client(&id).await.unwrap().unwrap();
+    assert!(client.dynamically_registered);
+    client.dynamically_registered = false;
+    server.store.update_client(&client).await.unwrap();
+    let answer = browser
+        .get(authorize("&scope=openid"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://lure.example/cb?error="),
+        "{location}"
+    );
+}

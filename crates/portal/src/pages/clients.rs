@@ -21,6 +21,7 @@ pub(super) const CLIENT_TABS: &[(&str, &[&str])] = &[
             "default_scope",
             "default_max_age",
             "launch_url",
+            "dynamically_registered",
         ],
     ),
     (

@@ -33,6 +33,11 @@ pub struct AuthorizeRequest {
     /// `aud`, when the server configuration requires it.
     #[serde(default)]
     pub aud: Option<String>,
+    /// Errors wait on a page for the user to continue: the client registered itself
+    /// ([`ClientDescription::dynamically_registered`]), and this server must not bounce users to
+    /// a site nobody vetted at an attacker's link (RFC 9700 §4.11.2).
+    #[serde(default)]
+    pub confirm_errors: bool,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -120,6 +125,7 @@ pub fn validate(
         login_hint: params.get("login_hint").map(str::to_owned),
         claims: None,
         aud: params.get("aud").map(str::to_owned),
+        confirm_errors: client.dynamically_registered,
     };
     let redirect = |request: &AuthorizeRequest, error: ErrorCode, description: &str| {
         AuthorizeError::Redirect {

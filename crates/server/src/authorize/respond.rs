@@ -34,6 +34,76 @@ pub fn error_params(
     params
 }
 
+/// Sends an error (`params` of [`error_params`]) to the client's redirect URI — or, for a client
+/// that registered itself, shows it on a page with a link there, so that the user sees where
+/// they are sent and why, and a link to this server cannot bounce them to the client's site.
+pub fn send_error(
+    request: &AuthorizeRequest,
+    params: Vec<(String, String)>,
+    templates_dir: Option<&str>,
+) -> Response {
+    if !request.confirm_errors {
+        return send(request, params, templates_dir);
+    }
+    #[derive(Serialize)]
+    struct Ctx<'a> {
+        error: &'a str,
+        description: &'a str,
+        destination: &'a str,
+        /// The redirect URI with the error, for query and fragment modes.
+        href: Option<String>,
+        /// The form's target and fields, for `form_post`.
+        action: &'a str,
+        params: &'a [(String, String)],
+    }
+    let value = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish();
+    let href = match request.response_mode {
+        ResponseMode::Query if request.redirect_uri.contains('?') => {
+            Some(format!("{}&{encoded}", request.redirect_uri))
+        }
+        ResponseMode::Query => Some(format!("{}?{encoded}", request.redirect_uri)),
+        ResponseMode::Fragment => Some(format!("{}#{encoded}", request.redirect_uri)),
+        ResponseMode::FormPost => None,
+    };
+    let html = pages::render(
+        templates_dir,
+        "continue.html",
+        Ctx {
+            error: value("error"),
+            description: value("error_description"),
+            destination: destination(&request.redirect_uri),
+            href,
+            action: &request.redirect_uri,
+            params: &params,
+        },
+    );
+    pages::page(
+        StatusCode::OK,
+        html,
+        &pages::interaction_csp(&request.redirect_uri),
+    )
+}
+
+/// Where a redirect URI leads, as a person reads it: `scheme://host[:port]`, or the whole URI
+/// when it has no authority (a native app's `com.example.app:/cb`).
+fn destination(uri: &str) -> &str {
+    match uri.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            &uri[..scheme.len() + 3 + end]
+        }
+        None => uri,
+    }
+}
+
 /// Sends `params` to the client's redirect URI in the request's response mode.
 pub fn send(
     request: &AuthorizeRequest,

@@ -138,7 +138,7 @@ async fn start(server: &Server, headers: &HeaderMap, mut params: Params) -> Serv
             error,
             description,
         }) => {
-            return Ok(respond::send(
+            return Ok(respond::send_error(
                 &to,
                 respond::error_params(&to, &config.issuer_url(), error, &description),
                 dir.as_deref(),
@@ -315,7 +315,7 @@ fn redirect_error(
     error: ErrorCode,
     description: &str,
 ) -> Response {
-    respond::send(
+    respond::send_error(
         request,
         respond::error_params(request, &config.issuer_url(), error, description),
         config.customization.templates_dir.as_deref(),
