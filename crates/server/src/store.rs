@@ -67,7 +67,8 @@ impl TokenKind {
 /// What the server remembers of a token it issued.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TokenRecord {
-    /// SHA-256 of the token, base64url.
+    /// The key the token is stored under ([`crate::issue::token_hash`]): its SHA-256, base64url,
+    /// after its issue time for tokens that carry one.
     pub hash: String,
     pub kind: TokenKind,
     pub client_id: String,

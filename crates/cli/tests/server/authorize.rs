@@ -589,14 +589,7 @@ async fn repeated_failed_logins_are_slowed_down() {
         )
         .build()
         .unwrap();
-    let html = elsewhere
-        .get(authorize_url(&server, "spa", ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = html_of(&server, &elsewhere).await;
     let signed_in = login(&server, &elsewhere, &html, "alice-password").await;
     assert_eq!(signed_in.status(), 200);
     let consent = signed_in.text().await.unwrap();
@@ -613,6 +606,7 @@ async fn repeated_failed_logins_are_slowed_down() {
     );
 }
 
+/// The page `/authorize` shows `b` for the client `spa`.
 async fn html_of(server: &TestServer, b: &reqwest::Client) -> String {
     let page = b
         .get(authorize_url(server, "spa", ""))
