@@ -245,6 +245,12 @@ pub struct ServerConfig {
     pub access_token_format: AccessTokenFormat,
     pub customization: Customization,
     pub registration: Registration,
+    /// Redirect the authorization errors of clients that registered themselves at once, as
+    /// every other client's. Off (the default), they wait on a page for the user: nobody vetted
+    /// those redirect URIs, and RFC 9700 §4.11.2 asks a server to redirect automatically only to
+    /// URIs it trusts (an administrator can vet one client by clearing its
+    /// `dynamically_registered`).
+    pub trust_registered_redirect_uris: bool,
     /// Let the server fetch client-named URLs (`request_uri`, `jwks_uri`) on loopback and private
     /// addresses, and over plain HTTP on loopback. Off: such URLs could reach internal services.
     pub fetch_private_addresses: bool,
@@ -387,6 +393,7 @@ impl Default for ServerConfig {
             access_token_format: AccessTokenFormat::Opaque,
             customization: Customization::default(),
             registration: Registration::Off,
+            trust_registered_redirect_uris: false,
             fetch_private_addresses: false,
             trusted_issuers: Vec::new(),
             rate_limits: RateLimits::default(),

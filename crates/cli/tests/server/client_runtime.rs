@@ -23,6 +23,8 @@ fn metadata(value: Value) -> serde_json::Map<String, Value> {
 async fn client_runtime(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
         c.registration = Registration::Open;
+        // prompt=none's `login_required` comes back to the registered client at once.
+        c.trust_registered_redirect_uris = true;
         c.intervals.access_token = 2;
     })
     .await;

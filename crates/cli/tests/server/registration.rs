@@ -313,7 +313,7 @@ async fn registration_with_an_initial_access_token_or_off() {
 /// leads; an administrator's clients (and one the administrator vetted) redirect at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_self_registered_clients_errors_wait_for_the_user() {
-    use ostiary_server::store::ClientStore as _;
+    use ostiary_server::store::{ClientStore as _, ConfigStore as _};
     let server =
         TestServer::start_with(Backend::Sqlite, |c| c.registration = Registration::Open).await;
     let metadata = json!({
@@ -389,7 +389,8 @@ async fn a_self_registered_clients_errors_wait_for_the_user() {
     assert_eq!(page.status(), 400);
     assert!(!page.text().await.unwrap().contains("evil.example"));
 
-    // Vetted by an administrator: errors redirect at once, as for any other client.
+    // Vetted by an administrator, or every such client trusted by the configuration: errors
+    // redirect at once, as for any other client.
     let mut client = server.store.client(&id).await.unwrap().unwrap();
     assert!(client.dynamically_registered);
     client.dynamically_registered = false;
@@ -400,6 +401,41 @@ async fn a_self_registered_clients_errors_wait_for_the_user() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 303);
+    let location = answer.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://lure.example/cb?error="),
+        "{location}"
+    );
+    client.dynamically_registered = true;
+    server.store.update_client(&client).await.unwrap();
+    assert_eq!(
+        browser
+            .get(authorize("&scope=openid"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut config = server.store.server_config().await.unwrap().unwrap();
+    config.trust_registered_redirect_uris = true;
+    server.store.save_server_config(&config).await.unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            let answer = browser
+                .get(authorize("&scope=openid"))
+                .send()
+                .await
+                .unwrap();
+            if answer.status() == 303 {
+                return answer;
+            }
+            // (the server reads its configuration again within two seconds)
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the configuration's trust applies within its cache time");
     let location = answer.headers()["location"].to_str().unwrap();
     assert!(
         location.starts_with("https://lure.example/cb?error="),

@@ -24,6 +24,7 @@ pub(super) const TABS: &[(&str, &str, &[&str])] = &[
             "frontchannel_logout_sid",
             "access_token_format",
             "registration",
+            "trust_registered_redirect_uris",
             "fetch_private_addresses",
             "trusted_issuers",
             "service_documentation",

@@ -34,8 +34,9 @@ pub struct AuthorizeRequest {
     #[serde(default)]
     pub aud: Option<String>,
     /// Errors wait on a page for the user to continue: the client registered itself
-    /// ([`ClientDescription::dynamically_registered`]), and this server must not bounce users to
-    /// a site nobody vetted at an attacker's link (RFC 9700 §4.11.2).
+    /// ([`ClientDescription::dynamically_registered`]) and the configuration does not trust such
+    /// clients' redirect URIs, so this server must not bounce users to a site nobody vetted at an
+    /// attacker's link (RFC 9700 §4.11.2).
     #[serde(default)]
     pub confirm_errors: bool,
 }
@@ -125,7 +126,7 @@ pub fn validate(
         login_hint: params.get("login_hint").map(str::to_owned),
         claims: None,
         aud: params.get("aud").map(str::to_owned),
-        confirm_errors: client.dynamically_registered,
+        confirm_errors: client.dynamically_registered && !config.trust_registered_redirect_uris,
     };
     let redirect = |request: &AuthorizeRequest, error: ErrorCode, description: &str| {
         AuthorizeError::Redirect {
