@@ -218,6 +218,13 @@ impl FromRequestParts<Server> for Caller {
     type Rejection = ServerError;
 
     async fn from_request_parts(parts: &mut Parts, server: &Server) -> Result<Self, ServerError> {
+        Caller::of(parts, server).await
+    }
+}
+
+impl Caller {
+    /// The caller of the request `parts` came with, per `server`'s trusted proxies.
+    pub async fn of(parts: &Parts, server: &Server) -> Result<Self, ServerError> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

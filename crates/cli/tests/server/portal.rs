@@ -22,10 +22,22 @@ fn csrf(page: &str) -> String {
 
 impl Browser {
     fn new(server: &TestServer) -> Self {
+        Self::with_headers(server, reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser behind a proxy that forwards its requests from `address`.
+    fn forwarded_from(server: &TestServer, address: &'static str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        Self::with_headers(server, headers)
+    }
+
+    fn with_headers(server: &TestServer, headers: reqwest::header::HeaderMap) -> Self {
         Browser {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(Policy::none())
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             base: server.base.clone(),
@@ -464,7 +476,11 @@ async fn viewers_see_everything_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_attempts_are_limited() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    // Loopback is a trusted proxy: a request's address is 127.0.0.1, or the one it forwards.
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
     administrator(&server, "ann", "admin").await;
     let browser = Browser::new(&server);
     for _ in 0..ostiary_server::ratelimit::PER_USER {
@@ -484,6 +500,9 @@ async fn sign_in_attempts_are_limited() {
     assert_eq!(status, 429, "even the right password waits");
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
+    // …at the guesser's address only: from another, the administrator signs in.
+    let elsewhere = Browser::forwarded_from(&server, "203.0.113.7");
+    assert!(elsewhere.log_in("ann", "correct horse").await.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

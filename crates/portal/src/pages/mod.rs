@@ -24,7 +24,7 @@ use ostiary_server::Server;
 use ostiary_server::hooks::session::cookie;
 use ostiary_server::issue::{random_token, token_hash};
 use ostiary_server::metrics::LoginRealm;
-use ostiary_server::ratelimit::{Limiter, PER_USER};
+use ostiary_server::ratelimit::{Caller, Limiter};
 use ostiary_server::store::{ServerStore, TokenKind, TokenRecord};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -229,6 +229,17 @@ impl IntoResponse for Refusal {
                 (status, Html(body)).into_response()
             }
         }
+    }
+}
+
+/// The client's address, as the authorization server's endpoints see it.
+impl FromRequestParts<Portal> for Caller {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<Self, Refusal> {
+        Caller::of(parts, &portal.server)
+            .await
+            .map_err(|e| Refusal::Page(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
     }
 }
 
@@ -465,7 +476,12 @@ async fn login_page(State(portal): State<Portal>, Query(query): Query<LoginQuery
     response
 }
 
-async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) -> Response {
+async fn login(
+    State(portal): State<Portal>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let form = Submitted::parse(&body);
     let bound = cookie(&headers, LOGIN_COOKIE).map(csrf_of);
     if !bound.is_some_and(|bound| form.carries_csrf(&bound)) {
@@ -473,10 +489,12 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
     }
     let username = form.get("username").unwrap_or_default().trim().to_owned();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let key = format!("admin:{username}");
-    // One administrator's password checks take turns: parallel guesses cannot all pass the limit.
-    let _turn = portal.limiter.turn(&key).await;
-    if let Some(wait) = portal.limiter.blocked(&key, PER_USER) {
+    // Counted per administrator and address, as users are at the login form: a stranger's
+    // guesses do not lock the administrator out elsewhere. One administrator's password checks
+    // take turns: parallel guesses cannot all pass the limit.
+    let sign_in = portal.limiter.sign_in(&username, &caller.key());
+    let _turn = sign_in.turn().await;
+    if let Some(wait) = sign_in.blocked() {
         portal.server.metrics().login_failed(LoginRealm::Portal);
         let mut refusal = Refusal::Page(
             StatusCode::TOO_MANY_REQUESTS,
@@ -489,11 +507,11 @@ async fn login(State(portal): State<Portal>, headers: HeaderMap, body: Bytes) ->
         return refusal;
     }
     let Some(role) = check_administrator(&portal, &username, password).await else {
-        portal.limiter.fail(&key);
+        sign_in.failed();
         portal.server.metrics().login_failed(LoginRealm::Portal);
         return redirect("/admin/login?error=1");
     };
-    portal.limiter.reset(&key);
+    sign_in.succeeded();
     let value = random_token();
     let now = now();
     let stored = portal
