@@ -62,17 +62,7 @@ pub fn send_error(
             .find(|(n, _)| n == name)
             .map_or("", |(_, v)| v.as_str())
     };
-    let encoded = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter())
-        .finish();
-    let href = match request.response_mode {
-        ResponseMode::Query if request.redirect_uri.contains('?') => {
-            Some(format!("{}&{encoded}", request.redirect_uri))
-        }
-        ResponseMode::Query => Some(format!("{}?{encoded}", request.redirect_uri)),
-        ResponseMode::Fragment => Some(format!("{}#{encoded}", request.redirect_uri)),
-        ResponseMode::FormPost => None,
-    };
+    let href = carrying(request, &params);
     let html = pages::render(
         templates_dir,
         "continue.html",
@@ -104,28 +94,32 @@ fn destination(uri: &str) -> &str {
     }
 }
 
+/// The redirect URI with `params` in its query or fragment, per the request's response mode;
+/// `None` for `form_post`, whose parameters travel in a form.
+fn carrying(request: &AuthorizeRequest, params: &[(String, String)]) -> Option<String> {
+    let encoded = || {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params.iter())
+            .finish()
+    };
+    let uri = &request.redirect_uri;
+    match request.response_mode {
+        ResponseMode::Query if uri.contains('?') => Some(format!("{uri}&{}", encoded())),
+        ResponseMode::Query => Some(format!("{uri}?{}", encoded())),
+        ResponseMode::Fragment => Some(format!("{uri}#{}", encoded())),
+        ResponseMode::FormPost => None,
+    }
+}
+
 /// Sends `params` to the client's redirect URI in the request's response mode.
 pub fn send(
     request: &AuthorizeRequest,
     params: Vec<(String, String)>,
     templates_dir: Option<&str>,
 ) -> Response {
-    let encoded = || {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter())
-            .finish()
-    };
-    match request.response_mode {
-        ResponseMode::Query => {
-            let sep = if request.redirect_uri.contains('?') {
-                '&'
-            } else {
-                '?'
-            };
-            redirect(&format!("{}{sep}{}", request.redirect_uri, encoded()))
-        }
-        ResponseMode::Fragment => redirect(&format!("{}#{}", request.redirect_uri, encoded())),
-        ResponseMode::FormPost => {
+    match carrying(request, &params) {
+        Some(location) => redirect(&location),
+        None => {
             #[derive(Serialize)]
             struct Ctx<'a> {
                 action: &'a str,
