@@ -57,6 +57,21 @@ async fn postgres() -> Store {
     Store::open(&url, master()).await.unwrap()
 }
 
+/// How many of the spawned inserts failed on a taken key; any other failure fails the test.
+async fn conflicts(
+    inserts: impl IntoIterator<Item = tokio::task::JoinHandle<ostiary_server::store::StoreResult<()>>>,
+) -> usize {
+    let mut conflicts = 0;
+    for insert in inserts {
+        match insert.await.unwrap() {
+            Ok(()) => {}
+            Err(ostiary_server::store::StoreError::Conflict) => conflicts += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    conflicts
+}
+
 fn token(hash: &str, kind: TokenKind, family: &str) -> TokenRecord {
     TokenRecord {
         hash: hash.into(),
@@ -245,15 +260,7 @@ macro_rules! suite {
                     let hash = format!("t{i}");
                     tokio::spawn(async move { s.insert_token(&token(&hash, TokenKind::Access, &format!("f{i}"))).await })
                 });
-                let mut conflicts = 0;
-                for insert in inserts {
-                    match insert.await.unwrap() {
-                        Ok(()) => {}
-                        Err(ostiary_server::store::StoreError::Conflict) => conflicts += 1,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                assert_eq!(conflicts, 1);
+                assert_eq!(conflicts(inserts).await, 1);
                 let lookups = (0..120).map(|i| {
                     let s = s.clone();
                     tokio::spawn(async move { (i, s.token(&format!("t{i}")).await.unwrap()) })
@@ -302,15 +309,7 @@ macro_rules! suite {
                     }
                 }
                 assert_eq!(winners, [1; 20], "each refresh token is used once");
-                let mut conflicts = 0;
-                for insert in inserts {
-                    match insert.await.unwrap() {
-                        Ok(()) => {}
-                        Err(ostiary_server::store::StoreError::Conflict) => conflicts += 1,
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                assert_eq!(conflicts, 1);
+                assert_eq!(conflicts(inserts).await, 1);
                 for i in (0..50).filter(|i| *i != 1) {
                     assert!(s.token(&format!("n{i}")).await.unwrap().is_some(), "n{i} is missing");
                 }
