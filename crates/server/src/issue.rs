@@ -15,7 +15,7 @@ use crate::error::{ServerError, ServerResult};
 use crate::hooks::{AccessToken, Context, create_jwt};
 use crate::properties::{JwtHeader, Properties};
 use crate::state::Server;
-use crate::store::{TokenKind, TokenRecord};
+use crate::store::{Redeem, TokenKind, TokenRecord};
 
 /// 256 random bits, base64url: tokens, codes, secrets and ids.
 pub fn random_token() -> String {
@@ -107,6 +107,50 @@ pub struct Issue {
     pub id_token: Option<IdTokenFacts>,
     /// The authorization's properties, as the hooks left them; stored with the tokens.
     pub properties: Properties,
+    /// What the grant spends for the tokens: spent in the commit that stores them.
+    pub spends: Option<Spends>,
+}
+
+/// A single-use item a grant spends, by the key it is stored under, with what its replay revokes.
+#[derive(Debug)]
+pub enum Spends {
+    Code { hash: String, grant_id: String },
+    RefreshToken { hash: String, family: String },
+}
+
+impl Spends {
+    fn item(&self) -> Redeem<'_> {
+        match self {
+            Spends::Code { hash, .. } => Redeem::Code(hash),
+            Spends::RefreshToken { hash, .. } => Redeem::RefreshToken(hash),
+        }
+    }
+
+    /// The answer to an item presented again. SECURITY: a replayed code or refresh token may be
+    /// stolen: what it bought is revoked (RFC 6749 §4.1.2, RFC 9700 §4.14.2).
+    pub async fn replayed(&self, server: &Server, client: &ClientDescription) -> ServerError {
+        let client_id = &client.client_id;
+        let revoked = match self {
+            Spends::Code { grant_id, .. } => server.store().revoke_grant(grant_id).await,
+            Spends::RefreshToken { family, .. } => server.store().revoke_family(family).await,
+        };
+        let revoked = match revoked {
+            Ok(revoked) => revoked,
+            Err(e) => return e.into(),
+        };
+        match self {
+            Spends::Code { .. } => {
+                tracing::warn!(%client_id, revoked, "authorization code replay: its tokens are revoked");
+                ServerError::invalid_grant("the code was already used")
+            }
+            Spends::RefreshToken { .. } => {
+                tracing::warn!(%client_id, revoked, "refresh token reuse: family revoked");
+                ServerError::invalid_grant(
+                    "the refresh token was already used; its tokens are revoked",
+                )
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -279,14 +323,18 @@ pub async fn issue(
             random_token(),
         )
     });
-    // Both rows at once, so that they go to the store in one batch (one commit).
-    let store = server.store();
-    tokio::try_join!(store.insert_token(&access_record), async {
-        match &refresh_record {
-            Some(r) => store.insert_token(r).await,
-            None => Ok(()),
+    // Both rows, and what the grant spends, in one commit.
+    let tokens: Vec<TokenRecord> = std::iter::once(access_record)
+        .chain(refresh_record)
+        .collect();
+    match &grant.spends {
+        None => server.store().insert_tokens(&tokens).await?,
+        Some(item) => {
+            if !server.store().redeem(item.item(), now, &tokens).await? {
+                return Err(item.replayed(server, client).await);
+            }
         }
-    })?;
+    }
 
     let mut response = Map::new();
     response.insert("access_token".into(), access_token.clone().into());

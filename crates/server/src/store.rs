@@ -21,14 +21,23 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The outcome of redeeming a single-use item (a code, a refresh token).
+/// A single-use item (an authorization code) as the store holds it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Taken<T> {
-    /// Redeemed now, by this call.
+pub enum Redeemable<T> {
+    /// Not redeemed yet.
     Fresh(T),
-    /// Redeemed before: a replay.
-    Already(T),
+    /// Redeemed before: presenting it again is a replay.
+    Spent(T),
     Missing,
+}
+
+/// What a grant spends for the tokens it issues, by hash: spent in the same commit as they are
+/// written, so that neither happens without the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redeem<'a> {
+    Code(&'a str),
+    /// A refresh token, unless it was revoked.
+    RefreshToken(&'a str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,9 +167,13 @@ pub trait UserStore: Send + Sync {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    /// Inserts `tokens` together: all of them or none.
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()>;
     async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
-    /// Marks a refresh token used in one statement, so that of concurrent callers one wins.
-    async fn use_refresh_token(&self, hash: &str, now: i64) -> StoreResult<Taken<TokenRecord>>;
+    /// Spends `item` at `now` and inserts `tokens`, in one commit; false, and nothing written,
+    /// when `item` was spent before (of concurrent callers one wins), revoked or is gone.
+    async fn redeem(&self, item: Redeem<'_>, now: i64, tokens: &[TokenRecord])
+    -> StoreResult<bool>;
     async fn revoke_token(&self, hash: &str) -> StoreResult<bool>;
     /// Revokes every token of a refresh token family.
     async fn revoke_family(&self, family: &str) -> StoreResult<u64>;
@@ -169,8 +182,8 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_user_tokens(&self, username: &str) -> StoreResult<u64>;
     async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64>;
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
-    /// Redeems a code in one statement.
-    async fn take_code(&self, hash: &str, now: i64) -> StoreResult<Taken<CodeRecord>>;
+    /// The code stored under `hash`, and whether it was redeemed ([`TokenStore::redeem`]).
+    async fn code(&self, hash: &str) -> StoreResult<Redeemable<CodeRecord>>;
     /// Records a JWT `jti` until `expires_at`; false when it was seen before (a replay).
     async fn consume_jti(&self, key: &str, expires_at: i64, now: i64) -> StoreResult<bool>;
     /// Deletes what expired before `now`; returns how many rows went.

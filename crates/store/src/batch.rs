@@ -8,14 +8,15 @@
 
 use std::collections::HashMap;
 
-use ostiary_server::store::{StoreError, StoreResult, TokenRecord};
+use ostiary_server::store::{Redeem, StoreError, StoreResult, TokenRecord};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Engine, Store, corrupt, flag, unavailable};
 
-/// Rows per statement: 13 parameters each, far below SQLite's and PostgreSQL's limits.
+/// Writes (a token or a pair, 13 parameters a row) or lookups per batch: far below SQLite's and
+/// PostgreSQL's limits of parameters per statement.
 const MAX_BATCH: usize = 64;
 const COLUMNS: usize = 13;
 
@@ -56,20 +57,59 @@ impl Row {
     }
 }
 
-/// A write the writer task does.
-enum Write {
-    /// A token row, inserted with the rest of its batch in one statement.
-    Insert {
-        row: Box<Row>,
-        done: oneshot::Sender<StoreResult<()>>,
-    },
-    /// Marks a refresh token used (its row if this call did). On the writer's own connection:
-    /// from another, SQLite's lock would make it wait in sleeps of milliseconds.
-    UseRefresh {
-        hash: String,
-        now: i64,
-        done: oneshot::Sender<StoreResult<Option<TokenRecord>>>,
-    },
+/// A write the writer task does: its rows all or none, after spending its item if it has one.
+struct Write {
+    spend: Option<Spend>,
+    rows: Vec<Row>,
+    /// False when the item was spent before (nothing written).
+    done: oneshot::Sender<StoreResult<bool>>,
+}
+
+/// A single-use item to spend, with the time to record.
+struct Spend {
+    item: Item,
+    hash: String,
+    now: i64,
+}
+
+#[derive(Clone, Copy)]
+enum Item {
+    Code,
+    RefreshToken,
+}
+
+impl Spend {
+    /// Marks the item used, if it was not; whether this call did. On the writer's own
+    /// connection: from another, SQLite's lock would make it wait in sleeps of milliseconds.
+    async fn spend(&self, conn: &mut AnyConnection) -> StoreResult<bool> {
+        let sql = match self.item {
+            Item::Code => "UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL",
+            Item::RefreshToken => {
+                "UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL AND revoked = 0"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(self.now)
+            .bind(self.hash.as_str())
+            .execute(conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Takes the spending back (in the same transaction), when what it paid for was refused.
+    async fn undo(&self, conn: &mut AnyConnection) -> StoreResult<()> {
+        let sql = match self.item {
+            Item::Code => "UPDATE codes SET used_at = NULL WHERE hash = $1",
+            Item::RefreshToken => "UPDATE tokens SET used_at = NULL WHERE hash = $1",
+        };
+        sqlx::query(sql)
+            .bind(self.hash.as_str())
+            .execute(conn)
+            .await
+            .map(drop)
+            .map_err(unavailable)
+    }
 }
 
 /// The queue in front of the one writer task.
@@ -90,27 +130,32 @@ impl TokenWriter {
         TokenWriter { queue }
     }
 
-    /// Inserts `token`; returns once the row is committed.
-    pub async fn insert(&self, token: &TokenRecord) -> StoreResult<()> {
-        let (done, outcome) = oneshot::channel();
-        let row = Box::new(Row::new(token)?);
-        self.queue
-            .send(Write::Insert { row, done })
-            .map_err(|_| stopped())?;
-        outcome.await.unwrap_or_else(|_| Err(stopped()))
+    /// Inserts `tokens`, all or none; returns once they are committed.
+    pub async fn insert(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        self.write(None, tokens).await.map(drop)
     }
 
-    /// Marks the refresh token stored under `hash` used, if it was not; its row when this call
-    /// did (one of concurrent callers wins).
-    pub async fn use_refresh_token(
+    /// Spends `item` and inserts `tokens` in one commit; false (nothing written) when the item
+    /// was spent before.
+    pub async fn redeem(
         &self,
-        hash: &str,
+        item: Redeem<'_>,
         now: i64,
-    ) -> StoreResult<Option<TokenRecord>> {
-        let (done, outcome) = oneshot::channel();
+        tokens: &[TokenRecord],
+    ) -> StoreResult<bool> {
+        let (item, hash) = match item {
+            Redeem::Code(hash) => (Item::Code, hash),
+            Redeem::RefreshToken(hash) => (Item::RefreshToken, hash),
+        };
         let hash = hash.to_owned();
+        self.write(Some(Spend { item, hash, now }), tokens).await
+    }
+
+    async fn write(&self, spend: Option<Spend>, tokens: &[TokenRecord]) -> StoreResult<bool> {
+        let rows = tokens.iter().map(Row::new).collect::<StoreResult<_>>()?;
+        let (done, outcome) = oneshot::channel();
         self.queue
-            .send(Write::UseRefresh { hash, now, done })
+            .send(Write { spend, rows, done })
             .map_err(|_| stopped())?;
         outcome.await.unwrap_or_else(|_| Err(stopped()))
     }
@@ -123,41 +168,24 @@ async fn write_batches(pool: AnyPool, engine: Engine, mut queue: mpsc::Unbounded
     // so that a broken connection is replaced.
     let mut connection: Option<PoolConnection<Any>> = None;
     while next_batch(&mut queue, &mut batch).await {
-        let mut refreshes = Vec::new();
-        let mut inserts = Vec::with_capacity(batch.len());
-        for write in batch.drain(..) {
-            match write {
-                Write::Insert { row, done } => inserts.push((row, done)),
-                Write::UseRefresh { hash, now, done } => refreshes.push((hash, now, done)),
-            }
-        }
-        let uses: Vec<(&str, i64)> = refreshes
-            .iter()
-            .map(|(h, now, _)| (h.as_str(), *now))
-            .collect();
-        let rows: Vec<&Row> = inserts.iter().map(|(row, _)| row.as_ref()).collect();
         let outcome = match writer_connection(&pool, &mut connection).await {
-            Ok(conn) => write(conn, engine, &uses, &rows).await,
+            Ok(conn) => write(conn, engine, &batch).await,
             Err(e) => Err(e),
         };
         match outcome {
-            Ok((used, inserted)) => {
-                for ((_, _, done), outcome) in refreshes.into_iter().zip(used) {
-                    let _ = done.send(outcome);
-                }
-                for ((_, done), outcome) in inserts.into_iter().zip(inserted) {
-                    let _ = done.send(outcome);
+            Ok(outcomes) => {
+                for (write, outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = write.done.send(outcome);
                 }
             }
             Err(e) => {
                 // Nothing of the batch was committed; a broken connection is replaced.
                 connection = None;
                 let message = e.to_string();
-                for (_, _, done) in refreshes {
-                    let _ = done.send(Err(StoreError::Unavailable(message.clone())));
-                }
-                for (_, done) in inserts {
-                    let _ = done.send(Err(StoreError::Unavailable(message.clone())));
+                for write in batch.drain(..) {
+                    let _ = write
+                        .done
+                        .send(Err(StoreError::Unavailable(message.clone())));
                 }
             }
         }
@@ -176,53 +204,66 @@ async fn writer_connection<'c>(
 }
 
 /// One batch, committed once (one WAL sync on SQLite, one round trip's wait on PostgreSQL): the
-/// refresh tokens marked used, then the rows inserted, in one transaction when there are both;
-/// rows alone need none, one statement commits by itself. A row whose key is taken is left out,
-/// and only its caller hears of it; an error of the batch itself (a lost connection, a failed
-/// commit) is every caller's, and then nothing of the batch was committed.
+/// items spent, then the rows of every write that may go inserted, in one transaction when
+/// something is spent; rows alone need none, one statement commits by itself. A write whose key
+/// is taken is left out (its item not spent), and only its caller hears of it; an error of the
+/// batch itself (a lost connection, a failed commit) is every caller's, and then nothing of the
+/// batch was committed.
 async fn write(
     conn: &mut AnyConnection,
     engine: Engine,
-    refreshes: &[(&str, i64)],
-    rows: &[&Row],
-) -> StoreResult<(Vec<StoreResult<Option<TokenRecord>>>, Vec<StoreResult<()>>)> {
-    if refreshes.is_empty() {
-        return Ok((Vec::new(), insert_each(conn, engine, rows, false).await?));
+    writes: &[Write],
+) -> StoreResult<Vec<StoreResult<bool>>> {
+    let mut outcomes: Vec<StoreResult<bool>> = writes.iter().map(|_| Ok(true)).collect();
+    if writes.iter().all(|w| w.spend.is_none()) {
+        let units: Vec<&[Row]> = writes.iter().map(|w| w.rows.as_slice()).collect();
+        for (outcome, inserted) in outcomes
+            .iter_mut()
+            .zip(insert_each(conn, engine, &units, false).await?)
+        {
+            *outcome = inserted.map(|()| true);
+        }
+        return Ok(outcomes);
     }
     let mut tx = conn.begin().await.map_err(unavailable)?;
-    let mut used = Vec::with_capacity(refreshes.len());
-    for (hash, now) in refreshes {
-        let row = sqlx::query(concat!(
-            "UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL RETURNING ",
-            token_columns!()
-        ))
-        .bind(now)
-        .bind(hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        used.push(row.as_ref().map(Store::token_from_row).transpose());
+    for (write, outcome) in writes.iter().zip(&mut outcomes) {
+        if let Some(spend) = &write.spend {
+            *outcome = Ok(spend.spend(&mut tx).await?);
+        }
     }
-    let inserted = insert_each(&mut tx, engine, rows, true).await?;
+    // The rows of the writes that may go: everyone's but those whose item was spent before.
+    let going: Vec<usize> = (0..writes.len())
+        .filter(|&i| matches!(outcomes[i], Ok(true)))
+        .collect();
+    let units: Vec<&[Row]> = going.iter().map(|&i| writes[i].rows.as_slice()).collect();
+    let inserted = insert_each(&mut tx, engine, &units, true).await?;
+    for (&i, inserted) in going.iter().zip(inserted) {
+        if let Err(e) = inserted {
+            if let Some(spend) = &writes[i].spend {
+                spend.undo(&mut tx).await?;
+            }
+            outcomes[i] = Err(e);
+        }
+    }
     tx.commit().await.map_err(unavailable)?;
-    Ok((used, inserted))
+    Ok(outcomes)
 }
 
-/// Inserts `rows` in one statement, or, when a key is taken (which fails the whole statement),
-/// each row alone. Inside a transaction each attempt has a savepoint, because on PostgreSQL a
-/// failed statement fails the transaction.
+/// Inserts the rows of `units` in one statement, or, when a key is taken (which fails the whole
+/// statement), each unit's rows alone. Inside a transaction each attempt has a savepoint,
+/// because on PostgreSQL a failed statement fails the transaction.
 async fn insert_each(
     conn: &mut AnyConnection,
     engine: Engine,
-    rows: &[&Row],
+    units: &[&[Row]],
     in_transaction: bool,
 ) -> StoreResult<Vec<StoreResult<()>>> {
-    let attempt = async |conn: &mut AnyConnection, rows: &[&Row]| {
+    let attempt = async |conn: &mut AnyConnection, rows: Vec<&Row>| {
         if !in_transaction {
-            return insert(conn, engine, rows).await;
+            return insert(conn, engine, &rows).await;
         }
         let mut savepoint = conn.begin().await.map_err(unavailable)?;
-        match insert(&mut savepoint, engine, rows).await {
+        match insert(&mut savepoint, engine, &rows).await {
             Ok(()) => savepoint.commit().await.map_err(unavailable),
             Err(e) => {
                 savepoint.rollback().await.map_err(unavailable)?;
@@ -230,15 +271,16 @@ async fn insert_each(
             }
         }
     };
-    if rows.is_empty() {
-        return Ok(Vec::new());
+    let every_row: Vec<&Row> = units.iter().flat_map(|unit| unit.iter()).collect();
+    if every_row.is_empty() {
+        return Ok(units.iter().map(|_| Ok(())).collect());
     }
-    match attempt(conn, rows).await {
-        Ok(()) => Ok(rows.iter().map(|_| Ok(())).collect()),
-        Err(StoreError::Conflict) if rows.len() > 1 => {
-            let mut inserted = Vec::with_capacity(rows.len());
-            for row in rows {
-                match attempt(conn, &[row]).await {
+    match attempt(conn, every_row).await {
+        Ok(()) => Ok(units.iter().map(|_| Ok(())).collect()),
+        Err(StoreError::Conflict) if units.len() > 1 => {
+            let mut inserted = Vec::with_capacity(units.len());
+            for unit in units {
+                match attempt(conn, unit.iter().collect()).await {
                     Err(e @ StoreError::Unavailable(_)) => return Err(e),
                     outcome => inserted.push(outcome),
                 }

@@ -34,8 +34,8 @@ use ostiary_jose::KeyRing;
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
     AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, Consent, InteractionRecord,
-    InteractionStore, KeyStore, OverviewStore, SessionRecord, StoreError, StoreResult, Taken,
-    TokenKind, TokenRecord, TokenStore, UserStore,
+    InteractionStore, KeyStore, OverviewStore, Redeem, Redeemable, SessionRecord, StoreError,
+    StoreResult, TokenKind, TokenRecord, TokenStore, UserStore,
 };
 use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};

@@ -13,21 +13,24 @@ macro_rules! code_columns {
 #[async_trait]
 impl TokenStore for Store {
     async fn insert_token(&self, t: &TokenRecord) -> StoreResult<()> {
-        self.token_writer.insert(t).await
+        self.token_writer.insert(std::slice::from_ref(t)).await
+    }
+
+    async fn insert_tokens(&self, tokens: &[TokenRecord]) -> StoreResult<()> {
+        self.token_writer.insert(tokens).await
     }
 
     async fn token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
         self.token_reader.token(hash).await
     }
 
-    async fn use_refresh_token(&self, hash: &str, now: i64) -> StoreResult<Taken<TokenRecord>> {
-        if let Some(record) = self.token_writer.use_refresh_token(hash, now).await? {
-            return Ok(Taken::Fresh(record));
-        }
-        match self.token(hash).await? {
-            Some(t) if t.kind == TokenKind::Refresh => Ok(Taken::Already(t)),
-            _ => Ok(Taken::Missing),
-        }
+    async fn redeem(
+        &self,
+        item: Redeem<'_>,
+        now: i64,
+        tokens: &[TokenRecord],
+    ) -> StoreResult<bool> {
+        self.token_writer.redeem(item, now, tokens).await
     }
 
     async fn revoke_token(&self, hash: &str) -> StoreResult<bool> {
@@ -91,31 +94,23 @@ impl TokenStore for Store {
         Ok(())
     }
 
-    async fn take_code(&self, hash: &str, now: i64) -> StoreResult<Taken<CodeRecord>> {
-        let fresh = sqlx::query(concat!(
-            "UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL RETURNING ",
-            code_columns!()
-        ))
-        .bind(now)
-        .bind(hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        if let Some(row) = fresh {
-            return Self::code_from_row(&row).map(Taken::Fresh);
-        }
-        let used = sqlx::query(concat!(
+    async fn code(&self, hash: &str) -> StoreResult<Redeemable<CodeRecord>> {
+        let row = sqlx::query(concat!(
             "SELECT ",
             code_columns!(),
-            " FROM codes WHERE hash = $1"
+            ", used_at FROM codes WHERE hash = $1"
         ))
         .bind(hash)
         .fetch_optional(&self.pool)
         .await
         .map_err(unavailable)?;
-        match used {
-            Some(row) => Self::code_from_row(&row).map(Taken::Already),
-            None => Ok(Taken::Missing),
+        let Some(row) = row else {
+            return Ok(Redeemable::Missing);
+        };
+        let code = Self::code_from_row(&row)?;
+        match row.try_get::<Option<i64>, _>("used_at").map_err(corrupt)? {
+            None => Ok(Redeemable::Fresh(code)),
+            Some(_) => Ok(Redeemable::Spent(code)),
         }
     }
 

@@ -7,7 +7,8 @@ use ostiary_jose::{Algorithm, KeyRing, SigAlg};
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
     AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, InteractionStore, KeyStore,
-    OverviewStore, SessionRecord, Taken, TokenKind, TokenRecord, TokenStore, UserStore,
+    OverviewStore, Redeem, Redeemable, SessionRecord, TokenKind, TokenRecord, TokenStore,
+    UserStore,
 };
 use ostiary_store::{MasterKey, Store};
 use serde_json::json;
@@ -17,8 +18,13 @@ fn master() -> MasterKey {
 }
 
 async fn sqlite() -> Store {
-    let dir =
-        std::env::temp_dir().join(format!("ostiary-store-{}-{}", std::process::id(), unique()));
+    // Under the target directory, which `cargo clean` empties, rather than one more dir in /tmp
+    // per test run.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "store-{}-{}",
+        std::process::id(),
+        unique()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     Store::open(
         &format!("sqlite://{}", dir.join("ostiary.db").display()),
@@ -226,10 +232,20 @@ macro_rules! suite {
                 s.insert_token(&token("a1", TokenKind::Access, "f1")).await.unwrap();
                 s.insert_token(&token("a2", TokenKind::Access, "f2")).await.unwrap();
                 assert_eq!(s.token("a1").await.unwrap(), Some(token("a1", TokenKind::Access, "f1")));
-                assert!(matches!(s.use_refresh_token("r1", 150).await.unwrap(), Taken::Fresh(_)));
-                assert!(matches!(s.use_refresh_token("r1", 151).await.unwrap(), Taken::Already(_)));
-                assert_eq!(s.use_refresh_token("a1", 151).await.unwrap(), Taken::Missing, "access tokens are not refresh tokens");
-                assert_eq!(s.revoke_family("f1").await.unwrap(), 2);
+                let store = &s;
+                let spend = move |hash: &'static str| async move { store.redeem(Redeem::RefreshToken(hash), 150, &[token(&format!("{hash}-next"), TokenKind::Refresh, "f1")]).await.unwrap() };
+                assert!(spend("r1").await);
+                assert!(s.token("r1-next").await.unwrap().is_some(), "the new token came with the spending");
+                s.revoke_token("r1-next").await.unwrap();
+                assert!(!s.redeem(Redeem::RefreshToken("r1"), 151, &[token("r1-again", TokenKind::Refresh, "f1")]).await.unwrap());
+                assert_eq!(s.token("r1-again").await.unwrap(), None, "nothing is written for a spent token");
+                assert!(!spend("a1").await, "access tokens are not refresh tokens");
+                assert!(!spend("zz").await);
+                s.insert_token(&token("r2", TokenKind::Refresh, "f1")).await.unwrap();
+                s.revoke_token("r2").await.unwrap();
+                assert!(!spend("r2").await, "a revoked refresh token buys nothing");
+                assert_eq!(s.token("r2-next").await.unwrap(), None);
+                assert_eq!(s.revoke_family("f1").await.unwrap(), 4, "r1, a1, r1-next and r2");
                 assert!(s.token("a1").await.unwrap().unwrap().revoked);
                 assert!(!s.token("a2").await.unwrap().unwrap().revoked);
                 assert_eq!(s.revoke_user_tokens("alice").await.unwrap(), 1);
@@ -241,12 +257,20 @@ macro_rules! suite {
             async fn concurrent_redemptions_of_one_refresh_token_have_one_winner() {
                 let s = super::$backend().await;
                 s.insert_token(&token("r1", TokenKind::Refresh, "f1")).await.unwrap();
-                let tries = (0..20).map(|_| { let s = s.clone(); tokio::spawn(async move { s.use_refresh_token("r1", 150).await.unwrap() }) });
+                let tries = (0..20).map(|i| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.redeem(Redeem::RefreshToken("r1"), 150, &[token(&format!("n{i}"), TokenKind::Refresh, "f1")]).await.unwrap() })
+                });
                 let mut fresh = 0;
                 for t in tries {
-                    if matches!(t.await.unwrap(), Taken::Fresh(_)) { fresh += 1; }
+                    if t.await.unwrap() { fresh += 1; }
                 }
                 assert_eq!(fresh, 1);
+                let mut written = 0;
+                for i in 0..20 {
+                    if s.token(&format!("n{i}")).await.unwrap().is_some() { written += 1; }
+                }
+                assert_eq!(written, 1, "only the winner's token is stored");
             }
 
             #[tokio::test]
@@ -287,7 +311,8 @@ macro_rules! suite {
                 // they reach the writer together, one transaction on PostgreSQL's savepoints.
                 let uses = (0..40).map(|i| {
                     let s = s.clone();
-                    tokio::spawn(async move { (i % 20, s.use_refresh_token(&format!("r{}", i % 20), 150).await) })
+                    let next = [token(&format!("a{i}"), TokenKind::Access, "f"), token(&format!("s{i}"), TokenKind::Refresh, "f")];
+                    tokio::spawn(async move { (i, s.redeem(Redeem::RefreshToken(&format!("r{}", i % 20)), 150, &next).await) })
                 });
                 let inserts = (0..50).map(|i| {
                     let s = s.clone();
@@ -298,15 +323,11 @@ macro_rules! suite {
                 let (uses, inserts): (Vec<_>, Vec<_>) = (uses.collect(), inserts.collect());
                 let mut winners = [0; 20];
                 for used in uses {
-                    let (i, outcome) = used.await.unwrap();
-                    match outcome.unwrap() {
-                        Taken::Fresh(t) => {
-                            assert_eq!(t.hash, format!("r{i}"));
-                            winners[i] += 1;
-                        }
-                        Taken::Already(t) => assert_eq!(t.hash, format!("r{i}")),
-                        Taken::Missing => panic!("r{i} is missing"),
-                    }
+                    let (i, won) = used.await.unwrap();
+                    let won = won.unwrap();
+                    let (access, refresh) = (s.token(&format!("a{i}")).await.unwrap(), s.token(&format!("s{i}")).await.unwrap());
+                    assert_eq!((access.is_some(), refresh.is_some()), (won, won), "a{i} and s{i} are stored if the spending won");
+                    if won { winners[i % 20] += 1; }
                 }
                 assert_eq!(winners, [1; 20], "each refresh token is used once");
                 assert_eq!(conflicts(inserts).await, 1);
@@ -314,12 +335,13 @@ macro_rules! suite {
                     assert!(s.token(&format!("n{i}")).await.unwrap().is_some(), "n{i} is missing");
                 }
                 for i in 0..20 {
-                    assert!(matches!(s.use_refresh_token(&format!("r{i}"), 160).await.unwrap(), Taken::Already(_)), "r{i} was used");
+                    assert!(!s.redeem(Redeem::RefreshToken(&format!("r{i}")), 160, &[token("late", TokenKind::Access, "f")]).await.unwrap(), "r{i} was used");
                 }
+                assert_eq!(s.token("late").await.unwrap(), None);
             }
 
             #[tokio::test]
-            async fn a_code_is_taken_once() {
+            async fn a_code_is_redeemed_once_with_its_tokens() {
                 let s = super::$backend().await;
                 let code = CodeRecord {
                     hash: "c1".into(), client_id: "app".into(), redirect_uri: "https://app/cb".into(), username: "alice".into(),
@@ -327,9 +349,35 @@ macro_rules! suite {
                     auth_time: 1, grant_id: "g1".into(), expires_at: 100, extra: Default::default(),
                 };
                 s.insert_code(&code).await.unwrap();
-                assert_eq!(s.take_code("c1", 50).await.unwrap(), Taken::Fresh(code.clone()));
-                assert_eq!(s.take_code("c1", 51).await.unwrap(), Taken::Already(code));
-                assert_eq!(s.take_code("nope", 51).await.unwrap(), Taken::Missing);
+                assert_eq!(s.code("c1").await.unwrap(), Redeemable::Fresh(code.clone()));
+                assert!(s.redeem(Redeem::Code("c1"), 50, &[token("a1", TokenKind::Access, "f1")]).await.unwrap());
+                assert!(s.token("a1").await.unwrap().is_some());
+                assert_eq!(s.code("c1").await.unwrap(), Redeemable::Spent(code));
+                assert!(!s.redeem(Redeem::Code("c1"), 51, &[token("a2", TokenKind::Access, "f2")]).await.unwrap());
+                assert_eq!(s.token("a2").await.unwrap(), None);
+                assert_eq!(s.code("nope").await.unwrap(), Redeemable::Missing);
+                assert!(!s.redeem(Redeem::Code("nope"), 51, &[token("a3", TokenKind::Access, "f3")]).await.unwrap());
+            }
+
+            #[tokio::test]
+            async fn an_item_whose_tokens_are_refused_stays_unspent() {
+                let s = super::$backend().await;
+                s.insert_token(&token("taken", TokenKind::Access, "f0")).await.unwrap();
+                s.insert_token(&token("r1", TokenKind::Refresh, "f1")).await.unwrap();
+                // Alone and in a batch with other writes (PostgreSQL then has savepoints to undo).
+                let pair = [token("new", TokenKind::Access, "f1"), token("taken", TokenKind::Refresh, "f1")];
+                let refused = s.redeem(Redeem::RefreshToken("r1"), 150, &pair).await;
+                assert!(matches!(refused, Err(ostiary_server::store::StoreError::Conflict)), "{refused:?}");
+                assert_eq!(s.token("new").await.unwrap(), None, "the pair is written all or none");
+                let others = (0..10).map(|i| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.insert_token(&token(&format!("o{i}"), TokenKind::Access, "f2")).await })
+                });
+                let again = s.redeem(Redeem::RefreshToken("r1"), 151, &pair);
+                let (others, again): (Vec<_>, _) = (others.collect(), again.await);
+                assert!(matches!(again, Err(ostiary_server::store::StoreError::Conflict)), "{again:?}");
+                assert_eq!(conflicts(others).await, 0);
+                assert!(s.redeem(Redeem::RefreshToken("r1"), 152, &[token("r1-next", TokenKind::Refresh, "f1")]).await.unwrap(), "r1 was never spent");
             }
 
             #[tokio::test]

@@ -584,11 +584,16 @@ async fn refused_codes(server: &TestServer) {
         (200, None),
         "an enabled user's fresh code works"
     );
-    // Each refused code was spent by its attempt: the right request cannot use it after.
-    for name in ["other-uri-0", "expired", "disabled"] {
+    // A refused attempt spends nothing (as in node-oidc-provider and fosite): whoever holds a
+    // stolen code cannot burn it for its owner by failing a check. An expired code stays refused.
+    for name in ["other-uri-0", "disabled"] {
+        let (status, error, _) = exchange(name, "https://app.example/cb").await;
+        assert_eq!((status, error), (200, None), "{name}");
         let answer = exchange(name, "https://app.example/cb").await;
-        assert!(invalid(&answer), "{name}: {answer:?}");
+        assert!(invalid(&answer), "{name} is spent now: {answer:?}");
     }
+    let answer = exchange("expired", "https://app.example/cb").await;
+    assert!(invalid(&answer), "{answer:?}");
 }
 
 both_backends!(

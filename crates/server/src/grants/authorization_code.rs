@@ -10,24 +10,26 @@ use ostiary_core::{GrantType, Scopes};
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{Context, Credential};
-use crate::issue::{IdTokenFacts, Issue, refresh_allowed, stored_properties, token_hash};
+use crate::issue::{IdTokenFacts, Issue, Spends, refresh_allowed, stored_properties, token_hash};
 use crate::params::Params;
 use crate::properties::scope_map;
-use crate::store::Taken;
+use crate::store::Redeemable;
 
 pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
     let (server, config, client) = (ctx.server, ctx.config, ctx.client);
     super::ensure_allowed(config, client, GrantType::AuthorizationCode)?;
-    let code = params.require("code")?;
-    let record = match server.store().take_code(&token_hash(code), now).await? {
-        Taken::Fresh(record) => record,
-        Taken::Already(record) => {
-            // SECURITY: a replayed code may be stolen: revoke what the first exchange issued.
-            let revoked = server.store().revoke_grant(&record.grant_id).await?;
-            tracing::warn!(client_id = %client.client_id, revoked, "authorization code replay: its tokens are revoked");
-            return Err(ServerError::invalid_grant("the code was already used"));
+    let hash = token_hash(params.require("code")?);
+    // The code is spent with the tokens' commit (`Issue::spends`), once every check has passed:
+    // a failed attempt (another client, a wrong verifier) does not burn it for its owner.
+    let record = match server.store().code(&hash).await? {
+        Redeemable::Fresh(record) => record,
+        Redeemable::Spent(record) => {
+            let grant_id = record.grant_id;
+            return Err(Spends::Code { hash, grant_id }
+                .replayed(server, client)
+                .await);
         }
-        Taken::Missing => return Err(ServerError::invalid_grant("unknown code")),
+        Redeemable::Missing => return Err(ServerError::invalid_grant("unknown code")),
     };
     if record.client_id != client.client_id {
         return Err(ServerError::invalid_grant(
@@ -80,10 +82,14 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
     Ok(Issue {
         username: Some(record.username),
         scope,
-        grant_id: Some(record.grant_id),
+        grant_id: Some(record.grant_id.clone()),
         refresh,
         id_token,
         properties,
+        spends: Some(Spends::Code {
+            hash,
+            grant_id: record.grant_id,
+        }),
         ..Default::default()
     })
 }

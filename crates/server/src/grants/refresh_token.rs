@@ -6,10 +6,10 @@ use ostiary_core::{ErrorCode, GrantType, Scopes};
 use crate::client_auth::unauthorized;
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{Context, Credential};
-use crate::issue::{IdTokenFacts, Issue, stored_properties, token_hash};
+use crate::issue::{IdTokenFacts, Issue, Spends, stored_properties, token_hash};
 use crate::params::Params;
 use crate::properties::scope_map;
-use crate::store::{Taken, TokenKind};
+use crate::store::TokenKind;
 
 pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult<Issue> {
     let (server, config, client) = (ctx.server, ctx.config, ctx.client);
@@ -70,27 +70,20 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
             return Err(ServerError::invalid_grant("the user is disabled or gone"));
         }
     }
-    match server.store().use_refresh_token(&hash, now).await? {
-        Taken::Fresh(_) => {}
-        Taken::Already(t) => {
-            // SECURITY: reuse means the token leaked: revoke its family.
-            let revoked = server.store().revoke_family(&t.family).await?;
-            tracing::warn!(client_id = %client.client_id, revoked, "refresh token reuse: family revoked");
-            return Err(ServerError::invalid_grant(
-                "the refresh token was already used; its tokens are revoked",
-            ));
-        }
-        Taken::Missing => return Err(invalid()),
-    }
     let id_token = (record.username.is_some() && scope.contains("openid"))
         .then(|| IdTokenFacts::remembered(&record.extra));
     Ok(Issue {
         username: record.username,
         scope,
-        family: Some(record.family),
+        family: Some(record.family.clone()),
         grant_id: record.grant_id,
         refresh: true,
         id_token,
         properties,
+        // Spent with the new pair's commit; used before, it revokes the family.
+        spends: Some(Spends::RefreshToken {
+            hash,
+            family: record.family,
+        }),
     })
 }
