@@ -147,7 +147,9 @@ impl Client {
             .as_mut()
             .ok_or_else(|| ClientError::Config(format!("{app} has no keys of its own")))?;
         let fresh = ring
-            .rotate(now())
+            // 0: the new keys sign at once: the server learns them in this very call (or fetches
+            // the jwks_uri again on their unknown kid).
+            .rotate(now(), 0)
             .map_err(|e| ClientError::Config(e.to_string()))?;
         self.store.save_configuration(&config).await?;
         if config.registration_client_uri.is_some() {

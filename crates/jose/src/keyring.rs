@@ -29,6 +29,11 @@ pub struct RingKey {
     /// Seconds since the epoch.
     pub created_at: i64,
     pub retired_at: Option<i64>,
+    /// When a current key starts to sign (seconds since the epoch); `None`: at once. A rotated
+    /// key is published ahead of it, so that every node and verifier holds it by then, and the
+    /// key it replaces signs until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_from: Option<i64>,
 }
 
 /// A private key set and its public half, with rotation history. Serializes to JSON for storage
@@ -48,6 +53,7 @@ impl KeyRing {
                 state: KeyState::Current,
                 created_at: now,
                 retired_at: None,
+                signs_from: None,
             });
         }
         Ok(ring)
@@ -64,14 +70,16 @@ impl KeyRing {
                     state: KeyState::Current,
                     created_at: now,
                     retired_at: None,
+                    signs_from: None,
                 })
                 .collect(),
         }
     }
 
     /// Adds a new key for every algorithm that has a current key, makes it current, and moves the
-    /// replaced keys to `Previous`. Returns the new keys' ids.
-    pub fn rotate(&mut self, now: i64) -> Result<Vec<String>> {
+    /// replaced keys to `Previous`; the new keys sign `ahead` seconds from `now` (published from
+    /// now on), the replaced ones until then. Returns the new keys' ids.
+    pub fn rotate(&mut self, now: i64, ahead: u64) -> Result<Vec<String>> {
         if self
             .keys
             .iter()
@@ -110,6 +118,7 @@ impl KeyRing {
                 state: KeyState::Current,
                 created_at: now,
                 retired_at: None,
+                signs_from: (ahead > 0).then(|| now.saturating_add_unsigned(ahead)),
             });
         }
         let ids = fresh.iter().filter_map(|k| k.key.kid.clone()).collect();
@@ -148,6 +157,7 @@ impl KeyRing {
                 state: KeyState::Current,
                 created_at: now,
                 retired_at: None,
+                signs_from: None,
             },
         );
         Ok(true)
@@ -171,6 +181,23 @@ impl KeyRing {
             count += 1;
         }
         count
+    }
+
+    /// The private keys to sign with at `now`, in the order to try (signing takes the first
+    /// fitting key): the current keys that sign by then, the replaced ones (which sign until
+    /// their successors do), then the keys still published ahead.
+    pub fn signing_set(&self, now: i64) -> JwkSet {
+        let mut keys: Vec<&RingKey> = self
+            .keys
+            .iter()
+            .filter(|k| k.state != KeyState::Retired)
+            .collect();
+        keys.sort_by_key(|k| match k.state {
+            KeyState::Current if k.signs_from.is_none_or(|from| from <= now) => 0,
+            KeyState::Previous => 1,
+            _ => 2,
+        });
+        JwkSet::new(keys.into_iter().map(|k| k.key.clone()).collect())
     }
 
     /// The usable private keys, current ones first.
@@ -258,7 +285,7 @@ mod tests {
         .unwrap();
         let old_kid = ring.current("ES256").unwrap().kid.clone();
 
-        let fresh = ring.rotate(200).unwrap();
+        let fresh = ring.rotate(200, 0).unwrap();
         assert_eq!(fresh.len(), 2);
         assert_ne!(ring.current("ES256").unwrap().kid, old_kid);
         assert_eq!(ring.public_set().len(), 4);
@@ -312,5 +339,35 @@ mod tests {
         let stored = serde_json::to_string(&ring).unwrap();
         let restored: KeyRing = serde_json::from_str(&stored).unwrap();
         assert_eq!(restored.private_set(), ring.private_set());
+    }
+
+    #[test]
+    fn a_key_rotated_ahead_is_published_at_once_and_signs_from_its_time() {
+        let mut ring = KeyRing::generate(&[Algorithm::Sig(SigAlg::ES256)], 100).unwrap();
+        let old = ring.current("ES256").unwrap().kid.clone();
+        let fresh = ring.rotate(200, 60).unwrap();
+        assert!(
+            ring.public_set()
+                .keys
+                .iter()
+                .any(|k| k.kid.as_ref() == fresh.first())
+        );
+        let claims = json!({"sub": "alice"}).as_object().cloned().unwrap();
+        let signed = EncodeOptions {
+            sig_alg: Some(SigAlg::ES256),
+            ..Default::default()
+        };
+        let signer_at = |ring: &KeyRing, now| {
+            let token = encode(&claims, &signed, &ring.signing_set(now), None).unwrap();
+            let header = crate::jwt::insecure_peek_header(&token).unwrap();
+            header["kid"].as_str().map(str::to_owned)
+        };
+        assert_eq!(signer_at(&ring, 200), old, "the replaced key signs on");
+        assert_eq!(signer_at(&ring, 259), old);
+        assert_eq!(signer_at(&ring, 260), fresh.first().cloned());
+        let stored = serde_json::to_string(&ring).unwrap();
+        let restored: KeyRing = serde_json::from_str(&stored).unwrap();
+        assert_eq!(signer_at(&restored, 259), old, "the time is stored");
+        assert_eq!(signer_at(&restored, 260), fresh.first().cloned());
     }
 }

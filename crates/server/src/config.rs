@@ -146,7 +146,8 @@ pub struct ScopeDescription {
     pub description: String,
 }
 
-/// Token lifetimes, in seconds (the reference's Intervals tab).
+/// Token lifetimes, in seconds (the reference's Intervals tab), and how long a rotated key is
+/// published before it signs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Intervals {
@@ -157,6 +158,10 @@ pub struct Intervals {
     pub session: u64,
     /// 0: client secrets do not expire.
     pub client_secret: u64,
+    /// A rotated server key is published this long before it signs, so that by then every node
+    /// (whose caches live 2 s) and every verifier (the JWKS may be cached 60 s) holds it. 0: it
+    /// signs at once.
+    pub key_publication: u64,
 }
 
 impl Default for Intervals {
@@ -167,6 +172,7 @@ impl Default for Intervals {
             refresh_token: 86400,
             session: 86400,
             client_secret: 0,
+            key_publication: 90,
         }
     }
 }
@@ -734,7 +740,8 @@ mod tests {
                 authorization_code: 60,
                 refresh_token: 86400,
                 session: 86400,
-                client_secret: 0
+                client_secret: 0,
+                key_publication: 90,
             }
         );
         assert!(config.validate().is_ok());

@@ -195,17 +195,17 @@ impl Server {
     /// The private keys to sign with `alg`. A key for an algorithm the server has not used before is
     /// made the first time a client needs it (a client may register any advertised algorithm).
     pub async fn signing_keys(&self, alg: SigAlg) -> ServerResult<ostiary_jose::JwkSet> {
-        let keys = self.keys().await?.private_set();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let keys = self.keys().await?.signing_set(now);
         if keys
             .select(None, alg.name(), ostiary_jose::KeyOp::Sign)
             .is_ok()
         {
             return Ok(keys);
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
         // Re-read the stored ring, so as not to overwrite what another node added meanwhile.
         let mut ring = self.store().key_ring().await?.unwrap_or_default();
         if ring.current(alg.name()).is_none() {
@@ -216,7 +216,7 @@ impl Server {
             tracing::info!(%alg, "generated a signing key for a newly used algorithm");
         }
         self.inner.keys.clear().await;
-        Ok(self.keys().await?.private_set())
+        Ok(self.keys().await?.signing_set(now))
     }
 
     /// Drops the caches (after this process changed the configuration or keys).
@@ -357,16 +357,23 @@ async fn install_x509_key(
     Ok(())
 }
 
-/// Key rotation (the reference's JWKS rotation): a new key for every algorithm in use signs and
-/// encrypts from now on; the replaced ones stay published, verifying and decrypting, until
-/// [`retire_keys`]. Returns the new keys' ids. Nodes pick the change up within [`CACHE_TTL`].
+/// Key rotation (the reference's JWKS rotation): a new key for every algorithm in use, published
+/// at once (every node within [`CACHE_TTL`]) and signing after the configuration's
+/// `intervals.key_publication`, when every node does; the replaced ones sign until then, and stay
+/// published, verifying and decrypting, until [`retire_keys`]. Returns the new keys' ids.
 pub async fn rotate_keys(store: &dyn ServerStore, now: i64) -> ServerResult<Vec<String>> {
+    let ahead = store
+        .server_config()
+        .await?
+        .unwrap_or_default()
+        .intervals
+        .key_publication;
     let mut ring = store
         .key_ring()
         .await?
         .ok_or_else(|| ServerError::Config("the server has no keys".into()))?;
     let fresh = ring
-        .rotate(now)
+        .rotate(now, ahead)
         .map_err(|e| ServerError::Config(e.to_string()))?;
     store.save_key_ring(&ring).await?;
     tracing::info!(keys = ?fresh, "server keys rotated");

@@ -59,6 +59,7 @@ fn kid_of(jwt: &str) -> String {
 async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
     let a = TestServer::start_with(Backend::Postgres, |c| {
         c.access_token_format = AccessTokenFormat::Jwt;
+        c.intervals.key_publication = KEY_PUBLICATION;
     })
     .await;
     let (b, c) = (a.another_node().await, a.another_node().await);
@@ -151,7 +152,8 @@ async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
     assert!(!active(&b, &secret, access).await);
     assert!(!active(&c, &secret, access).await);
 
-    // Keys rotated on A are published and used by B within the two-second cache.
+    // Keys rotated on A are published by B within the two-second cache, and sign on every node
+    // only once `key_publication` has passed: no node signs with a key another does not publish.
     let admin = ostiary_portal::Admin {
         store: &a.store,
         actor: "test",
@@ -178,10 +180,30 @@ async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
     };
     eprintln!("keys rotated on A published by B after {published:?}");
     assert!(published <= Duration::from_millis(2_500), "{published:?}");
-    let (status, issued, _) = b.post_form("/token", &form, Some(("web", &secret))).await;
-    assert_eq!(status, 200, "{issued}");
-    assert!(fresh_kids.contains(&kid_of(issued["access_token"].as_str().unwrap())));
+    let signer = async |node: &TestServer| {
+        let (status, issued, _) = node
+            .post_form("/token", &form, Some(("web", &secret)))
+            .await;
+        assert_eq!(status, 200, "{issued}");
+        kid_of(issued["access_token"].as_str().unwrap())
+    };
+    // The new keys sign from the whole second `KEY_PUBLICATION` after the rotation's, at least
+    // a second after the publication checked above.
+    for node in nodes {
+        assert!(
+            !fresh_kids.contains(&signer(node).await),
+            "a key signs before its time"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(KEY_PUBLICATION).saturating_sub(rotated_at.elapsed()))
+        .await;
+    for node in nodes {
+        assert!(fresh_kids.contains(&signer(node).await));
+    }
 }
+
+/// Seconds a rotated key is published before it signs, in the test above.
+const KEY_PUBLICATION: u64 = 5;
 
 /// Sends the requests at once (a task each); the answers, in order.
 async fn all_at_once(requests: impl Iterator<Item = reqwest::RequestBuilder>) -> Vec<(u16, Value)> {

@@ -227,7 +227,7 @@ async fn after_key_rotation_old_tokens_verify_and_old_encryption_keys_decrypt() 
     let old_encryption_object = encrypt_to(&claims(&server), &keys, &before);
 
     let mut ring = server.store.key_ring().await.unwrap().unwrap();
-    let fresh = ring.rotate(ostiary::settings::now()).unwrap();
+    let fresh = ring.rotate(ostiary::settings::now(), 0).unwrap();
     server.store.save_key_ring(&ring).await.unwrap();
     tokio::time::sleep(ostiary_server::state::CACHE_TTL + std::time::Duration::from_millis(200))
         .await;

@@ -46,6 +46,7 @@ pub(super) const TABS: &[(&str, &str, &[&str])] = &[
             "intervals.refresh_token",
             "intervals.session",
             "intervals.client_secret",
+            "intervals.key_publication",
         ],
     ),
     (
