@@ -92,7 +92,8 @@ pub enum ServerConfigCommand {
     Show,
     /// Set options by dotted path: `intervals.access_token=600 access_token_format=jwt`.
     Set { assignments: Vec<String> },
-    /// Add new keys that sign and encrypt from now on; the old ones still verify and decrypt.
+    /// Add new keys, published at once, that sign after `intervals.key_publication`; the old
+    /// ones sign until then, and still verify and decrypt.
     RotateKeys,
     /// Stop publishing and accepting replaced keys older than --older-than seconds (default: all).
     RetireKeys {

@@ -159,6 +159,11 @@ mod tests {
 
     /// Serves `body` once per connection, as plain HTTP on loopback; returns the URL.
     async fn serve(body: Vec<u8>, status: &'static str) -> String {
+        serve_with(body, status, "").await
+    }
+
+    /// As [`serve`], with `headers` (lines ending in CRLF) added to the response.
+    async fn serve_with(body: Vec<u8>, status: &'static str, headers: &'static str) -> String {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -167,7 +172,7 @@ mod tests {
                 let mut request = [0u8; 1024];
                 let _ = socket.read(&mut request).await;
                 let head = format!(
-                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n",
                     body.len()
                 );
                 let _ = socket.write_all(head.as_bytes()).await;
@@ -185,5 +190,69 @@ mod tests {
         assert_eq!(fetch(&large, true).await, Err(FetchError::TooLarge));
         let missing = serve(b"no".to_vec(), "404 Not Found").await;
         assert_eq!(fetch(&missing, true).await, Err(FetchError::Status(404)));
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let target = serve(b"inside".to_vec(), "200 OK").await;
+        // A public-looking answer that points elsewhere (here, loopback) is an error, not a hop.
+        let location: &'static str = format!("location: {target}\r\n").leak();
+        for status in [
+            "301 Moved Permanently",
+            "302 Found",
+            "307 Temporary Redirect",
+        ] {
+            let redirecting = serve_with(Vec::new(), status, location).await;
+            let code = status[..3].parse().unwrap();
+            assert_eq!(
+                fetch(&redirecting, true).await,
+                Err(FetchError::Status(code))
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_or_dripping_server_is_given_up_on() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // One server accepts and never answers; the other answers a byte at a time, slower than
+        // the document could arrive within the limit.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_url = format!("http://{}/doc", silent.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        let dripping = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dripping_url = format!("http://{}/doc", dripping.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = dripping.accept().await {
+                tokio::spawn(async move {
+                    let _ = socket.read(&mut [0u8; 1024]).await;
+                    let head = "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n";
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    for _ in 0..100 {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        if socket.write_all(b"x").await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let started = std::time::Instant::now();
+        let (silent, dripping) = tokio::join!(fetch(&silent_url, true), fetch(&dripping_url, true));
+        assert!(matches!(silent, Err(FetchError::Failed(_))), "{silent:?}");
+        assert!(
+            matches!(dripping, Err(FetchError::Failed(_))),
+            "{dripping:?}"
+        );
+        // Both gave up at the limit, long before the 50 s the drip would take.
+        assert!(
+            started.elapsed() < FETCH_TIMEOUT * 3,
+            "{:?}",
+            started.elapsed()
+        );
     }
 }
