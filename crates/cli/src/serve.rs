@@ -65,7 +65,7 @@ pub async fn start_with_hooks(
     hooks: Hooks,
 ) -> Result<Running, String> {
     // Client authentication (every token, introspection and revocation request) reads no row.
-    let store = open_store(settings).await?.with_client_cache();
+    let store = open_store(settings).await?.with_caches();
     let certified = settings
         .tls
         .as_ref()

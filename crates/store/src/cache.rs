@@ -1,17 +1,18 @@
-//! A short memory of client descriptions and their secret hashes, so that authenticating a client
-//! costs no database read on the hot path (every token, introspection and revocation request).
+//! A short memory of rows read on the hot path: client descriptions with their secret hashes (every
+//! token, introspection and revocation request authenticates a client) and users (every refresh,
+//! code redemption and userinfo request asks whether the user may still sign in, and their claims).
 //!
 //! Writes through this store forget the entry at once; writes by another process (another node,
 //! or `ostiary admin` on the same file) are seen within [`CACHE_TTL`], like the server's cached
-//! configuration and keys. Only clients that exist are remembered, and at most [`CAPACITY`] of
-//! them, so unknown client ids cannot grow it.
+//! configuration and keys. Only rows that exist are remembered, and at most [`CAPACITY`] of them,
+//! so unknown ids cannot grow it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ostiary_server::config::ClientDescription;
+use ostiary_server::config::{ClientDescription, User};
 use ostiary_server::state::CACHE_TTL;
 
 const CAPACITY: usize = 4096;
@@ -23,9 +24,13 @@ pub(crate) struct ClientRow {
     pub secret_hash: Option<String>,
 }
 
-#[derive(Default)]
-pub(crate) struct ClientCache {
-    entries: Mutex<HashMap<String, (Instant, ClientRow)>>,
+/// Client rows by client id.
+pub(crate) type ClientCache = Cache<ClientRow>;
+/// Users by username.
+pub(crate) type UserCache = Cache<User>;
+
+pub(crate) struct Cache<T> {
+    entries: Mutex<HashMap<String, (Instant, T)>>,
     /// Bumped by every invalidation: a row read before it must not be remembered after it.
     generation: AtomicU64,
     /// Lookups answered from memory, and those that went to the database (for `/metrics`).
@@ -33,17 +38,28 @@ pub(crate) struct ClientCache {
     pub misses: AtomicU64,
 }
 
-impl std::fmt::Debug for ClientCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCache").finish_non_exhaustive()
+impl<T> Default for Cache<T> {
+    fn default() -> Self {
+        Cache {
+            entries: Mutex::default(),
+            generation: AtomicU64::default(),
+            hits: AtomicU64::default(),
+            misses: AtomicU64::default(),
+        }
     }
 }
 
-impl ClientCache {
-    pub fn get(&self, client_id: &str) -> Option<ClientRow> {
+impl<T> std::fmt::Debug for Cache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").finish_non_exhaustive()
+    }
+}
+
+impl<T: Clone> Cache<T> {
+    pub fn get(&self, key: &str) -> Option<T> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let found = entries
-            .get(client_id)
+            .get(key)
             .filter(|(at, _)| at.elapsed() < CACHE_TTL)
             .map(|(_, row)| row.clone());
         let counter = if found.is_some() {
@@ -60,9 +76,9 @@ impl ClientCache {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Remembers `row`, unless an invalidation happened since `generation` was taken (the row
-    /// may then be older than the change).
-    pub fn put(&self, row: ClientRow, generation: u64) {
+    /// Remembers `row` under `key`, unless an invalidation happened since `generation` was taken
+    /// (the row may then be older than the change).
+    pub fn put(&self, key: &str, row: T, generation: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::Acquire) != generation {
             return;
@@ -73,13 +89,13 @@ impl ClientCache {
                 entries.clear();
             }
         }
-        entries.insert(row.client.client_id.clone(), (Instant::now(), row));
+        entries.insert(key.to_owned(), (Instant::now(), row));
     }
 
-    pub fn forget(&self, client_id: &str) {
+    pub fn forget(&self, key: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(client_id);
+        entries.remove(key);
     }
 }
 
@@ -102,9 +118,9 @@ mod tests {
         let cache = ClientCache::default();
         let before = cache.generation();
         cache.forget("a");
-        cache.put(row("a"), before);
+        cache.put("a", row("a"), before);
         assert!(cache.get("a").is_none());
-        cache.put(row("a"), cache.generation());
+        cache.put("a", row("a"), cache.generation());
         assert_eq!(cache.get("a").unwrap().client.client_id, "a");
         cache.forget("a");
         assert!(cache.get("a").is_none());
@@ -114,7 +130,7 @@ mod tests {
     fn unknown_ids_cannot_grow_it_past_capacity() {
         let cache = ClientCache::default();
         for i in 0..CAPACITY + 10 {
-            cache.put(row(&i.to_string()), cache.generation());
+            cache.put(&i.to_string(), row(&i.to_string()), cache.generation());
         }
         assert!(cache.entries.lock().unwrap().len() <= CAPACITY);
     }

@@ -161,7 +161,7 @@ impl Store {
             secret_hash: row.try_get("secret_hash").map_err(corrupt)?,
         };
         if let (Some(cache), Some(generation)) = (cache, generation) {
-            cache.put(row.clone(), generation);
+            cache.put(client_id, row.clone(), generation);
         }
         Ok(Some(row))
     }

@@ -60,8 +60,9 @@ pub struct Store {
     pool: AnyPool,
     engine: Engine,
     master: std::sync::Arc<MasterKey>,
-    /// Client descriptions remembered for a short while: see [`Store::with_client_cache`].
+    /// Client descriptions and users remembered for a short while: see [`Store::with_caches`].
     clients: Option<std::sync::Arc<cache::ClientCache>>,
+    users: Option<std::sync::Arc<cache::UserCache>>,
     token_writer: batch::TokenWriter,
     token_reader: batch::TokenReader,
 }
@@ -145,6 +146,7 @@ impl Store {
             engine,
             master: std::sync::Arc::new(master),
             clients: None,
+            users: None,
         };
         store
             .migrate()
@@ -153,12 +155,14 @@ impl Store {
         Ok(store)
     }
 
-    /// This store remembers client descriptions and secret hashes for up to
-    /// [`CACHE_TTL`](ostiary_server::state::CACHE_TTL), so that client authentication reads no
-    /// row. Its own writes take effect at once; other processes' (another node, `ostiary admin`)
-    /// within that time. For servers: `ostiary serve` turns it on.
-    pub fn with_client_cache(mut self) -> Self {
+    /// This store remembers client descriptions with their secret hashes, and users, for up to
+    /// [`CACHE_TTL`](ostiary_server::state::CACHE_TTL), so that client authentication and the
+    /// check that a user may still sign in read no row. Its own writes take effect at once;
+    /// other processes' (another node, `ostiary admin`) within that time. For servers:
+    /// `ostiary serve` turns it on.
+    pub fn with_caches(mut self) -> Self {
         self.clients = Some(Default::default());
+        self.users = Some(Default::default());
         self
     }
 
@@ -196,19 +200,34 @@ impl Store {
             "ostiary_db_connections_max {}",
             self.pool.options().get_max_connections()
         );
-        if let Some(cache) = &self.clients {
+        let caches = [
+            (
+                self.clients.as_ref().map(|c| (&c.hits, &c.misses)),
+                "client",
+                "Client lookups of client authentication",
+            ),
+            (
+                self.users.as_ref().map(|c| (&c.hits, &c.misses)),
+                "user",
+                "User lookups of grants, sign-ins and userinfo",
+            ),
+        ];
+        for (counters, name, what) in caches {
+            let Some((hits, misses)) = counters else {
+                continue;
+            };
             family(
                 out,
-                "ostiary_client_cache_lookups_total",
+                &format!("ostiary_{name}_cache_lookups_total"),
                 "counter",
-                "Client lookups of client authentication, answered from memory (hit) or not.",
+                &format!("{what}, answered from memory (hit) or not."),
             );
             let _ = writeln!(
                 out,
-                "ostiary_client_cache_lookups_total{{result=\"hit\"}} {}\n\
-                 ostiary_client_cache_lookups_total{{result=\"miss\"}} {}",
-                cache.hits.load(Relaxed),
-                cache.misses.load(Relaxed)
+                "ostiary_{name}_cache_lookups_total{{result=\"hit\"}} {}\n\
+                 ostiary_{name}_cache_lookups_total{{result=\"miss\"}} {}",
+                hits.load(Relaxed),
+                misses.load(Relaxed)
             );
         }
     }

@@ -18,12 +18,21 @@ impl UserStore for Store {
     }
 
     async fn user(&self, username: &str) -> StoreResult<Option<User>> {
+        let cache = self.users.as_deref();
+        if let Some(user) = cache.and_then(|c| c.get(username)) {
+            return Ok(Some(user));
+        }
+        let generation = cache.map(|c| c.generation());
         let row = sqlx::query("SELECT username, claims, enabled FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
-        row.as_ref().map(Self::user_from_row).transpose()
+        let user = row.as_ref().map(Self::user_from_row).transpose()?;
+        if let (Some(cache), Some(generation), Some(user)) = (cache, generation, &user) {
+            cache.put(username, user.clone(), generation);
+        }
+        Ok(user)
     }
 
     async fn users(&self) -> StoreResult<Vec<User>> {
@@ -45,6 +54,7 @@ impl UserStore for Store {
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
+        self.forget_user(&user.username);
         Ok(done.rows_affected() == 1)
     }
 
@@ -54,6 +64,7 @@ impl UserStore for Store {
             .execute(&self.pool)
             .await
             .map_err(unavailable)?;
+        self.forget_user(username);
         Ok(done.rows_affected() == 1)
     }
 
@@ -75,5 +86,13 @@ impl UserStore for Store {
                 .await
                 .map_err(unavailable)?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+impl Store {
+    fn forget_user(&self, username: &str) {
+        if let Some(cache) = &self.users {
+            cache.forget(username);
+        }
     }
 }

@@ -161,6 +161,26 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn a_remembered_user_is_forgotten_on_change_here_and_after_the_cache_time_elsewhere() {
+                // Two views of one database: `elsewhere` stands for another node (no cache).
+                let elsewhere = super::$backend().await;
+                let here = elsewhere.clone().with_caches();
+                let mut user = User { username: "alice".into(), claims: Default::default(), enabled: true };
+                elsewhere.create_user(&user, "$argon2id$v=19$fake").await.unwrap();
+                assert!(here.user("alice").await.unwrap().unwrap().enabled);
+                user.enabled = false;
+                elsewhere.update_user(&user).await.unwrap();
+                assert!(here.user("alice").await.unwrap().unwrap().enabled, "remembered");
+                tokio::time::sleep(ostiary_server::state::CACHE_TTL + std::time::Duration::from_millis(200)).await;
+                assert!(!here.user("alice").await.unwrap().unwrap().enabled, "seen after the cache time");
+                user.enabled = true;
+                here.update_user(&user).await.unwrap();
+                assert!(here.user("alice").await.unwrap().unwrap().enabled, "its own change at once");
+                here.delete_user("alice").await.unwrap();
+                assert_eq!(here.user("alice").await.unwrap(), None);
+            }
+
+            #[tokio::test]
             async fn administrators_list_sessions_consents_and_tokens() {
                 let s = super::$backend().await;
                 for (hash, sid, user, at) in [("h1", "s1", "alice", 10), ("h2", "s2", "bob", 20), ("h3", "s3", "alice", 30)] {
