@@ -72,31 +72,13 @@ struct Spend {
     now: i64,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Item {
     Code,
     RefreshToken,
 }
 
 impl Spend {
-    /// Marks the item used, if it was not; whether this call did. On the writer's own
-    /// connection: from another, SQLite's lock would make it wait in sleeps of milliseconds.
-    async fn spend(&self, conn: &mut AnyConnection) -> StoreResult<bool> {
-        let sql = match self.item {
-            Item::Code => "UPDATE codes SET used_at = $1 WHERE hash = $2 AND used_at IS NULL",
-            Item::RefreshToken => {
-                "UPDATE tokens SET used_at = $1 WHERE hash = $2 AND kind = 'refresh' AND used_at IS NULL AND revoked = 0"
-            }
-        };
-        let done = sqlx::query(sql)
-            .bind(self.now)
-            .bind(self.hash.as_str())
-            .execute(conn)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// Takes the spending back (in the same transaction), when what it paid for was refused.
     async fn undo(&self, conn: &mut AnyConnection) -> StoreResult<()> {
         let sql = match self.item {
@@ -226,10 +208,8 @@ async fn write(
         return Ok(outcomes);
     }
     let mut tx = conn.begin().await.map_err(unavailable)?;
-    for (write, outcome) in writes.iter().zip(&mut outcomes) {
-        if let Some(spend) = &write.spend {
-            *outcome = Ok(spend.spend(&mut tx).await?);
-        }
+    for item in [Item::Code, Item::RefreshToken] {
+        spend(&mut tx, engine, writes, item, &mut outcomes).await?;
     }
     // The rows of the writes that may go: everyone's but those whose item was spent before.
     let going: Vec<usize> = (0..writes.len())
@@ -247,6 +227,64 @@ async fn write(
     }
     tx.commit().await.map_err(unavailable)?;
     Ok(outcomes)
+}
+
+/// Spends the items of kind `item` that `writes` carry, in one statement (on the writer's own
+/// connection: from another, SQLite's lock would make it wait in sleeps of milliseconds). A write
+/// whose item was spent before, or is spent by an earlier write of this batch, has lost.
+async fn spend(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    writes: &[Write],
+    item: Item,
+    outcomes: &mut [StoreResult<bool>],
+) -> StoreResult<()> {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut now = 0;
+    for (i, spend) in writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| Some((i, w.spend.as_ref()?)))
+    {
+        if spend.item != item {
+            continue;
+        }
+        now = now.max(spend.now);
+        if first.contains_key(spend.hash.as_str()) {
+            outcomes[i] = Ok(false);
+        } else {
+            first.insert(&spend.hash, i);
+        }
+    }
+    if first.is_empty() {
+        return Ok(());
+    }
+    let (table, unspent) = match item {
+        Item::Code => ("codes", "used_at IS NULL"),
+        Item::RefreshToken => (
+            "tokens",
+            "kind = 'refresh' AND used_at IS NULL AND revoked = 0",
+        ),
+    };
+    let sql = format!(
+        "UPDATE {table} SET used_at = {} WHERE {unspent} AND hash IN ({}) RETURNING hash",
+        parameters(engine, 1, 1),
+        parameters(engine, 2, first.len())
+    );
+    let hashes: Vec<&str> = first.keys().copied().collect();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for hash in &hashes {
+        query = query.bind(*hash);
+    }
+    let rows = query.fetch_all(conn).await.map_err(unavailable)?;
+    let mut spent = std::collections::HashSet::with_capacity(rows.len());
+    for row in &rows {
+        spent.insert(row.try_get::<String, _>("hash").map_err(corrupt)?);
+    }
+    for hash in hashes {
+        outcomes[first[hash]] = Ok(spent.contains(hash));
+    }
+    Ok(())
 }
 
 /// Inserts the rows of `units` in one statement, or, when a key is taken (which fails the whole
