@@ -121,6 +121,7 @@ impl IntoResponse for ServerError {
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return response;
         }
+        let unavailable = matches!(self, ServerError::Store(StoreError::Unavailable(_)));
         let (body, challenge) = match self {
             // Answered above.
             ServerError::MissingBearer | ServerError::RateLimited { .. } => {
@@ -164,8 +165,18 @@ impl IntoResponse for ServerError {
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
+        if unavailable {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(STORAGE_RETRY_AFTER_SECONDS),
+            );
+        }
         response
     }
 }
+
+/// What a `503` for lost storage tells clients to wait: a database outage rarely ends sooner, and
+/// a node answers at once (or after the pool's 3 s wait) while it lasts.
+pub const STORAGE_RETRY_AFTER_SECONDS: u32 = 5;
 
 pub type ServerResult<T> = Result<T, ServerError>;

@@ -344,11 +344,20 @@ async fn a_node_that_loses_its_database_answers_503_and_recovers_losing_no_token
     assert_eq!((ready(&a).await, ready(&b).await), (200, 200));
 
     Cluster::script(&cluster.dir, "pause");
-    let (status, body) = all_at_once([cc(&b, &secret)].into_iter()).await.remove(0);
+    let refused = cc(&b, &secret).send().await.unwrap();
+    let (status, retry_after) = (
+        refused.status().as_u16(),
+        refused.headers().get("retry-after").cloned(),
+    );
+    let body: Value = refused.json().await.unwrap();
     assert_eq!(
         (status, body["error"].as_str()),
         (503, Some("temporarily_unavailable")),
         "{body}"
+    );
+    assert_eq!(
+        retry_after.and_then(|v| v.to_str().ok().map(str::to_owned)),
+        Some(ostiary_server::error::STORAGE_RETRY_AFTER_SECONDS.to_string())
     );
     assert_eq!((ready(&a).await, ready(&b).await), (503, 503));
 
