@@ -241,9 +241,11 @@ async fn node_provider_with(
         .spawn()
         .expect("node");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+    // Generous: on a loaded 2-core CI machine, loading oidc-provider and making its RSA key once
+    // took more than 30 s.
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(90), lines.next_line())
         .await
-        .expect("oidc-provider starts within 30 s")
+        .expect("oidc-provider starts within 90 s")
         .unwrap();
     assert_eq!(ready.as_deref(), Some("ready"));
     // Keep reading what it prints: a closed pipe would kill it on its next log line.
