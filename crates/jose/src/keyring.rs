@@ -200,15 +200,10 @@ impl KeyRing {
         JwkSet::new(keys.into_iter().map(|k| k.key.clone()).collect())
     }
 
-    /// The usable private keys, current ones first.
+    /// The usable private keys, current ones first (those still published ahead among them):
+    /// to verify and decrypt with, and to sign with when nothing is rotated ahead.
     pub fn private_set(&self) -> JwkSet {
-        let mut keys: Vec<&RingKey> = self
-            .keys
-            .iter()
-            .filter(|k| k.state != KeyState::Retired)
-            .collect();
-        keys.sort_by_key(|k| k.state != KeyState::Current);
-        JwkSet::new(keys.into_iter().map(|k| k.key.clone()).collect())
+        self.signing_set(i64::MAX)
     }
 
     /// What the JWKS endpoint publishes: the public halves of every key not retired.
