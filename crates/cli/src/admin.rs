@@ -56,7 +56,20 @@ pub enum AdminCommand {
     Backup { file: PathBuf },
     /// Replace the SQLite database with the backup FILE, after checking it (integrity, schema,
     /// the master key opens it). Stop the server first; the replaced database is kept beside it.
-    Restore { file: PathBuf },
+    Restore {
+        file: PathBuf,
+        /// Keep the backup's tokens, codes and sessions live. By default they are revoked: the
+        /// backup does not know which of them were spent, rotated or revoked after it was made.
+        #[arg(long)]
+        keep_grants: bool,
+    },
+    /// End every grant the database holds (see `restore`): for a PostgreSQL database restored
+    /// with pg_restore or to a point in time. Users sign in again; clients start over.
+    #[command(name = "invalidate-grants")]
+    InvalidateGrants,
+    /// The master key ring that seals keys and secrets at rest.
+    #[command(subcommand, name = "master-key")]
+    MasterKey(crate::master_key::MasterKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,17 +296,24 @@ pub(crate) fn cli_actor() -> String {
 
 pub async fn run(options: AdminOptions) -> Result<String, String> {
     let settings = options.common.resolve()?;
-    if let AdminCommand::Restore { file } = &options.command {
-        // Before opening the store: opening would create and migrate the database it replaces.
-        return restore(&settings, file).await;
-    }
+    let command = match options.command {
+        AdminCommand::Restore { file, keep_grants } => {
+            // Before opening the store: opening would create and migrate the database it replaces.
+            return restore(&settings, &file, keep_grants).await;
+        }
+        // Each opens the store with the key ring it needs.
+        AdminCommand::MasterKey(command) => {
+            return crate::master_key::run(&settings, command).await;
+        }
+        command => command,
+    };
     let store = open_store(&settings).await?;
     let actor = cli_actor();
     let admin = Admin {
         store: &store,
         actor: &actor,
     };
-    let done = match options.command {
+    let done = match command {
         AdminCommand::Backup { file } => store
             .backup_to(&file)
             .await
@@ -302,9 +322,14 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
                 json!({ "backup": file, "master_key": "keep master.key (or OSTIARY_MASTER_KEY) with it" })
                     .to_string()
             }),
-        AdminCommand::Restore { .. } => Err(AdminError::Failed(
-            "restore runs before the store opens".into(),
+        AdminCommand::Restore { .. } | AdminCommand::MasterKey(_) => Err(AdminError::Failed(
+            "this command runs before the store opens".into(),
         )),
+        AdminCommand::InvalidateGrants => store
+            .invalidate_grants()
+            .await
+            .map_err(AdminError::Failed)
+            .and_then(|ended| to_json(&json!({ "invalidated": ended }))),
         AdminCommand::ServerConfig(cmd) => server_config(&admin, cmd).await,
         AdminCommand::Client(cmd) => client(&admin, cmd).await,
         AdminCommand::User(cmd) => user(&admin, cmd).await,
@@ -525,7 +550,11 @@ async fn user(admin: &Admin<'_>, cmd: UserCommand) -> AdminResult<String> {
     }
 }
 
-async fn restore(settings: &crate::settings::Settings, backup: &Path) -> Result<String, String> {
+async fn restore(
+    settings: &crate::settings::Settings,
+    backup: &Path,
+    keep_grants: bool,
+) -> Result<String, String> {
     let database = settings
         .database
         .strip_prefix("sqlite://")
@@ -542,14 +571,16 @@ async fn restore(settings: &crate::settings::Settings, backup: &Path) -> Result<
         ));
     }
     let master = crate::settings::master_key(&settings.data_dir)?;
-    let (summary, kept) = ostiary_store::restore(backup, Path::new(database), &master).await?;
+    let restored = ostiary_store::restore(backup, Path::new(database), master, keep_grants).await?;
+    let summary = restored.summary;
     Ok(json!({
         "restored": backup,
         "schema_version": summary.schema_version,
         "clients": summary.clients,
         "users": summary.users,
         "tokens": summary.tokens,
-        "previous_database_kept_as": kept,
+        "invalidated": restored.invalidated,
+        "previous_database_kept_as": restored.kept,
     })
     .to_string())
 }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod jwt;
+pub mod master_key;
 pub mod resource;
 pub mod serve;
 pub mod settings;

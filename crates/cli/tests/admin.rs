@@ -169,6 +169,7 @@ fn a_backup_restores_what_it_held_and_a_bad_one_changes_nothing() {
 
     let restored = dir.json(&["admin", "restore", file], "");
     assert_eq!(restored["clients"], 1);
+    assert_eq!(restored["invalidated"]["codes"], 0, "{restored}");
     let kept = restored["previous_database_kept_as"].as_str().unwrap();
     assert!(
         std::path::Path::new(kept).is_file(),
@@ -177,6 +178,48 @@ fn a_backup_restores_what_it_held_and_a_bad_one_changes_nothing() {
     let client = dir.json(&["admin", "client", "show", "kept"], "");
     assert_eq!(client["client_id"], "kept");
     dir.fails(&["admin", "client", "show", "later"], "");
+    let kept = dir.json(&["admin", "restore", file, "--keep-grants"], "");
+    assert_eq!(kept["invalidated"], Value::Null);
+    let ended = dir.json(&["admin", "invalidate-grants"], "");
+    assert_eq!(ended["invalidated"]["tokens"], 0);
+}
+
+#[test]
+fn the_master_key_is_rotated_resealed_and_retired() {
+    let dir = DataDir::new("master-key");
+    let client = dir.json(
+        &["admin", "client", "create"],
+        r#"{"client_id": "sealed", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_jwt"}"#,
+    );
+    assert!(client["client_secret"].is_string(), "{client}");
+    dir.json(&["admin", "server-config", "rotate-keys"], "");
+    let file = dir.0.join("master.key");
+    let original = std::fs::read_to_string(&file).unwrap();
+
+    let rotated = dir.json(&["admin", "master-key", "rotate"], "");
+    assert_eq!(rotated["keys"], 2);
+    let ring = std::fs::read_to_string(&file).unwrap();
+    let keys: Vec<&str> = ring.lines().collect();
+    assert_eq!(keys[1], original.trim(), "the old key stays, second");
+    let resealed = dir.json(&["admin", "master-key", "reseal"], "");
+    assert_eq!(
+        resealed["resealed"], 2,
+        "the key ring and the client secret: {resealed}"
+    );
+    let retired = dir.json(&["admin", "master-key", "retire"], "");
+    assert_eq!(retired["retired_keys"], 1);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), keys[0]);
+    // The server's keys open with the new key alone, and no longer with the old one.
+    dir.json(&["admin", "server-config", "rotate-keys"], "");
+    std::fs::write(&file, &original).unwrap();
+    let refused = dir.fails(&["admin", "server-config", "rotate-keys"], "");
+    assert!(refused.contains("master key"), "{refused}");
+    assert!(
+        dir.fails(&["admin", "master-key", "retire"], "")
+            .contains("key_rings server"),
+        "nothing is retired while a value does not open"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), original);
 }
 
 #[test]

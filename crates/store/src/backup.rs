@@ -37,6 +37,46 @@ impl Store {
     }
 }
 
+/// What [`Store::invalidate_grants`] ended.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Invalidated {
+    /// Access and refresh tokens, and portal sessions, revoked.
+    pub tokens: u64,
+    /// Authorization codes deleted.
+    pub codes: u64,
+    /// Users' login sessions ended.
+    pub sessions: u64,
+}
+
+impl Store {
+    /// Ends every grant the database holds: revokes its access and refresh tokens and portal
+    /// sessions, deletes its authorization codes, login sessions and pending interactions. For a
+    /// database restored from a backup, which cannot know which of them were spent, rotated,
+    /// revoked or ended after it was made: a code redeemed since, a refresh token rotated away,
+    /// a session logged out would all work again. Users sign in again and clients start their
+    /// flows again. Clients, users, consents, keys and the tokens that manage registrations and
+    /// the admin API are kept.
+    pub async fn invalidate_grants(&self) -> Result<Invalidated, String> {
+        let mut tx = self.pool.begin().await.map_err(|e| e.to_string())?;
+        let mut run = async |sql: &'static str| {
+            sqlx::query(sql)
+                .execute(&mut *tx)
+                .await
+                .map(|done| done.rows_affected())
+                .map_err(|e| e.to_string())
+        };
+        let invalidated = Invalidated {
+            tokens: run("UPDATE tokens SET revoked = 1 WHERE revoked = 0 AND kind IN ('access', 'refresh', 'admin_session')").await?,
+            codes: run("DELETE FROM codes").await?,
+            sessions: run("DELETE FROM sessions").await?,
+        };
+        run("DELETE FROM session_clients").await?;
+        run("DELETE FROM interactions").await?;
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(invalidated)
+    }
+}
+
 /// Checks that `path` is an Ostiary SQLite database this build can run and `master` can open;
 /// reads it without changing it.
 pub async fn check_backup(path: &Path, master: &MasterKey) -> Result<BackupSummary, String> {
@@ -105,14 +145,26 @@ pub async fn check_backup(path: &Path, master: &MasterKey) -> Result<BackupSumma
     summary
 }
 
-/// Replaces the database file `database` with the checked backup `backup`. The server must be
-/// stopped. The replaced database is kept beside it (returned), never deleted.
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    pub summary: BackupSummary,
+    /// The grants it ended: `None` when they were kept.
+    pub invalidated: Option<Invalidated>,
+    /// Where the replaced database is kept.
+    pub kept: Option<PathBuf>,
+}
+
+/// Replaces the database file `database` with the checked backup `backup`, whose grants are
+/// ended first ([`Store::invalidate_grants`]) unless `keep_grants`. The server must be stopped.
+/// The replaced database is kept beside it, never deleted.
 pub async fn restore(
     backup: &Path,
     database: &Path,
-    master: &MasterKey,
-) -> Result<(BackupSummary, Option<PathBuf>), String> {
-    let summary = check_backup(backup, master).await?;
+    master: MasterKey,
+    keep_grants: bool,
+) -> Result<Restored, String> {
+    let summary = check_backup(backup, &master).await?;
     let with_suffix = |suffix: &str| {
         let mut name = database.as_os_str().to_owned();
         name.push(suffix);
@@ -120,6 +172,10 @@ pub async fn restore(
     };
     let staged = with_suffix(".restoring");
     std::fs::copy(backup, &staged).map_err(|e| format!("{}: {e}", staged.display()))?;
+    let invalidated = match keep_grants {
+        true => None,
+        false => Some(invalidate_staged(&staged, master).await?),
+    };
     std::fs::File::open(&staged)
         .and_then(|f| f.sync_all())
         .map_err(|e| format!("{}: {e}", staged.display()))?;
@@ -153,5 +209,26 @@ pub async fn restore(
         let _ = std::fs::remove_file(with_suffix(stale));
     }
     std::fs::rename(&staged, database).map_err(|e| format!("{}: {e}", database.display()))?;
-    Ok((summary, kept))
+    Ok(Restored {
+        summary,
+        invalidated,
+        kept,
+    })
+}
+
+/// Ends the grants of the staged copy (migrated first, so that every table is there), and
+/// closes it whole: its write-ahead log folded in, as only the main file moves into place.
+async fn invalidate_staged(staged: &Path, master: MasterKey) -> Result<Invalidated, String> {
+    let store = Store::open(&format!("sqlite://{}", staged.display()), master).await?;
+    let invalidated = store.invalidate_grants().await;
+    store.close().await;
+    let mut wal = staged.as_os_str().to_owned();
+    wal.push("-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Err(format!(
+            "{}: the staged copy kept a write-ahead log",
+            staged.display()
+        ));
+    }
+    invalidated
 }

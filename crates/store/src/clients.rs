@@ -3,7 +3,7 @@
 use super::*;
 use crate::cache::ClientRow;
 
-fn secret_context(client_id: &str) -> String {
+pub(crate) fn secret_context(client_id: &str) -> String {
     format!("client_secret:{client_id}")
 }
 

@@ -19,6 +19,7 @@ mod interactions;
 mod migrations;
 mod overview;
 mod relying_party;
+mod reseal;
 pub mod seal;
 mod tokens;
 mod users;
@@ -41,7 +42,8 @@ use serde_json::{Map, Value};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor as _, Row as _};
 
-pub use backup::{BackupSummary, check_backup, restore};
+pub use backup::{BackupSummary, Invalidated, Restored, check_backup, restore};
+pub use reseal::Resealed;
 pub use seal::MasterKey;
 
 /// The schema version this build migrates databases to.
@@ -164,6 +166,15 @@ impl Store {
         self.clients = Some(Default::default());
         self.users = Some(Default::default());
         self
+    }
+
+    /// Closes the store's connections, waiting for them to end (SQLite folds its write-ahead
+    /// log into the database as the last one closes).
+    pub async fn close(self) {
+        let pool = self.pool.clone();
+        // The writer and reader tasks end, returning their connections, once their queues go.
+        drop(self);
+        pool.close().await;
     }
 
     pub fn engine(&self) -> Engine {

@@ -13,11 +13,11 @@ fn store_error(e: StoreError) -> ClientError {
     ClientError::Store(e.to_string())
 }
 
-fn client_context(app: &str) -> String {
+pub(crate) fn client_context(app: &str) -> String {
     format!("rp_client:{app}")
 }
 
-fn tokens_context(app: &str, session: &str) -> String {
+pub(crate) fn tokens_context(app: &str, session: &str) -> String {
     format!("rp_tokens:{app}:{session}")
 }
 
@@ -220,7 +220,7 @@ impl ClientTokenStore for Store {
     }
 }
 
-fn pending_context(state: &str) -> String {
+pub(crate) fn pending_context(state: &str) -> String {
     format!("rp_pending:{state}")
 }
 

@@ -6,12 +6,14 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-/// The master key (32 bytes) that seals private keys and recoverable client secrets.
-pub struct MasterKey(LessSafeKey);
+/// The master key ring: 32-byte keys, the first of which seals; every one of them opens. A new
+/// key goes first, [`Store::reseal`](crate::Store::reseal) moves every sealed value to it, and
+/// then the old keys can go (docs/operations.md#master-key-rotation).
+pub struct MasterKey(Vec<LessSafeKey>);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(redacted)")
+        write!(f, "MasterKey({} keys, redacted)", self.0.len())
     }
 }
 
@@ -19,19 +21,40 @@ const VERSION: &str = "v1.";
 
 impl MasterKey {
     pub fn new(bytes: &[u8]) -> Result<Self, String> {
+        Ok(MasterKey(vec![Self::key(bytes)?]))
+    }
+
+    fn key(bytes: &[u8]) -> Result<LessSafeKey, String> {
         if bytes.len() != 32 {
             return Err(format!("the master key is 32 bytes, not {}", bytes.len()));
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| "bad master key".to_string())?;
-        Ok(MasterKey(LessSafeKey::new(key)))
+        Ok(LessSafeKey::new(key))
     }
 
-    /// Reads the base64url text form (as in `OSTIARY_MASTER_KEY` or `master.key`).
+    /// Reads the base64url text form (as in `OSTIARY_MASTER_KEY` or `master.key`): one key, or
+    /// several separated by commas or line breaks, the sealing key first.
     pub fn from_text(text: &str) -> Result<Self, String> {
-        let bytes = URL_SAFE_NO_PAD
-            .decode(text.trim().trim_end_matches('='))
-            .map_err(|_| "the master key is not base64url".to_string())?;
-        Self::new(&bytes)
+        let keys = Self::texts(text)
+            .enumerate()
+            .map(|(n, text)| {
+                let bytes = URL_SAFE_NO_PAD
+                    .decode(text.trim_end_matches('='))
+                    .map_err(|_| format!("key {} is not base64url", n + 1))?;
+                Self::key(&bytes).map_err(|e| format!("key {}: {e}", n + 1))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if keys.is_empty() {
+            return Err("no master key in the text".into());
+        }
+        Ok(MasterKey(keys))
+    }
+
+    /// The keys of a text form, as text, the sealing key first.
+    pub fn texts(text: &str) -> impl Iterator<Item = &str> {
+        text.split([',', '\n'])
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
     }
 
     /// A new random key, as text.
@@ -50,8 +73,7 @@ impl MasterKey {
             panic!("no system randomness");
         }
         let mut buf = plaintext.to_vec();
-        let tag = self
-            .0
+        let tag = self.0[0]
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(context.as_bytes()),
@@ -65,29 +87,38 @@ impl MasterKey {
     }
 
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        self.open_by_key(context, sealed).map(|(plain, _)| plain)
+    }
+
+    /// `sealed` sealed again under the sealing key, or `None` when it is sealed under it already.
+    pub fn reseal(&self, context: &str, sealed: &str) -> Result<Option<String>, String> {
+        Ok(match self.open_by_key(context, sealed)? {
+            (_, 0) => None,
+            (plain, _) => Some(self.seal(context, &plain)),
+        })
+    }
+
+    /// The plaintext, and the place in the ring of the key that opened it.
+    fn open_by_key(&self, context: &str, sealed: &str) -> Result<(Vec<u8>, usize), String> {
         let body = sealed
             .strip_prefix(VERSION)
             .ok_or("unknown sealing version")?;
-        let mut bytes = URL_SAFE_NO_PAD
+        let bytes = URL_SAFE_NO_PAD
             .decode(body)
             .map_err(|_| "sealed value is not base64url")?;
         if bytes.len() < NONCE_LEN + 16 {
             return Err("sealed value is too short".into());
         }
-        let nonce =
-            Nonce::try_assume_unique_for_key(&bytes[..NONCE_LEN]).map_err(|_| "bad nonce")?;
-        let plain = self
-            .0
-            .open_in_place(
-                nonce,
-                Aad::from(context.as_bytes()),
-                &mut bytes[NONCE_LEN..],
-            )
-            .map_err(|_| {
-                "sealed value does not open with this master key (wrong key or tampered data)"
-                    .to_string()
-            })?;
-        Ok(plain.to_vec())
+        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+        // The tag tells a wrong key from the right one; a ring holds few keys.
+        for (n, key) in self.0.iter().enumerate() {
+            let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| "bad nonce")?;
+            let mut buf = ciphertext.to_vec();
+            if let Ok(plain) = key.open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf) {
+                return Ok((plain.to_vec(), n));
+            }
+        }
+        Err("sealed value does not open with the master key (wrong key or tampered data)".into())
     }
 }
 
@@ -105,5 +136,34 @@ mod tests {
         let other = MasterKey::from_text(&MasterKey::generate_text()).unwrap();
         assert!(other.open("client_secret:abc", &sealed).is_err());
         assert!(MasterKey::from_text("short").is_err());
+    }
+
+    #[test]
+    fn a_ring_seals_with_its_first_key_and_opens_with_any() {
+        let (old, new) = (MasterKey::generate_text(), MasterKey::generate_text());
+        let before = MasterKey::from_text(&old).unwrap();
+        let ring = MasterKey::from_text(&format!("{new}, {old}\n")).unwrap();
+        assert_eq!(format!("{ring:?}"), "MasterKey(2 keys, redacted)");
+        let sealed_before = before.seal("ctx", b"secret");
+        assert_eq!(ring.open("ctx", &sealed_before).unwrap(), b"secret");
+        let moved = ring.reseal("ctx", &sealed_before).unwrap().unwrap();
+        assert_eq!(
+            ring.reseal("ctx", &moved).unwrap(),
+            None,
+            "sealed under the first key already"
+        );
+        let after = MasterKey::from_text(&new).unwrap();
+        assert_eq!(after.open("ctx", &moved).unwrap(), b"secret");
+        assert!(
+            before.open("ctx", &moved).is_err(),
+            "sealed under the new key only"
+        );
+        assert!(ring.reseal("other", &moved).is_err());
+        assert!(MasterKey::from_text(" , \n").is_err());
+        assert!(
+            MasterKey::from_text(&format!("{new},short"))
+                .unwrap_err()
+                .contains("key 2")
+        );
     }
 }

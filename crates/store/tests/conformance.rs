@@ -18,20 +18,44 @@ fn master() -> MasterKey {
 }
 
 async fn sqlite() -> Store {
-    // Under the target directory, which `cargo clean` empties, rather than one more dir in /tmp
-    // per test run.
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "store-{}-{}",
-        std::process::id(),
-        unique()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    Store::open(
-        &format!("sqlite://{}", dir.join("ostiary.db").display()),
-        master(),
-    )
-    .await
-    .unwrap()
+    Store::open(&url::sqlite().await, master()).await.unwrap()
+}
+
+/// A fresh database in the test cluster for each test.
+async fn postgres() -> Store {
+    Store::open(&url::postgres().await, master()).await.unwrap()
+}
+
+/// The URL of a fresh, empty database, for tests that open it more than once.
+mod url {
+    pub async fn sqlite() -> String {
+        // Under the target directory, which `cargo clean` empties, rather than one more dir in
+        // /tmp per test run.
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "store-{}-{}",
+            std::process::id(),
+            super::unique()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        format!("sqlite://{}", dir.join("ostiary.db").display())
+    }
+
+    pub async fn postgres() -> String {
+        let Ok(base) = std::env::var("OSTIARY_TEST_POSTGRES_URL") else {
+            panic!(
+                "OSTIARY_TEST_POSTGRES_URL is not set: run the tests through scripts/test, which starts PostgreSQL"
+            );
+        };
+        let name = format!("ostiary_test_{}", super::unique());
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        format!("{}/{name}", base.rsplit_once('/').unwrap().0)
+    }
 }
 
 fn unique() -> u64 {
@@ -42,25 +66,6 @@ fn unique() -> u64 {
         .unwrap()
         .subsec_nanos() as u64;
     nanos * 1000 + NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A fresh database in the test cluster for each test.
-async fn postgres() -> Store {
-    let Ok(base) = std::env::var("OSTIARY_TEST_POSTGRES_URL") else {
-        panic!(
-            "OSTIARY_TEST_POSTGRES_URL is not set: run the tests through scripts/test, which starts PostgreSQL"
-        );
-    };
-    let name = format!("ostiary_test_{}", unique());
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
-        .await
-        .unwrap();
-    admin.close().await;
-    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-    Store::open(&url, master()).await.unwrap()
 }
 
 /// How many of the spawned inserts failed on a taken key; any other failure fails the test.
@@ -448,6 +453,73 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn sealed_values_move_to_a_new_master_key() {
+                use ostiary_client::store::{ClientConfigStore, ClientTokenStore, PendingStore, StoredTokens};
+                let url = super::url::$backend().await;
+                let (old, new) = (MasterKey::generate_text(), MasterKey::generate_text());
+                let key = |text: &str| MasterKey::from_text(text).unwrap();
+                let before = Store::open(&url, key(&old)).await.unwrap();
+                let client = ClientDescription { client_id: "c".into(), ..Default::default() };
+                before.create_client(&client, Some("client-secret")).await.unwrap();
+                before.create_client(&ClientDescription { client_id: "public".into(), ..Default::default() }, None).await.unwrap();
+                let ring = KeyRing::generate(&[Algorithm::Sig(SigAlg::ES256)], 1).unwrap();
+                before.save_key_ring(&ring).await.unwrap();
+                let config = ostiary_client::ClientConfiguration {
+                    app: "app".into(), issuer: "https://as.example".into(), client_id: "id".into(),
+                    client_secret: Some("rp-secret".into()), ..Default::default()
+                };
+                before.save_configuration(&config).await.unwrap();
+                let tokens = StoredTokens { access_token: "rp-token".into(), ..Default::default() };
+                before.save_tokens("app", "web", &tokens, i64::MAX).await.unwrap();
+                let pending = ostiary_client::store::PendingAuthorization { app: "app".into(), state: "state-1".into(), ..Default::default() };
+                before.save_pending(&pending, i64::MAX).await.unwrap();
+
+                let rotating = Store::open(&url, key(&format!("{new},{old}"))).await.unwrap();
+                assert_eq!(rotating.reseal().await.unwrap(), ostiary_store::Resealed { resealed: 5, current: 0 });
+                assert_eq!(rotating.reseal().await.unwrap(), ostiary_store::Resealed { resealed: 0, current: 5 });
+
+                let after = Store::open(&url, key(&new)).await.unwrap();
+                assert_eq!(after.client_secret("c").await.unwrap().as_deref(), Some("client-secret"));
+                assert_eq!(after.key_ring().await.unwrap().unwrap().private_set(), ring.private_set());
+                assert_eq!(after.configuration("app").await.unwrap().unwrap().client_secret.as_deref(), Some("rp-secret"));
+                assert_eq!(after.tokens("app", "web", 0).await.unwrap(), Some(tokens));
+                assert!(after.take_pending("state-1", 0).await.unwrap().is_some());
+                assert_eq!(after.reseal().await.unwrap().current, 4, "one key opens everything");
+                // The old key alone opens nothing now, and a reseal with it names what it cannot open.
+                let stale = Store::open(&url, key(&old)).await.unwrap();
+                assert!(stale.key_ring().await.is_err());
+                assert!(stale.reseal().await.unwrap_err().contains("key_rings server"));
+            }
+
+            #[tokio::test]
+            async fn invalidating_grants_ends_tokens_codes_and_sessions_and_keeps_the_rest() {
+                let s = super::$backend().await;
+                s.insert_tokens(&[
+                    token("access", TokenKind::Access, "f1"),
+                    token("refresh", TokenKind::Refresh, "f1"),
+                    token("api", TokenKind::AdminApi, "f2"),
+                    token("registration", TokenKind::Registration, "f3"),
+                ]).await.unwrap();
+                s.insert_code(&CodeRecord {
+                    hash: "c1".into(), client_id: "app".into(), redirect_uri: "https://app/cb".into(), username: "alice".into(),
+                    scope: "openid".into(), nonce: None, code_challenge: None, code_challenge_method: None,
+                    auth_time: 1, grant_id: "g1".into(), expires_at: i64::MAX, extra: Default::default(),
+                }).await.unwrap();
+                s.create_session(&SessionRecord { hash: "h1".into(), sid: "s1".into(), username: "alice".into(), auth_time: 1, expires_at: i64::MAX }).await.unwrap();
+                s.save_consent("alice", "app", "openid", 5).await.unwrap();
+
+                let ended = s.invalidate_grants().await.unwrap();
+                assert_eq!(ended, ostiary_store::Invalidated { tokens: 2, codes: 1, sessions: 1 });
+                for (hash, revoked) in [("access", true), ("refresh", true), ("api", false), ("registration", false)] {
+                    assert_eq!(s.token(hash).await.unwrap().unwrap().revoked, revoked, "{hash}");
+                }
+                assert_eq!(s.code("c1").await.unwrap(), Redeemable::Missing);
+                assert!(!s.redeem(Redeem::RefreshToken("refresh"), 150, &[token("next", TokenKind::Refresh, "f1")]).await.unwrap());
+                assert_eq!(s.session("h1").await.unwrap(), None);
+                assert!(s.consent("alice", "app").await.unwrap().is_some(), "consents stay");
+            }
+
+            #[tokio::test]
             async fn secrets_are_not_stored_in_the_clear() {
                 let s = super::$backend().await;
                 let client = ClientDescription { client_id: "c".into(), ..Default::default() };
@@ -463,3 +535,49 @@ macro_rules! suite {
 
 suite!(sqlite);
 suite!(postgres);
+
+/// A restored backup cannot know what was spent, rotated or revoked after it was made: unless
+/// told to keep them, a restore ends its grants.
+#[tokio::test]
+async fn a_restore_ends_the_grants_of_the_backup_unless_told_to_keep_them() {
+    let url = url::sqlite().await;
+    let path = std::path::PathBuf::from(url.strip_prefix("sqlite://").unwrap());
+    let live = Store::open(&url, master()).await.unwrap();
+    live.insert_tokens(&[token("refresh", TokenKind::Refresh, "f1")])
+        .await
+        .unwrap();
+    let backup = path.with_extension("backup");
+    live.backup_to(&backup).await.unwrap();
+    // After the backup, the refresh token is rotated away; then the server stops.
+    assert!(
+        live.redeem(
+            Redeem::RefreshToken("refresh"),
+            150,
+            &[token("next", TokenKind::Refresh, "f1")]
+        )
+        .await
+        .unwrap()
+    );
+    live.close().await;
+
+    let restored = ostiary_store::restore(&backup, &path, master(), false)
+        .await
+        .unwrap();
+    assert_eq!(restored.invalidated.unwrap().tokens, 1);
+    assert!(restored.kept.unwrap().is_file());
+    let after = Store::open(&url, master()).await.unwrap();
+    assert!(after.token("refresh").await.unwrap().unwrap().revoked);
+    assert_eq!(
+        after.token("next").await.unwrap(),
+        None,
+        "as the backup was"
+    );
+    after.close().await;
+
+    let kept = ostiary_store::restore(&backup, &path, master(), true)
+        .await
+        .unwrap();
+    assert_eq!(kept.invalidated, None);
+    let after = Store::open(&url, master()).await.unwrap();
+    assert!(!after.token("refresh").await.unwrap().unwrap().revoked);
+}
