@@ -13,7 +13,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Engine, Store, corrupt, flag, unavailable};
+use crate::{Engine, Retry, Store, corrupt, flag, unavailable};
 
 /// Writes (a token or a pair, 13 parameters a row) or lookups per batch: far below SQLite's and
 /// PostgreSQL's limits of parameters per statement.
@@ -80,7 +80,7 @@ enum Item {
 
 impl Spend {
     /// Takes the spending back (in the same transaction), when what it paid for was refused.
-    async fn undo(&self, conn: &mut AnyConnection) -> StoreResult<()> {
+    async fn undo(&self, conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
         let sql = match self.item {
             Item::Code => "UPDATE codes SET used_at = NULL WHERE hash = $1",
             Item::RefreshToken => "UPDATE tokens SET used_at = NULL WHERE hash = $1",
@@ -90,7 +90,6 @@ impl Spend {
             .execute(conn)
             .await
             .map(drop)
-            .map_err(unavailable)
     }
 }
 
@@ -151,7 +150,7 @@ async fn write_batches(pool: AnyPool, engine: Engine, mut queue: mpsc::Unbounded
     let mut connection: Option<PoolConnection<Any>> = None;
     while next_batch(&mut queue, &mut batch).await {
         let outcome = match writer_connection(&pool, &mut connection).await {
-            Ok(conn) => write(conn, engine, &batch).await,
+            Ok(conn) => write(conn, engine, &batch).await.map_err(unavailable),
             Err(e) => Err(e),
         };
         match outcome {
@@ -190,24 +189,35 @@ async fn writer_connection<'c>(
 /// something is spent; rows alone need none, one statement commits by itself. A write whose key
 /// is taken is left out (its item not spent), and only its caller hears of it; an error of the
 /// batch itself (a lost connection, a failed commit) is every caller's, and then nothing of the
-/// batch was committed.
+/// batch was committed. A transaction PostgreSQL undid to resolve a conflict with another is run
+/// again ([`Retry`]).
 async fn write(
     conn: &mut AnyConnection,
     engine: Engine,
     writes: &[Write],
-) -> StoreResult<Vec<StoreResult<bool>>> {
-    let mut outcomes: Vec<StoreResult<bool>> = writes.iter().map(|_| Ok(true)).collect();
+) -> Result<Vec<StoreResult<bool>>, sqlx::Error> {
     if writes.iter().all(|w| w.spend.is_none()) {
         let units: Vec<&[Row]> = writes.iter().map(|w| w.rows.as_slice()).collect();
-        for (outcome, inserted) in outcomes
-            .iter_mut()
-            .zip(insert_each(conn, engine, &units, false).await?)
-        {
-            *outcome = inserted.map(|()| true);
-        }
-        return Ok(outcomes);
+        let inserted = insert_each(conn, engine, &units, false).await?;
+        return Ok(inserted.into_iter().map(|i| i.map(|()| true)).collect());
     }
-    let mut tx = conn.begin().await.map_err(unavailable)?;
+    let mut retry = Retry::default();
+    loop {
+        match spend_and_insert(conn, engine, writes).await {
+            Err(e) if retry.again(&e).await => continue,
+            outcome => return outcome,
+        }
+    }
+}
+
+/// The items of `writes` spent and their rows inserted, in one transaction.
+async fn spend_and_insert(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    writes: &[Write],
+) -> Result<Vec<StoreResult<bool>>, sqlx::Error> {
+    let mut outcomes: Vec<StoreResult<bool>> = writes.iter().map(|_| Ok(true)).collect();
+    let mut tx = conn.begin().await?;
     for item in [Item::Code, Item::RefreshToken] {
         spend(&mut tx, engine, writes, item, &mut outcomes).await?;
     }
@@ -225,7 +235,7 @@ async fn write(
             outcomes[i] = Err(e);
         }
     }
-    tx.commit().await.map_err(unavailable)?;
+    tx.commit().await?;
     Ok(outcomes)
 }
 
@@ -238,7 +248,7 @@ async fn spend(
     writes: &[Write],
     item: Item,
     outcomes: &mut [StoreResult<bool>],
-) -> StoreResult<()> {
+) -> Result<(), sqlx::Error> {
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut now = 0;
     for (i, spend) in writes
@@ -276,10 +286,10 @@ async fn spend(
     for hash in &hashes {
         query = query.bind(*hash);
     }
-    let rows = query.fetch_all(conn).await.map_err(unavailable)?;
+    let rows = query.fetch_all(conn).await?;
     let mut spent = std::collections::HashSet::with_capacity(rows.len());
     for row in &rows {
-        spent.insert(row.try_get::<String, _>("hash").map_err(corrupt)?);
+        spent.insert(row.try_get::<String, _>("hash")?);
     }
     for hash in hashes {
         outcomes[first[hash]] = Ok(spent.contains(hash));
@@ -289,49 +299,74 @@ async fn spend(
 
 /// Inserts the rows of `units` in one statement, or, when a key is taken (which fails the whole
 /// statement), each unit's rows alone. Inside a transaction each attempt has a savepoint,
-/// because on PostgreSQL a failed statement fails the transaction.
+/// because on PostgreSQL a failed statement fails the transaction. An attempt PostgreSQL undid
+/// to resolve a conflict with another transaction is made again: it committed nothing, or its
+/// savepoint took it back.
 async fn insert_each(
     conn: &mut AnyConnection,
     engine: Engine,
     units: &[&[Row]],
     in_transaction: bool,
-) -> StoreResult<Vec<StoreResult<()>>> {
-    let attempt = async |conn: &mut AnyConnection, rows: Vec<&Row>| {
-        if !in_transaction {
-            return insert(conn, engine, &rows).await;
-        }
-        let mut savepoint = conn.begin().await.map_err(unavailable)?;
-        match insert(&mut savepoint, engine, &rows).await {
-            Ok(()) => savepoint.commit().await.map_err(unavailable),
-            Err(e) => {
-                savepoint.rollback().await.map_err(unavailable)?;
-                Err(e)
+) -> Result<Vec<StoreResult<()>>, sqlx::Error> {
+    let attempt = async |conn: &mut AnyConnection, rows: &[&Row]| {
+        let mut retry = Retry::default();
+        loop {
+            match insert_once(conn, engine, rows, in_transaction).await {
+                Err(e) if retry.again(&e).await => continue,
+                outcome => return outcome,
             }
         }
     };
+    let taken =
+        |e: &sqlx::Error| matches!(e, sqlx::Error::Database(db) if db.is_unique_violation());
     let every_row: Vec<&Row> = units.iter().flat_map(|unit| unit.iter()).collect();
     if every_row.is_empty() {
         return Ok(units.iter().map(|_| Ok(())).collect());
     }
-    match attempt(conn, every_row).await {
+    match attempt(conn, &every_row).await {
         Ok(()) => Ok(units.iter().map(|_| Ok(())).collect()),
-        Err(StoreError::Conflict) if units.len() > 1 => {
+        Err(e) if taken(&e) && units.len() > 1 => {
             let mut inserted = Vec::with_capacity(units.len());
             for unit in units {
-                match attempt(conn, unit.iter().collect()).await {
-                    Err(e @ StoreError::Unavailable(_)) => return Err(e),
-                    outcome => inserted.push(outcome),
+                match attempt(conn, &unit.iter().collect::<Vec<_>>()).await {
+                    Ok(()) => inserted.push(Ok(())),
+                    Err(e) if taken(&e) => inserted.push(Err(StoreError::Conflict)),
+                    Err(e) => return Err(e),
                 }
             }
             Ok(inserted)
         }
-        Err(StoreError::Conflict) => Ok(vec![Err(StoreError::Conflict)]),
+        Err(e) if taken(&e) => Ok(vec![Err(StoreError::Conflict)]),
         Err(e) => Err(e),
     }
 }
 
+/// Inserts `rows`, inside a savepoint when `in_transaction`.
+async fn insert_once(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    rows: &[&Row],
+    in_transaction: bool,
+) -> Result<(), sqlx::Error> {
+    if !in_transaction {
+        return insert(conn, engine, rows).await;
+    }
+    let mut savepoint = conn.begin().await?;
+    match insert(&mut savepoint, engine, rows).await {
+        Ok(()) => savepoint.commit().await,
+        Err(e) => {
+            savepoint.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
 /// `INSERT INTO tokens … VALUES (…), (…), …` of `rows`.
-async fn insert(conn: &mut AnyConnection, engine: Engine, rows: &[&Row]) -> StoreResult<()> {
+async fn insert(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    rows: &[&Row],
+) -> Result<(), sqlx::Error> {
     let sql = statement(engine, rows.len());
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rows {
@@ -350,7 +385,7 @@ async fn insert(conn: &mut AnyConnection, engine: Engine, rows: &[&Row]) -> Stor
             .bind(r.revoked)
             .bind(r.extra.as_str());
     }
-    query.execute(conn).await.map(drop).map_err(unavailable)
+    query.execute(conn).await.map(drop)
 }
 
 /// The queue in front of the one reader task.

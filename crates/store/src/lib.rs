@@ -76,6 +76,36 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// How many times a statement or transaction PostgreSQL undid for a conflict is run in all.
+const ATTEMPTS: u32 = 4;
+
+/// Whether to run a statement or transaction again: when PostgreSQL undid it to resolve a
+/// conflict with another transaction — a serialization failure (40001) or a deadlock (40P01) —
+/// nothing of it was committed, and running it again is the remedy PostgreSQL documents. Up to
+/// [`ATTEMPTS`] in all, each after a short random pause, so that the two do not meet again in
+/// step.
+#[derive(Default)]
+struct Retry {
+    tries: u32,
+}
+
+impl Retry {
+    async fn again(&mut self, e: &sqlx::Error) -> bool {
+        let conflict = matches!(e, sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("40001" | "40P01")));
+        self.tries += 1;
+        if !conflict || self.tries >= ATTEMPTS {
+            return false;
+        }
+        tracing::debug!(error = %e, tries = self.tries, "running a conflicting statement again");
+        let mut jitter = [0u8; 1];
+        let _ = aws_lc_rs::rand::fill(&mut jitter);
+        let pause = u64::from(self.tries) * 5 + u64::from(jitter[0] % 10);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        true
+    }
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }

@@ -146,12 +146,18 @@ impl TokenStore for Store {
             "DELETE FROM rp_pending WHERE expires_at < $1",
         ] {
             // Keep a day of history: a replayed refresh token or code must still be recognised.
-            let done = sqlx::query(sql)
-                .bind(now - 86_400)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-            total += done.rows_affected();
+            let mut retry = Retry::default();
+            total += loop {
+                match sqlx::query(sql)
+                    .bind(now - 86_400)
+                    .execute(&self.pool)
+                    .await
+                {
+                    Ok(done) => break done.rows_affected(),
+                    Err(e) if retry.again(&e).await => continue,
+                    Err(e) => return Err(unavailable(e)),
+                }
+            };
         }
         Ok(total)
     }
@@ -159,12 +165,15 @@ impl TokenStore for Store {
 
 impl Store {
     /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `value`.
+    /// They update many rows, so they may meet the token writer in a deadlock: see [`Retry`].
     async fn revoke_where(&self, sql: &'static str, value: &str) -> StoreResult<u64> {
-        let done = sqlx::query(sql)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected())
+        let mut retry = Retry::default();
+        loop {
+            match sqlx::query(sql).bind(value).execute(&self.pool).await {
+                Ok(done) => return Ok(done.rows_affected()),
+                Err(e) if retry.again(&e).await => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
     }
 }

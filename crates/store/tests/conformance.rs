@@ -581,3 +581,109 @@ async fn a_restore_ends_the_grants_of_the_backup_unless_told_to_keep_them() {
     let after = Store::open(&url, master()).await.unwrap();
     assert!(!after.token("refresh").await.unwrap().unwrap().revoked);
 }
+
+/// PostgreSQL undoes a transaction to resolve a deadlock (40P01) or a serialization failure
+/// (40001); the store runs it again, and when the conflict will not end, the caller gets an error
+/// and nothing of the transaction stays. A trigger raises the conflicts: the first N firings fail
+/// (a sequence counts them: its values survive the rollbacks).
+#[tokio::test]
+async fn statements_postgresql_undoes_for_a_conflict_are_run_again() {
+    let url = url::postgres().await;
+    let s = Store::open(&url, master()).await.unwrap();
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE SEQUENCE firings;
+         CREATE FUNCTION conflict() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('firings') <= TG_ARGV[0]::int THEN
+             RAISE EXCEPTION 'injected conflict' USING ERRCODE = TG_ARGV[1];
+           END IF;
+           RETURN NEW;
+         END $$;",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let conflicts = async |on: &'static str, failures: u32, code: &'static str| {
+        let sql = format!(
+            "DROP TRIGGER IF EXISTS conflicts ON codes; DROP TRIGGER IF EXISTS conflicts ON tokens;
+             ALTER SEQUENCE firings RESTART;
+             CREATE TRIGGER conflicts BEFORE {on} FOR EACH ROW EXECUTE FUNCTION conflict({failures}, '{code}');"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&db)
+            .await
+            .unwrap();
+    };
+    let code = |hash: &str| CodeRecord {
+        hash: hash.into(),
+        client_id: "app".into(),
+        redirect_uri: "https://app/cb".into(),
+        username: "alice".into(),
+        scope: "openid".into(),
+        nonce: None,
+        code_challenge: None,
+        code_challenge_method: None,
+        auth_time: 1,
+        grant_id: format!("g-{hash}"),
+        expires_at: i64::MAX,
+        extra: Default::default(),
+    };
+
+    // A code's spend meets two deadlocks; the third run commits it with its tokens.
+    s.insert_code(&code("c1")).await.unwrap();
+    conflicts("UPDATE ON codes", 2, "40P01").await;
+    assert!(
+        s.redeem(
+            Redeem::Code("c1"),
+            50,
+            &[token("a1", TokenKind::Access, "f1")]
+        )
+        .await
+        .unwrap()
+    );
+    assert!(matches!(s.code("c1").await.unwrap(), Redeemable::Spent(_)));
+    assert!(s.token("a1").await.unwrap().is_some());
+
+    // Token inserts, alone and inside a refresh, meet serialization failures.
+    conflicts("INSERT ON tokens", 2, "40001").await;
+    s.insert_tokens(&[token("r1", TokenKind::Refresh, "f2")])
+        .await
+        .unwrap();
+    conflicts("INSERT ON tokens", 2, "40001").await;
+    assert!(
+        s.redeem(
+            Redeem::RefreshToken("r1"),
+            60,
+            &[token("r2", TokenKind::Refresh, "f2")]
+        )
+        .await
+        .unwrap()
+    );
+    assert!(s.token("r2").await.unwrap().is_some());
+
+    // A revocation of many rows meets a deadlock.
+    conflicts("UPDATE ON tokens", 1, "40P01").await;
+    assert_eq!(s.revoke_family("f2").await.unwrap(), 2);
+
+    // A conflict that does not end: an error, and the code neither spent nor its token written.
+    s.insert_code(&code("c2")).await.unwrap();
+    conflicts("UPDATE ON codes", 1000, "40P01").await;
+    let failed = s
+        .redeem(
+            Redeem::Code("c2"),
+            70,
+            &[token("a2", TokenKind::Access, "f3")],
+        )
+        .await;
+    assert!(
+        matches!(
+            failed,
+            Err(ostiary_server::store::StoreError::Unavailable(_))
+        ),
+        "{failed:?}"
+    );
+    conflicts("UPDATE ON codes", 0, "40P01").await;
+    assert!(matches!(s.code("c2").await.unwrap(), Redeemable::Fresh(_)));
+    assert_eq!(s.token("a2").await.unwrap(), None);
+}
