@@ -468,6 +468,48 @@ pub async fn sign_and_encrypt(
 mod tests {
     use super::*;
 
+    /// Codes and secrets carry 256 random bits, opaque tokens 240 after their issue time, client
+    /// ids 128 (RFC 6749 §10.10: odds of a guess at most 2^-128). Checked from the outside:
+    /// no two of 2,000 alike, and every random bit position set in about half of them (a stuck
+    /// bit, or a generator that repeats, fails; chance alone fails once in far more than 10^9).
+    #[test]
+    fn codes_tokens_secrets_and_client_ids_carry_at_least_128_random_bits() {
+        type Make = fn() -> String;
+        let decode = |t: String| URL_SAFE_NO_PAD.decode(t).unwrap();
+        let hex = |t: String| {
+            (0..t.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&t[i..i + 2], 16).unwrap())
+                .collect::<Vec<u8>>()
+        };
+        let kinds: [(&str, Make, usize, bool); 3] = [
+            ("random_token", random_token, 32, false),
+            ("sortable_token", sortable_token, 30, false),
+            ("new_client_id", new_client_id, 16, true),
+        ];
+        for (name, make, random_bytes, is_hex) in kinds {
+            const N: usize = 2000;
+            let mut seen = std::collections::HashSet::new();
+            let mut ones = vec![0usize; random_bytes * 8];
+            for _ in 0..N {
+                let token = make();
+                assert!(seen.insert(token.clone()), "{name} repeated");
+                let bytes = if is_hex { hex(token) } else { decode(token) };
+                let random = &bytes[bytes.len() - random_bytes..];
+                for (bit, count) in ones.iter_mut().enumerate() {
+                    *count += usize::from(random[bit / 8] >> (bit % 8) & 1);
+                }
+            }
+            // Each count is Binomial(2000, 1/2): mean 1000, deviation 22.4; 850..1150 is ±6.7σ.
+            for (bit, count) in ones.iter().enumerate() {
+                assert!(
+                    (850..1150).contains(count),
+                    "{name}: bit {bit} set {count} times of {N}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn profile_claims_are_the_fourteen_of_openid_connect_core_5_4() {
         assert_eq!(PROFILE_CLAIMS.len(), 14);

@@ -302,10 +302,34 @@ mod tests {
         assert_ne!(sneaky.client_id, "admin");
 
         let refused = |m: Value| register(m).unwrap_err();
-        assert_eq!(
-            refused(json!({"redirect_uris": ["http://app.example/cb"]})).code(),
-            "invalid_redirect_uri"
-        );
+        for bad in [
+            "http://app.example/cb",
+            // Loopback only in appearance: the host is what follows the `@`.
+            "http://localhost@evil.example/cb",
+            "http://127.0.0.1@evil.example/cb",
+            "JavaScript:alert(1)",
+            "jAvAsCrIpT://app.example/%0Aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "https://app.example/cb#fragment",
+        ] {
+            assert_eq!(
+                refused(json!({"redirect_uris": [bad]})).code(),
+                "invalid_redirect_uri",
+                "{bad}"
+            );
+        }
+        // A native app's loopback URIs may use http.
+        for native in [
+            "http://127.0.0.1/cb",
+            "http://[::1]:8000/cb",
+            "http://localhost:7/cb",
+        ] {
+            assert!(
+                register(json!({"redirect_uris": [native], "token_endpoint_auth_method": "none"}))
+                    .is_ok(),
+                "{native}"
+            );
+        }
         for bad in [
             json!({"redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
             json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["authorization_code"], "response_types": ["id_token"]}),

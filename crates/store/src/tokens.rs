@@ -165,15 +165,33 @@ impl TokenStore for Store {
 
 impl Store {
     /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `value`.
-    /// They update many rows, so they may meet the token writer in a deadlock: see [`Retry`].
     async fn revoke_where(&self, sql: &'static str, value: &str) -> StoreResult<u64> {
         let mut retry = Retry::default();
         loop {
-            match sqlx::query(sql).bind(value).execute(&self.pool).await {
-                Ok(done) => return Ok(done.rows_affected()),
+            match self.revoke_once(sql, value).await {
+                Ok(revoked) => return Ok(revoked),
                 Err(e) if retry.again(&e).await => continue,
                 Err(e) => return Err(unavailable(e)),
             }
         }
+    }
+
+    /// On PostgreSQL in a snapshot of its own (repeatable read). Under read committed, a family
+    /// revoked while one of its refresh tokens is being rotated would wait for the rotation's
+    /// row, then update the rows of its own, older snapshot: the tokens the rotation just
+    /// inserted would stay active. In its own snapshot it fails instead (a serialization
+    /// failure), and run again ([`Retry`]) it sees them. SQLite runs one writer at a time.
+    async fn revoke_once(&self, sql: &'static str, value: &str) -> Result<u64, sqlx::Error> {
+        if self.engine == Engine::Sqlite {
+            let done = sqlx::query(sql).bind(value).execute(&self.pool).await?;
+            return Ok(done.rows_affected());
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(sql).bind(value).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 }

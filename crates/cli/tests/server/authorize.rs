@@ -491,6 +491,118 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
     );
 }
 
+/// A redirect URI is one registered, character for character (RFC 9700 §4.1.3), but for the port
+/// of a native app's loopback URI (RFC 8252 §7.3); anything else gets a page and no redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_uris_match_exactly_but_for_a_loopback_port() {
+    use ostiary_server::store::ClientStore as _;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let native = ostiary_server::config::ClientDescription {
+        client_id: "native".into(),
+        client_type: ostiary_server::config::ClientType::Public,
+        redirect_uris: vec![
+            "http://127.0.0.1/cb".into(),
+            "http://[::1]:8000/cb".into(),
+            "https://app.example/cb?tenant=a".into(),
+        ],
+        grant_types: vec![GrantType::AuthorizationCode],
+        token_endpoint_auth_method: AuthMethod::None,
+        ..Default::default()
+    };
+    native.validate().unwrap();
+    server.store.create_client(&native, None).await.unwrap();
+    let b = browser();
+    // An unknown scope: an error that goes to the redirect URI once that is known to be good.
+    let authorize = |redirect_uri: Option<&str>, extra: &str| {
+        let redirect = redirect_uri
+            .map(|uri| {
+                format!(
+                    "&redirect_uri={}",
+                    form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{}?response_type=code&client_id=native{redirect}&scope=admin&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}",
+            server.url("/authorize")
+        )
+    };
+    for (uri, goes_to) in [
+        (
+            "http://127.0.0.1:53172/cb",
+            "http://127.0.0.1:53172/cb?error=invalid_scope",
+        ),
+        (
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1/cb?error=invalid_scope",
+        ),
+        ("http://[::1]:9/cb", "http://[::1]:9/cb?error=invalid_scope"),
+        // A registered query is kept, the error's parameters added to it.
+        (
+            "https://app.example/cb?tenant=a",
+            "https://app.example/cb?tenant=a&error=invalid_scope",
+        ),
+    ] {
+        let r = b.get(authorize(Some(uri), "")).send().await.unwrap();
+        assert_eq!(r.status(), 303, "{uri}");
+        let location = r.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with(goes_to), "{uri}: {location}");
+    }
+    for (uri, extra) in [
+        ("http://127.0.0.1:53172/other", ""),
+        ("http://127.0.0.1:53172/cb?x=1", ""),
+        ("http://127.0.0.1:53172@evil.example/cb", ""),
+        ("http://127.0.0.1.evil.example/cb", ""),
+        ("http://localhost:53172/cb", ""),
+        ("https://127.0.0.1:53172/cb", ""),
+        ("http://127.0.0.1:/cb", ""),
+        ("https://app.example/cb?tenant=b", ""),
+        ("https://app.example/cb", ""),
+        (
+            "https://app.example/cb?tenant=a&next=https://evil.example",
+            "",
+        ),
+        // An unknown response mode with a bad redirect URI: the URI is checked first.
+        ("https://evil.example/cb", "&response_mode=bogus"),
+    ] {
+        let r = b.get(authorize(Some(uri), extra)).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{uri}");
+        assert!(
+            r.headers().get("location").is_none(),
+            "{uri} must not redirect"
+        );
+    }
+    // Without redirect_uri, a client with several registered gets a page.
+    let r = b.get(authorize(None, "")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("redirect_uri is missing"));
+    // /authorize is for top-level navigation: no CORS, so no other origin's script reads it.
+    let preflight = b
+        .request(
+            reqwest::Method::OPTIONS,
+            authorize(Some("http://127.0.0.1/cb"), ""),
+        )
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let read = b
+        .get(authorize(Some("http://127.0.0.1/cb"), ""))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(read.headers().get("access-control-allow-origin").is_none());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_template_directory_takes_effect() {
     let dir = std::env::temp_dir().join(format!("ostiary-templates-{}", std::process::id()));

@@ -318,6 +318,71 @@ both_backends!(
     }
 );
 
+/// A refresh token revoked while it is being refreshed (row 108): whichever commits first,
+/// nothing of the race stays active — not the token, and not what the refresh issued. On
+/// PostgreSQL the revocation runs in a snapshot of its own: one that meets the refresh's spend
+/// fails and runs again, and then sees the new tokens.
+async fn revocation_racing_a_refresh(server: &TestServer) {
+    let grants = [GrantType::Password, GrantType::RefreshToken];
+    let secret = server
+        .client("app", AuthMethod::ClientSecretBasic, &grants, None)
+        .await
+        .unwrap();
+    server.user("alice", "wonderland").await;
+    let basic = Some(("app", secret.as_str()));
+    let active = async |token: &str| {
+        let (_, intro, _) = server
+            .post_form("/introspection", &[("token", token)], basic)
+            .await;
+        intro["active"] == true
+    };
+    let (mut refreshed, mut refused) = (0, 0);
+    for _ in 0..25 {
+        let (status, first, _) = server
+            .post_form(
+                "/token",
+                &[
+                    ("grant_type", "password"),
+                    ("username", "alice"),
+                    ("password", "wonderland"),
+                ],
+                basic,
+            )
+            .await;
+        assert_eq!(status, 200, "{first}");
+        let refresh = first["refresh_token"].as_str().unwrap();
+        let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+        let revocation = [("token", refresh)];
+        let ((status, next, _), (revoked, _, _)) = tokio::join!(
+            server.post_form("/token", &form, basic),
+            server.post_form("/revocation", &revocation, basic),
+        );
+        assert_eq!(revoked, 200);
+        assert!(!active(refresh).await);
+        match status {
+            200 => {
+                refreshed += 1;
+                for kind in ["access_token", "refresh_token"] {
+                    let token = next[kind].as_str().unwrap();
+                    assert!(!active(token).await, "the refresh's {kind} is active");
+                }
+            }
+            _ => {
+                assert_eq!(next["error"], "invalid_grant", "{next}");
+                refused += 1;
+            }
+        }
+    }
+    eprintln!("{refreshed} refreshes won the race, {refused} lost it");
+}
+
+both_backends!(
+    a_revocation_racing_a_refresh_leaves_nothing_of_the_race_active,
+    |server| {
+        revocation_racing_a_refresh(&server).await;
+    }
+);
+
 /// RFC 7523 §2.1: a JWT bearer grant for a user, signed with the client's key.
 async fn jwt_bearer(server: &TestServer) {
     let keys = signing_keys(SigAlg::PS256);

@@ -157,6 +157,46 @@ fn unknown_kid_and_mismatched_key_types_are_refused() {
     }
 }
 
+/// Keys come only from the caller's set: a key the token carries (`jwk`, `x5c`) or points to
+/// (`jku`, `x5u`) is never used, and nothing is fetched (this crate does no I/O at all). An
+/// attacker who signs with their own key and embeds it gets the same refusal as any unknown key.
+#[test]
+fn keys_a_token_carries_or_points_to_are_never_trusted() {
+    let (_, trusted) = es256_token();
+    let attacker = signing_key(SigAlg::ES256);
+    let embedded = attacker.to_public().unwrap().to_value();
+    for (name, value) in [
+        ("jwk", embedded.clone()),
+        ("jku", json!("http://127.0.0.1:9/jwks.json")),
+        ("x5u", json!("http://127.0.0.1:9/cert.pem")),
+        ("x5c", json!(["MIIBszCCAVmgAwIBAgIUYmFk"])),
+    ] {
+        let mut header = ostiary_jose::Header::new();
+        header.insert("alg".into(), "ES256".into());
+        header.insert("kid".into(), attacker.kid.clone().unwrap().into());
+        header.insert(name.into(), value);
+        let token = sign_jws(&header, br#"{"sub":"admin"}"#, &attacker).unwrap();
+        assert!(
+            matches!(
+                decode_signed(&token, &trusted),
+                Err(JoseError::NoKey { .. })
+            ),
+            "{name}"
+        );
+        // The same token is good under the attacker's key: only the key source was refused.
+        assert!(
+            decode_signed(&token, &set(&[&attacker]).public()).is_ok(),
+            "{name}"
+        );
+    }
+    // Without a kid, the trusted set is searched by algorithm and its key does not verify.
+    let mut header = ostiary_jose::Header::new();
+    header.insert("alg".into(), "ES256".into());
+    header.insert("jwk".into(), embedded);
+    let token = sign_jws(&header, br#"{"sub":"admin"}"#, &attacker).unwrap();
+    assert!(decode_signed(&token, &trusted).is_err());
+}
+
 #[test]
 fn an_algorithm_outside_the_callers_list_is_refused() {
     let (token, keys) = es256_token();

@@ -72,6 +72,34 @@ fn render(error: ErrorCode, description: impl Into<String>) -> AuthorizeError {
     }
 }
 
+/// Whether `requested` is the registered redirect URI `registered`: the same string (RFC 9700
+/// §4.1.3), or, for a native app's loopback redirect (`http://127.0.0.1…` or `http://[::1]…`),
+/// the same string but for the port, which the app picks when it starts listening (RFC 8252
+/// §7.3). Strings, not parsed URLs: a parser's normalizing (dot segments, case, escapes) would
+/// let through what differs.
+fn is_registered(registered: &str, requested: &str) -> bool {
+    fn without_loopback_port(uri: &str) -> Option<(&str, &str)> {
+        let host = ["http://127.0.0.1", "http://[::1]"]
+            .into_iter()
+            .find(|host| uri.starts_with(host))?;
+        let rest = &uri[host.len()..];
+        let rest = match rest.strip_prefix(':') {
+            Some(port) => {
+                let digits = port.bytes().take_while(u8::is_ascii_digit).count();
+                if !(1..=5).contains(&digits) {
+                    return None;
+                }
+                &port[digits..]
+            }
+            None => rest,
+        };
+        rest.starts_with(['/', '?']).then_some((host, rest))
+    }
+    registered == requested
+        || without_loopback_port(registered)
+            .is_some_and(|r| without_loopback_port(requested) == Some(r))
+}
+
 /// Validates `params` for `client` (None when unknown) against the server configuration.
 pub fn validate(
     config: &ServerConfig,
@@ -84,7 +112,7 @@ pub fn validate(
     let client = client.ok_or_else(|| render(ErrorCode::InvalidClient, "unknown client"))?;
     // SECURITY: exact string match with a registered URI (RFC 9700 §4.1.3), before any redirect.
     let redirect_uri = match params.get("redirect_uri") {
-        Some(uri) if client.redirect_uris.iter().any(|r| r == uri) => uri.to_owned(),
+        Some(uri) if client.redirect_uris.iter().any(|r| is_registered(r, uri)) => uri.to_owned(),
         Some(_) => {
             return Err(render(
                 ErrorCode::InvalidRequest,

@@ -139,3 +139,51 @@ fn check_pkce(
     verify_slices_are_equal(computed.as_bytes(), challenge.as_bytes())
         .map_err(|_| ServerError::invalid_grant("code_verifier does not match"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 7636 §4.1: 43 to 128 unreserved characters. A verifier outside that is refused even
+    /// when its hash matches the challenge (the client that made it is broken or hostile).
+    #[test]
+    fn a_malformed_verifier_is_refused_even_when_it_matches() {
+        let config = ServerConfig::default();
+        let client = ClientDescription::default();
+        let s256 = |v: &str| URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, v.as_bytes()));
+        let check = |verifier: &str| {
+            check_pkce(
+                &config,
+                &client,
+                Some(&s256(verifier)),
+                Some("S256"),
+                Some(verifier),
+            )
+        };
+        for good in ["a".repeat(43), "~._-".repeat(32), "Z9".repeat(30)] {
+            assert!(check(&good).is_ok(), "{good}");
+        }
+        for bad in [
+            "a".repeat(42),
+            "a".repeat(129),
+            format!("{}+", "a".repeat(42)),
+            format!("{}/", "a".repeat(42)),
+            format!("{} ", "a".repeat(42)),
+            format!("{}é", "a".repeat(42)),
+        ] {
+            let refused = check(&bad).unwrap_err().to_string();
+            assert!(
+                refused.contains("InvalidGrant") && refused.contains("malformed code_verifier"),
+                "{bad}: {refused}"
+            );
+        }
+        let wrong = check_pkce(
+            &config,
+            &client,
+            Some(&s256(&"a".repeat(43))),
+            Some("S256"),
+            Some(&"b".repeat(43)),
+        );
+        assert!(wrong.is_err());
+    }
+}
