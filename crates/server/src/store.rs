@@ -174,8 +174,11 @@ pub trait TokenStore: Send + Sync {
     /// when `item` was spent before (of concurrent callers one wins), revoked or is gone.
     async fn redeem(&self, item: Redeem<'_>, now: i64, tokens: &[TokenRecord])
     -> StoreResult<bool>;
+    /// Revokes one token; false when it was missing or revoked before. The revocations count
+    /// what they revoked, not what was revoked before.
     async fn revoke_token(&self, hash: &str) -> StoreResult<bool>;
-    /// Revokes every token of a refresh token family.
+    /// Revokes every token of a refresh token family, also those a rotation of it commits at
+    /// the same time.
     async fn revoke_family(&self, family: &str) -> StoreResult<u64>;
     /// Revokes every token issued from one authorization code.
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64>;

@@ -35,19 +35,25 @@ impl TokenStore for Store {
 
     async fn revoke_token(&self, hash: &str) -> StoreResult<bool> {
         Ok(self
-            .revoke_where("UPDATE tokens SET revoked = 1 WHERE hash = $1", hash)
+            .revoke_where(
+                "UPDATE tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0",
+                hash,
+            )
             .await?
             == 1)
     }
 
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
-        self.revoke_where("UPDATE tokens SET revoked = 1 WHERE family = $1", family)
-            .await
+        self.revoke_where(
+            "UPDATE tokens SET revoked = 1 WHERE family = $1 AND revoked = 0",
+            family,
+        )
+        .await
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64> {
         self.revoke_where(
-            "UPDATE tokens SET revoked = 1 WHERE grant_id = $1",
+            "UPDATE tokens SET revoked = 1 WHERE grant_id = $1 AND revoked = 0",
             grant_id,
         )
         .await
@@ -164,7 +170,8 @@ impl TokenStore for Store {
 }
 
 impl Store {
-    /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `value`.
+    /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `value`;
+    /// how many tokens it revoked (each statement skips those revoked before).
     async fn revoke_where(&self, sql: &'static str, value: &str) -> StoreResult<u64> {
         let mut retry = Retry::default();
         loop {
@@ -176,22 +183,24 @@ impl Store {
         }
     }
 
-    /// On PostgreSQL in a snapshot of its own (repeatable read). Under read committed, a family
-    /// revoked while one of its refresh tokens is being rotated would wait for the rotation's
-    /// row, then update the rows of its own, older snapshot: the tokens the rotation just
-    /// inserted would stay active. In its own snapshot it fails instead (a serialization
-    /// failure), and run again ([`Retry`]) it sees them. SQLite runs one writer at a time.
+    /// On PostgreSQL twice. A revocation that meets a refresh token being rotated waits for
+    /// the rotation's row lock, but then updates only the rows of the snapshot it started with:
+    /// the tokens the rotation inserted would stay active. The second statement's snapshot is
+    /// taken after the first ended, so after any rotation the first waited for; a rotation that
+    /// comes later finds its token revoked and issues nothing. (A snapshot of repeatable read
+    /// would fail instead, and concurrent revocations of one family — every loser of a refresh
+    /// race revokes it — would then fail each other.) SQLite runs one writer at a time.
     async fn revoke_once(&self, sql: &'static str, value: &str) -> Result<u64, sqlx::Error> {
-        if self.engine == Engine::Sqlite {
+        let mut revoked = 0;
+        let passes = if self.engine == Engine::Postgres {
+            2
+        } else {
+            1
+        };
+        for _ in 0..passes {
             let done = sqlx::query(sql).bind(value).execute(&self.pool).await?;
-            return Ok(done.rows_affected());
+            revoked += done.rows_affected();
         }
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .execute(&mut *tx)
-            .await?;
-        let done = sqlx::query(sql).bind(value).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        Ok(revoked)
     }
 }
