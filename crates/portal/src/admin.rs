@@ -379,6 +379,7 @@ impl Admin<'_> {
         .await
     }
 
+    /// Sets a user's password, revoking their tokens and ending their login sessions.
     pub async fn set_password(&self, username: &str, password: String) -> AdminResult<()> {
         if password.is_empty() {
             return Err(AdminError::Invalid("the password is empty".into()));
@@ -389,7 +390,19 @@ impl Admin<'_> {
         if !self.store.set_password_hash(username, &hash).await? {
             return Err(AdminError::NotFound(format!("no user \"{username}\"")));
         }
-        self.audit("user.set_password", username, json!({})).await
+        // A password is changed when someone else may know it: what was signed in with the old
+        // one ends with it.
+        let revoked = self.store.revoke_user_tokens(username).await?;
+        let mut ended = 0;
+        for session in self.store.active_sessions(Some(username), now()).await? {
+            ended += u64::from(self.store.delete_session_by_sid(&session.sid).await?);
+        }
+        self.audit(
+            "user.set_password",
+            username,
+            json!({ "tokens_revoked": revoked, "sessions_ended": ended }),
+        )
+        .await
     }
 
     // ---- admin API tokens ----

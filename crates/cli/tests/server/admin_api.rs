@@ -558,6 +558,51 @@ async fn sessions_grants_and_tokens_are_found_and_revoked() {
     assert_eq!(introspected["active"], false);
     let (status, _) = call(&server, token, Method::GET, "/tokens?limit=many", None).await;
     assert_eq!(status, 400);
+
+    // A new password ends what the old one signed in to: tokens and login sessions.
+    let (status, issued, _) = server
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", "wonderland"),
+            ],
+            Some(("web", &secret)),
+        )
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    server
+        .store
+        .create_session(&SessionRecord {
+            hash: "cookie-hash-3".into(),
+            sid: "sid-3".into(),
+            username: "alice".into(),
+            auth_time: now,
+            expires_at: now + 600,
+        })
+        .await
+        .unwrap();
+    let new_password = json!({ "password": "looking-glass" });
+    let (status, _) = call(
+        &server,
+        token,
+        Method::PUT,
+        "/users/alice/password",
+        Some(new_password),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, introspected, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", issued["access_token"].as_str().unwrap())],
+            Some(("web", &secret)),
+        )
+        .await;
+    assert_eq!(introspected["active"], false);
+    let (_, sessions) = call(&server, token, Method::GET, "/sessions?user=alice", None).await;
+    assert_eq!(sessions, json!([]));
 }
 
 /// Schemathesis (property-based, from the OpenAPI document) against the API: no server error,

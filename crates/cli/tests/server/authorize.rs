@@ -10,7 +10,7 @@ use crate::harness::{Backend, TestServer};
 
 pub(crate) const REDIRECT: &str = "https://app.example/cb";
 pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+pub(crate) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()

@@ -1,6 +1,7 @@
 //! `kill -9` of `ostiary serve` under load, on SQLite and on PostgreSQL, again and again: after
-//! each restart every token and refresh token a client received is honoured, and every revocation
-//! that was acknowledged is still in force. `OSTIARY_CRASH_ROUNDS` sets how many kills (default 4).
+//! each restart every token, refresh token, authorization code and dynamically registered client
+//! a client received is honoured, and every revocation that was acknowledged is still in force.
+//! `OSTIARY_CRASH_ROUNDS` sets how many kills (default 4).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use ostiary_core::{AuthMethod, GrantType};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::authorize::{CHALLENGE, REDIRECT, VERIFIER, browser, consent, login, redirect_params};
 use crate::harness::{Backend, TestServer};
 
 /// What the clients saw, across every round.
@@ -28,6 +30,10 @@ struct Seen {
     /// Chains given up that way.
     in_flight: usize,
     refreshed: usize,
+    /// Authorization codes received (by a signed-in browser whose consent is remembered).
+    codes: Vec<String>,
+    /// Clients that registered themselves: their ids and secrets.
+    registered: Vec<(String, String)>,
 }
 
 /// The status and JSON body (`Null` when empty); `None` when the connection broke first.
@@ -46,11 +52,37 @@ async fn client_load(
     secrets: Arc<(String, String)>,
     seen: Arc<Mutex<Seen>>,
     stop: Arc<AtomicBool>,
+    signed_in: reqwest::Client,
 ) {
     let http = reqwest::Client::new();
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
+        if n.is_multiple_of(4) {
+            let authorize = format!(
+                "{base}/authorize?response_type=code&client_id=spa&redirect_uri={}&scope=openid&state=s&code_challenge={CHALLENGE}&code_challenge_method=S256",
+                form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+            );
+            if let Ok(response) = signed_in.get(authorize).send().await {
+                let params = redirect_params(&response);
+                let code = params.iter().find(|(k, _)| k == "code").expect("a code");
+                seen.lock().await.codes.push(code.1.clone());
+            }
+        }
+        if n.is_multiple_of(7) {
+            let register = http
+                .post(format!("{base}/register"))
+                .json(&serde_json::json!({
+                    "grant_types": ["client_credentials"],
+                    "token_endpoint_auth_method": "client_secret_basic",
+                }));
+            if let Some((status, body)) = send(register).await {
+                assert_eq!(status, 201, "{body}");
+                let id = body["client_id"].as_str().unwrap().to_owned();
+                let secret = body["client_secret"].as_str().unwrap().to_owned();
+                seen.lock().await.registered.push((id, secret));
+            }
+        }
         let cc = http
             .post(format!("{base}/token"))
             .basic_auth("svc", Some(&secrets.0))
@@ -104,7 +136,11 @@ async fn kill_nine_under_load(backend: Backend) {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(4);
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |c| {
+        c.registration = ostiary_server::config::Registration::Open;
+        c.rate_limits.registration_per_address = 0;
+    })
+    .await;
     let svc = server
         .client(
             "svc",
@@ -124,6 +160,31 @@ async fn kill_nine_under_load(backend: Backend) {
         .await
         .unwrap();
     server.user("alice", "alice-password").await;
+    server
+        .client(
+            "spa",
+            AuthMethod::None,
+            &[GrantType::AuthorizationCode],
+            None,
+        )
+        .await;
+    // A browser signed in to the server, its consent to `spa` remembered: each authorization
+    // request it makes gets a code at once.
+    let signed_in = browser();
+    let first = signed_in
+        .get(crate::authorize::authorize_url(&server, "spa", ""))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let consent_page = login(&server, &signed_in, &first, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    redirect_params(&consent(&server, &signed_in, &consent_page, "accept").await);
     let secrets = Arc::new((svc, web));
     let seen = Arc::new(Mutex::new(Seen {
         chains: vec![None; WORKERS],
@@ -155,6 +216,7 @@ async fn kill_nine_under_load(backend: Backend) {
                     secrets.clone(),
                     seen.clone(),
                     stop.clone(),
+                    signed_in.clone(),
                 ))
             })
             .collect();
@@ -214,15 +276,41 @@ async fn kill_nine_under_load(backend: Backend) {
         );
         chains_alive += 1;
     }
+    // Every code received redeems (within its 60 s), every registered client authenticates.
+    for code in &seen.codes {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "spa"),
+            ("code_verifier", VERIFIER),
+        ];
+        let (status, body) = send(node.http.post(node.url("/token")).form(&form))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "a code a client received: {body}");
+    }
+    for (id, secret) in &seen.registered {
+        let cc = node
+            .http
+            .post(node.url("/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")]);
+        let (status, body) = send(cc).await.unwrap();
+        assert_eq!(status, 200, "a client that registered itself: {body}");
+    }
     eprintln!(
         "{backend:?}: {rounds} kill -9 rounds; {} access tokens received, {honoured} honoured, \
          {still_revoked} acknowledged revocations in force; {} refreshes, {chains_alive} refresh \
-         chains honoured, {} in flight at a kill",
+         chains honoured, {} in flight at a kill; {} codes and {} registered clients honoured",
         seen.tokens.len(),
         seen.refreshed,
-        seen.in_flight
+        seen.in_flight,
+        seen.codes.len(),
+        seen.registered.len()
     );
     assert!(honoured > 0 && still_revoked > 0 && seen.refreshed > 0);
+    assert!(!seen.codes.is_empty() && !seen.registered.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
