@@ -325,6 +325,34 @@ mod tests {
                 IdTokenError::Missing("sub"),
             ),
             (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("iss");
+                }),
+                expected(),
+                IdTokenError::Missing("iss"),
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("aud");
+                }),
+                expected(),
+                IdTokenError::Missing("aud"),
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+                expected(),
+                IdTokenError::Missing("exp"),
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("iat");
+                }),
+                expected(),
+                IdTokenError::Missing("iat"),
+            ),
+            (
                 sign(
                     &good(),
                     &JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap()),

@@ -175,12 +175,14 @@ mod tests {
             json!(-5),
             json!(true),
         ] {
-            let c = claims(json!({ "exp": bad }));
-            assert_eq!(
-                at(0).check_claims(&c),
-                Err(JoseError::InvalidClaim("exp".into())),
-                "{bad}"
-            );
+            for name in ["exp", "nbf", "iat"] {
+                let c = claims(json!({ name: bad }));
+                assert_eq!(
+                    at(0).check_claims(&c),
+                    Err(JoseError::InvalidClaim(name.into())),
+                    "{name}: {bad}"
+                );
+            }
         }
     }
 

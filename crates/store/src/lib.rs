@@ -283,16 +283,23 @@ impl Store {
             "SELECT COALESCE(secret_sealed, '') FROM clients",
             "SELECT sealed FROM key_rings",
             "SELECT password_hash FROM users",
-            "SELECT hash FROM tokens",
+            "SELECT hash || ' ' || jti || ' ' || family || ' ' || extra FROM tokens",
+            "SELECT hash || ' ' || redirect_uri || ' ' || COALESCE(code_challenge, '') || ' ' || extra FROM codes",
+            "SELECT key FROM jtis",
+            "SELECT hash || ' ' || sid FROM sessions",
+            "SELECT hash || ' ' || request || ' ' || browser FROM interactions",
+            "SELECT detail FROM audit_log",
             "SELECT body FROM rp_servers",
             "SELECT sealed FROM rp_clients",
             "SELECT sealed FROM rp_tokens",
+            "SELECT sealed FROM rp_pending",
         ] {
             let rows: Vec<String> = sqlx::query_scalar(sql)
                 .fetch_all(&self.pool)
                 .await
                 .unwrap_or_default();
             out.push_str(&rows.join("\n"));
+            out.push('\n');
         }
         out
     }

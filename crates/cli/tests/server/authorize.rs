@@ -160,6 +160,22 @@ async fn code_flow(server: &TestServer) {
     assert!(html.contains("Wrong username or password"));
     let consent_page = login(server, &b, &html, "alice-password").await;
     assert_eq!(consent_page.status(), 200);
+    // The session cookie's value: `name=value; attributes`.
+    let session_cookies: Vec<String> = consent_page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|c| {
+            c.to_str()
+                .ok()?
+                .split(';')
+                .next()?
+                .split_once('=')
+                .map(|(_, v)| v.to_owned())
+        })
+        .filter(|v| v.len() >= 16)
+        .collect();
+    assert!(!session_cookies.is_empty());
     let html = consent_page.text().await.unwrap();
     assert!(
         html.contains("profile") && html.contains("Your name and profile"),
@@ -190,6 +206,20 @@ async fn code_flow(server: &TestServer) {
         (Some("spa"), Some("pwd"))
     );
     assert!(id.claims["sid"].is_string() && id.claims["auth_time"].is_i64());
+    // A stolen database dump holds none of them: codes, tokens and session cookies are stored by
+    // their hashes only.
+    let dump = server.store.debug_dump().await;
+    assert!(
+        dump.contains(&ostiary_server::issue::token_hash(&code)),
+        "the dump covers codes"
+    );
+    for (what, value) in [
+        ("code", code.as_str()),
+        ("access token", tokens["access_token"].as_str().unwrap()),
+        ("session cookie", session_cookies[0].as_str()),
+    ] {
+        assert!(!dump.contains(value), "the {what} is in the database");
+    }
 
     // The session and the remembered consent: the next request gets a code at once.
     let again = b
@@ -379,6 +409,60 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
             "{}?response_type=code&client_id=spa&redirect_uri={}",
             server.url("/authorize"),
             urlencode("https://app.example/CB")
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/cb/".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example:443/cb".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://APP.example/cb".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/cb?x=1".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/%2e%2e/cb".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/cb/..;/x".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/cb%252f..".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/cb%2F".as_bytes())
+                .collect::<String>()
+        ),
+        format!(
+            "{}?response_type=code&client_id=spa&redirect_uri={}",
+            server.url("/authorize"),
+            form_urlencoded::byte_serialize("https://app.example/cb#x".as_bytes())
+                .collect::<String>()
         ),
         format!(
             "{}?response_type=code&redirect_uri={}",

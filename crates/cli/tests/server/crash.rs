@@ -34,6 +34,8 @@ struct Seen {
     codes: Vec<String>,
     /// Clients that registered themselves: their ids and secrets.
     registered: Vec<(String, String)>,
+    /// Refresh tokens rotated away (their successor received): a replay must be refused.
+    rotated: Vec<String>,
 }
 
 /// The status and JSON body (`Null` when empty); `None` when the connection broke first.
@@ -119,6 +121,7 @@ async fn client_load(
                 Some((200, body)) => {
                     seen.chains[worker] = Some(body["refresh_token"].as_str().unwrap().to_owned());
                     seen.refreshed += 1;
+                    seen.rotated.push(current);
                 }
                 Some((status, body)) => panic!("a refresh refused on a live node: {status} {body}"),
                 None => {
@@ -275,6 +278,24 @@ async fn kill_nine_under_load(backend: Backend) {
             "the latest refresh token a client received: {body}"
         );
         chains_alive += 1;
+    }
+    // A refresh token rotated away before a kill stays spent after it (a replay also revokes its
+    // chain, so this comes after the chains' check).
+    for old in seen.rotated.iter().take(20) {
+        let replay = node
+            .http
+            .post(node.url("/token"))
+            .basic_auth("web", Some(&secrets.1))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", old.as_str()),
+            ]);
+        let (status, body) = send(replay).await.unwrap();
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant")),
+            "{body}"
+        );
     }
     // Every code received redeems (within its 60 s), every registered client authenticates.
     for code in &seen.codes {

@@ -15,15 +15,16 @@ async fn discovery(server: &TestServer) {
             server.base
         ),
     ] {
-        let meta: Value = server
-            .http
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let response = server.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{url}"
+        );
+        let meta: Value = response.json().await.unwrap();
         assert_eq!(
             meta["issuer"].as_str(),
             Some(server.issuer.as_str()),
@@ -58,6 +59,13 @@ async fn discovery(server: &TestServer) {
             serde_json::json!(["S256"])
         );
         assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+        // Front-channel logout with `iss` and `sid`; no back channel is offered.
+        assert_eq!(meta["frontchannel_logout_supported"], true);
+        assert_eq!(meta["frontchannel_logout_session_supported"], true);
+        assert!(
+            meta.get("backchannel_logout_supported")
+                .is_none_or(|v| v == false)
+        );
     }
     let jwks = server
         .http

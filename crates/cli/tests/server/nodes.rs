@@ -343,7 +343,19 @@ async fn a_node_that_loses_its_database_answers_503_and_recovers_losing_no_token
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!((ready(&a).await, ready(&b).await), (200, 200));
 
+    let issued: Value = cc(&a, &secret).send().await.unwrap().json().await.unwrap();
+    let issued = issued["access_token"].as_str().unwrap().to_owned();
     Cluster::script(&cluster.dir, "pause");
+    // A revocation that cannot be stored is not acknowledged (RFC 7009 §2.2.1: 503).
+    let revocation = b
+        .http
+        .post(b.url("/revocation"))
+        .basic_auth("svc", Some(&secret))
+        .form(&[("token", issued.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revocation.status(), 503);
     let refused = cc(&b, &secret).send().await.unwrap();
     let (status, retry_after) = (
         refused.status().as_u16(),

@@ -366,6 +366,34 @@ fn ecdh_es_with_a_point_off_the_curve_is_refused() {
     );
 }
 
+/// A correctly signed JWS that asks for a compressed (`zip`) or unencoded (`b64: false`, RFC 7797)
+/// payload is refused: neither is supported, and reading it as usual would misread it.
+#[test]
+fn zip_and_unencoded_payloads_are_refused_even_when_signed() {
+    let key = signing_key(SigAlg::ES256);
+    let signed = |extra: &[(&str, serde_json::Value)]| {
+        let mut header = ostiary_jose::Header::new();
+        header.insert("alg".into(), "ES256".into());
+        header.insert("kid".into(), key.kid.clone().unwrap().into());
+        for (name, value) in extra {
+            header.insert((*name).into(), value.clone());
+        }
+        let token = sign_jws(&header, br#"{"sub":"alice"}"#, &key).unwrap();
+        decode_signed(&token, &set(&[&key]).public())
+    };
+    assert_eq!(
+        signed(&[("zip", json!("DEF"))]),
+        Err(JoseError::BadHeader("zip".into()))
+    );
+    assert_eq!(
+        signed(&[("b64", json!(false))]),
+        Err(JoseError::BadHeader("b64".into()))
+    );
+    // As RFC 7797 sends it, named critical: refused as well.
+    assert!(signed(&[("b64", json!(false)), ("crit", json!(["b64"]))]).is_err());
+    assert!(signed(&[]).is_ok(), "the same token without them verifies");
+}
+
 #[test]
 fn unknown_critical_headers_are_refused() {
     let key = signing_key(SigAlg::HS256);

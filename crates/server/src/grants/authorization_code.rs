@@ -177,6 +177,19 @@ mod tests {
                 "{bad}: {refused}"
             );
         }
+        let missing = check_pkce(
+            &config,
+            &client,
+            Some(&s256(&"a".repeat(43))),
+            Some("S256"),
+            None,
+        );
+        assert!(
+            missing
+                .unwrap_err()
+                .to_string()
+                .contains("code_verifier is required")
+        );
         let wrong = check_pkce(
             &config,
             &client,
