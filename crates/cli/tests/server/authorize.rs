@@ -575,6 +575,49 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
     );
 }
 
+/// OpenID Connect Core §3.1.2.1: /authorize takes POST as well as GET; `login_hint` fills in the
+/// username; `display`, `ui_locales` and parameters it does not know are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorize_by_post_with_hints_and_unknown_parameters() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let form = [
+        ("response_type", "code"),
+        ("client_id", "spa"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid"),
+        ("state", "st-post"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("login_hint", "alice"),
+        ("display", "popup"),
+        ("ui_locales", "fr-CA fr en"),
+        ("claims_locales", "fr"),
+        ("x-unknown-extension", "whatever"),
+    ];
+    let page = b
+        .post(server.url("/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="username" value="alice""#),
+        "login_hint fills in the username"
+    );
+    let html = login(&server, &b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let params = redirect_params(&consent(&server, &b, &html, "accept").await);
+    assert_eq!(param(&params, "state"), Some("st-post"));
+    assert!(param(&params, "code").is_some());
+}
+
 /// A redirect URI is one registered, character for character (RFC 9700 §4.1.3), but for the port
 /// of a native app's loopback URI (RFC 8252 §7.3); anything else gets a page and no redirect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,6 +136,46 @@ async fn bad_requests(server: &TestServer) {
         .await
         .unwrap();
     assert_eq!(big.status(), 400);
+    // Ten thousand scopes (60 KB, under the body limit): one protocol error, not ten thousand.
+    let scopes: Vec<String> = (0..10_000).map(|n| format!("s{n}")).collect();
+    let many = server
+        .http
+        .post(&url)
+        .basic_auth("app", Some(&secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", &scopes.join(" ")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(many.status(), 400);
+    assert_eq!(
+        many.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_scope"
+    );
+    // A 200 KB query string at /authorize (sent by hand: HTTP clients stop at 64 KB): refused
+    // with a client error, never a server error.
+    let status_line = {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let address = server.base.trim_start_matches("http://").to_owned();
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let path = server.url("/authorize").replacen(&server.base, "", 1);
+        let request = format!(
+            "GET {path}?client_id=app&x={} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\n\r\n",
+            "a".repeat(200_000)
+        );
+        // The server may answer and close before it has read everything.
+        let _ = socket.write_all(request.as_bytes()).await;
+        let mut answer = vec![0u8; 64];
+        let n = socket.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(status_line.starts_with("HTTP/1.1 4"), "{status_line}");
     // Malformed Basic headers.
     for header in ["Basic !!!", "Basic", "Bearer abc", "Basic YXBw"] {
         let r = server
@@ -218,6 +258,18 @@ async fn bad_assertions(server: &TestServer) {
             ),
         ),
         ("not a JWT", "garbage".to_owned()),
+        ("unsigned (alg none)", {
+            use base64::Engine as _;
+            let b64 = |v: serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            let claims = serde_json::json!({"iss": "pk", "sub": "pk", "aud": aud, "exp": now + 60, "jti": "f"});
+            format!(
+                "{}.{}.",
+                b64(serde_json::json!({"alg": "none"})),
+                b64(claims)
+            )
+        }),
     ];
     for (what, assertion) in cases {
         let form = [

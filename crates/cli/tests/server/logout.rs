@@ -209,7 +209,41 @@ async fn bad_logout_requests_never_redirect() {
         };
         ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
     };
+    // The real hint's claims, unsigned (`alg: none`).
+    let unsigned = {
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+        let payload = id_token.split('.').nth(1).unwrap();
+        format!("{header}.{payload}.")
+    };
+    // An access token (`typ: at+jwt`) signed with the server's own key: not an ID token.
+    let access_token = {
+        use ostiary_server::store::KeyStore as _;
+        let keys = server
+            .store
+            .key_ring()
+            .await
+            .unwrap()
+            .unwrap()
+            .private_set();
+        let now = ostiary::settings::now();
+        let claims = serde_json::json!({"iss": server.issuer, "sub": "alice", "aud": "spa", "client_id": "spa", "iat": now, "exp": now + 600});
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(ostiary_jose::SigAlg::RS256),
+            typ: Some("at+jwt".into()),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
+    };
     let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("id_token_hint", &unsigned),
+            ("post_logout_redirect_uri", BYE),
+        ],
+        vec![
+            ("id_token_hint", &access_token),
+            ("post_logout_redirect_uri", BYE),
+        ],
         vec![
             ("client_id", "spa"),
             ("post_logout_redirect_uri", "https://evil.example/"),
