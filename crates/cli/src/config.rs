@@ -63,6 +63,9 @@ pub async fn run(options: ConfigOptions) -> Result<String, String> {
         "admin_listen": settings.admin_listen,
         "tls": settings.tls.is_some(),
     });
+    if let Some(warning) = ostiary_store::database_warning(&settings.database) {
+        report["warnings"] = json!([warning]);
+    }
     if let Some(file) = &sqlite_file
         && !file.exists()
     {

@@ -141,6 +141,9 @@ impl Store {
                 redact_url(url)
             ));
         };
+        if let Some(warning) = database_warning(url) {
+            tracing::warn!("{warning}");
+        }
         let (url, synchronous) = match engine {
             Engine::Sqlite => sqlite_url(url)?,
             Engine::Postgres => (url.to_owned(), ""),
@@ -450,6 +453,40 @@ fn sqlite_url(url: &str) -> Result<(String, &'static str), String> {
     Ok((format!("{path}?{}", params.join("&")), synchronous))
 }
 
+/// A warning for a PostgreSQL URL whose server is reached over the network without checking its
+/// certificate (`sslmode=verify-full`): whoever sits on the path could pose as the database, and
+/// read and forge every token. Loopback and Unix sockets need no TLS.
+pub fn database_warning(url: &str) -> Option<&'static str> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = location.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let mut host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let mut verified = false;
+    for (key, value) in query.split('&').filter_map(|p| p.split_once('=')) {
+        match key {
+            "host" => host = value,
+            "sslmode" => verified = value == "verify-full",
+            _ => {}
+        }
+    }
+    let local = host.is_empty()
+        || host.starts_with('/')
+        || host.starts_with("%2F")
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local && !verified).then_some(
+        "the PostgreSQL server's certificate is not checked: add sslmode=verify-full (and sslrootcert) to the database URL",
+    )
+}
+
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
@@ -482,6 +519,28 @@ mod tests {
         );
         let refused = sqlite_url("sqlite://a.db?synchronous=off").unwrap_err();
         assert!(refused.contains("synchronous=off"), "{refused}");
+    }
+
+    #[test]
+    fn a_database_reached_over_the_network_must_be_verified() {
+        for quiet in [
+            "sqlite://data/ostiary.db",
+            "postgres://u:p@localhost/ostiary",
+            "postgres://u:p@127.0.0.1:5432/ostiary",
+            "postgresql://[::1]/ostiary",
+            "postgres:///ostiary?host=/var/run/postgresql",
+            "postgres://db.example/ostiary?sslmode=verify-full&sslrootcert=ca.pem",
+        ] {
+            assert_eq!(database_warning(quiet), None, "{quiet}");
+        }
+        for warned in [
+            "postgres://u:p@db.example/ostiary",
+            "postgres://db.example/ostiary?sslmode=require",
+            "postgresql://10.0.0.5:5432/ostiary?sslmode=verify-ca",
+            "postgres://localhost/ostiary?host=db.example",
+        ] {
+            assert!(database_warning(warned).is_some(), "{warned}");
+        }
     }
 
     #[tokio::test]

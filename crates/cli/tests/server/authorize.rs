@@ -133,6 +133,22 @@ pub(crate) async fn consent(
         .unwrap()
 }
 
+/// Opens the authorization request `url` in browser `b`, signs alice in and accepts the consent;
+/// the answer to the consent (a redirect to the client).
+pub(crate) async fn sign_in(
+    server: &TestServer,
+    b: &reqwest::Client,
+    url: &str,
+) -> reqwest::Response {
+    let html = b.get(url).send().await.unwrap().text().await.unwrap();
+    let html = login(server, b, &html, "alice-password")
+        .await
+        .text()
+        .await
+        .unwrap();
+    consent(server, b, &html, "accept").await
+}
+
 async fn code_flow(server: &TestServer) {
     setup(server).await;
     let b = browser();
@@ -388,81 +404,37 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
     let server = TestServer::start(Backend::Sqlite).await;
     setup(&server).await;
     let b = browser();
-    // Never redirect to an unverified place.
-    for url in [
+    // Never redirect to an unverified place: an unknown client, no client, two clients, or a
+    // redirect URI that differs from the registered one in any byte.
+    let unregistered = [
+        "https://evil.example/cb",
+        "https://app.example/cb/../x",
+        "https://app.example/CB",
+        "https://app.example/cb/",
+        "https://app.example:443/cb",
+        "https://APP.example/cb",
+        "https://app.example/cb?x=1",
+        "https://app.example/%2e%2e/cb",
+        "https://app.example/cb/..;/x",
+        "https://app.example/cb%252f..",
+        "https://app.example/cb%2F",
+        "https://app.example/cb#x",
+    ];
+    let mut urls: Vec<String> = unregistered
+        .iter()
+        .map(|uri| {
+            format!(
+                "{}?response_type=code&client_id=spa&redirect_uri={}",
+                server.url("/authorize"),
+                form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+            )
+        })
+        .collect();
+    urls.extend([
         format!(
             "{}?response_type=code&client_id=nobody&redirect_uri={}",
             server.url("/authorize"),
             urlencode(REDIRECT)
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            urlencode("https://evil.example/cb")
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            urlencode("https://app.example/cb/../x")
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            urlencode("https://app.example/CB")
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/cb/".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example:443/cb".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://APP.example/cb".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/cb?x=1".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/%2e%2e/cb".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/cb/..;/x".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/cb%252f..".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/cb%2F".as_bytes())
-                .collect::<String>()
-        ),
-        format!(
-            "{}?response_type=code&client_id=spa&redirect_uri={}",
-            server.url("/authorize"),
-            form_urlencoded::byte_serialize("https://app.example/cb#x".as_bytes())
-                .collect::<String>()
         ),
         format!(
             "{}?response_type=code&redirect_uri={}",
@@ -470,7 +442,8 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
             urlencode(REDIRECT)
         ),
         format!("{}?client_id=spa&client_id=other", server.url("/authorize")),
-    ] {
+    ]);
+    for url in urls {
         let r = b.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 400, "{url}");
         assert!(
@@ -572,6 +545,80 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
+    );
+}
+
+/// OpenID Connect Core §3.1.2.1: an `id_token_hint` names the user the client expects. The
+/// session answers for its own user only: for anyone else `prompt=none` gets `login_required`,
+/// and without it the login page, the hinted user filled in. A hint this server did not sign is
+/// an `invalid_request`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_token_hint_must_name_the_signed_in_user() {
+    use ostiary_server::store::KeyStore as _;
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let code = param(
+        &redirect_params(&sign_in(&server, &b, &authorize_url(&server, "spa", "")).await),
+        "code",
+    )
+    .unwrap()
+    .to_owned();
+    let alices = exchange(&server, &code).await["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bobs = {
+        let keys = server
+            .store
+            .key_ring()
+            .await
+            .unwrap()
+            .unwrap()
+            .private_set();
+        let now = ostiary::settings::now();
+        let claims = serde_json::json!({"iss": server.issuer, "sub": "bob", "aud": "spa", "iat": now, "exp": now + 600});
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(ostiary_jose::SigAlg::RS256),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
+    };
+    let with_hint = |hint: &str, extra: &str| {
+        authorize_url(&server, "spa", &format!("&id_token_hint={hint}{extra}"))
+    };
+
+    let silent = b
+        .get(with_hint(&alices, "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        param(&redirect_params(&silent), "code").is_some(),
+        "the session's own user"
+    );
+    let silent = b
+        .get(with_hint(&bobs, "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        param(&redirect_params(&silent), "error"),
+        Some("login_required")
+    );
+    let page = b.get(with_hint(&bobs, "")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains(r#"name="username" value="bob""#),
+        "the login page, for the hinted user"
+    );
+    let forged = b.get(with_hint("not-a-token", "")).send().await.unwrap();
+    assert_eq!(
+        param(&redirect_params(&forged), "error"),
+        Some("invalid_request")
     );
 }
 
@@ -896,20 +943,7 @@ async fn implicit_and_hybrid_responses_travel_in_the_fragment() {
         )
     };
     // Sign in once (consent included), then every response type answers from the session.
-    let html = b
-        .get(url("code id_token token", ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let html = login(&server, &b, &html, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let done = consent(&server, &b, &html, "accept").await;
+    let done = sign_in(&server, &b, &url("code id_token token", "")).await;
     let location = done.headers()["location"].to_str().unwrap().to_owned();
     assert!(
         location.starts_with(&format!("{REDIRECT}#")),
@@ -1021,18 +1055,9 @@ async fn the_claims_parameter_releases_what_it_names() {
             .replace(':', "%3A")
             .replace(',', "%2C")
     );
-    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
-    let html = login(&server, &b, &html, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let code = param(
-        &redirect_params(&consent(&server, &b, &html, "accept").await),
-        "code",
-    )
-    .unwrap()
-    .to_owned();
+    let code = param(&redirect_params(&sign_in(&server, &b, &url).await), "code")
+        .unwrap()
+        .to_owned();
     let tokens = exchange(&server, &code).await;
     let keys = server.jwks().await;
     let id = ostiary_jose::decode(
@@ -1093,18 +1118,9 @@ async fn pkce_downgrade_and_code_reuse_are_refused() {
         server.url("/authorize"),
         urlencode(REDIRECT)
     );
-    let html = b.get(&url).send().await.unwrap().text().await.unwrap();
-    let html = login(&server, &b, &html, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let code = param(
-        &redirect_params(&consent(&server, &b, &html, "accept").await),
-        "code",
-    )
-    .unwrap()
-    .to_owned();
+    let code = param(&redirect_params(&sign_in(&server, &b, &url).await), "code")
+        .unwrap()
+        .to_owned();
     let exchange = |code: String, verifier: Option<&'static str>| {
         let mut form = vec![
             ("grant_type", "authorization_code".to_owned()),
@@ -1171,20 +1187,7 @@ async fn acr_values_and_select_account() {
     let server = TestServer::start(Backend::Sqlite).await;
     setup(&server).await;
     let b = browser();
-    let html = b
-        .get(authorize_url(&server, "spa", ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let html = login(&server, &b, &html, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let done = consent(&server, &b, &html, "accept").await;
+    let done = sign_in(&server, &b, &authorize_url(&server, "spa", "")).await;
     assert_eq!(acr_of(&server, done).await, "1", "a password sign-in");
     let sso = b
         .get(authorize_url(&server, "spa", ""))
@@ -1312,24 +1315,14 @@ async fn a_required_aud_becomes_the_access_tokens_audience() {
         param(&redirect_params(&missing), "error"),
         Some("invalid_request")
     );
-    let html = b
-        .get(authorize_url(
+    let params = redirect_params(
+        &sign_in(
             &server,
-            "spa",
-            "&aud=https%3A%2F%2Fapi.example",
-        ))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let html = login(&server, &b, &html, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let params = redirect_params(&consent(&server, &b, &html, "accept").await);
+            &b,
+            &authorize_url(&server, "spa", "&aud=https%3A%2F%2Fapi.example"),
+        )
+        .await,
+    );
     let (status, tokens, _) = server
         .post_form(
             "/token",

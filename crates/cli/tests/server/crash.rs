@@ -12,7 +12,9 @@ use ostiary_core::{AuthMethod, GrantType};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::authorize::{CHALLENGE, REDIRECT, VERIFIER, browser, consent, login, redirect_params};
+use crate::authorize::{
+    CHALLENGE, REDIRECT, VERIFIER, authorize_url, browser, redirect_params, sign_in,
+};
 use crate::harness::{Backend, TestServer};
 
 /// What the clients saw, across every round.
@@ -174,20 +176,7 @@ async fn kill_nine_under_load(backend: Backend) {
     // A browser signed in to the server, its consent to `spa` remembered: each authorization
     // request it makes gets a code at once.
     let signed_in = browser();
-    let first = signed_in
-        .get(crate::authorize::authorize_url(&server, "spa", ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let consent_page = login(&server, &signed_in, &first, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    redirect_params(&consent(&server, &signed_in, &consent_page, "accept").await);
+    redirect_params(&sign_in(&server, &signed_in, &authorize_url(&server, "spa", "")).await);
     let secrets = Arc::new((svc, web));
     let seen = Arc::new(Mutex::new(Seen {
         chains: vec![None; WORKERS],

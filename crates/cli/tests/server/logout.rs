@@ -4,7 +4,7 @@ use ostiary_server::store::ClientStore as _;
 
 use crate::authorize::{
     REDIRECT, VERIFIER, authorize_url, browser, consent, hidden, login, param, redirect_params,
-    setup,
+    setup, sign_in,
 };
 use crate::harness::{Backend, TestServer};
 
@@ -24,20 +24,7 @@ async fn signed_in(server: &TestServer) -> (reqwest::Client, String) {
         server.store.update_client(&client).await.unwrap();
     }
     let b = browser();
-    let html = b
-        .get(authorize_url(server, "spa", ""))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let html = login(server, &b, &html, "alice-password")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let params = redirect_params(&consent(server, &b, &html, "accept").await);
+    let params = redirect_params(&sign_in(server, &b, &authorize_url(server, "spa", "")).await);
     let (status, tokens, _) = server
         .post_form(
             "/token",

@@ -10,18 +10,13 @@ use ostiary_server::config::AccessTokenFormat;
 use serde_json::Value;
 
 use crate::authorize::{
-    REDIRECT, VERIFIER, authorize_url, browser, consent, login, param, redirect_params, setup,
+    REDIRECT, VERIFIER, authorize_url, browser, param, redirect_params, setup, sign_in,
 };
 use crate::harness::{Backend, TestServer};
 
 /// Signs alice in on `node` and returns the code of the redirect.
 async fn code_from(node: &TestServer, b: &reqwest::Client) -> String {
-    let page = b.get(authorize_url(node, "spa", "")).send().await.unwrap();
-    let html = page.text().await.unwrap();
-    let consent_page = login(node, b, &html, "alice-password").await;
-    assert_eq!(consent_page.status(), 200);
-    let html = consent_page.text().await.unwrap();
-    let done = consent(node, b, &html, "accept").await;
+    let done = sign_in(node, b, &authorize_url(node, "spa", "")).await;
     param(&redirect_params(&done), "code").unwrap().to_owned()
 }
 

@@ -27,6 +27,9 @@ pub struct AuthorizeRequest {
     pub prompt: Vec<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// `id_token_hint`: an ID token of the user the client expects (OpenID Connect Core §3.1.2.1).
+    #[serde(default)]
+    pub id_token_hint: Option<String>,
     /// The `claims` parameter (OpenID Connect Core §5.5), when given.
     #[serde(default)]
     pub claims: Option<serde_json::Value>,
@@ -152,6 +155,7 @@ pub fn validate(
             .unwrap_or_default(),
         max_age: None,
         login_hint: params.get("login_hint").map(str::to_owned),
+        id_token_hint: params.get("id_token_hint").map(str::to_owned),
         claims: None,
         aud: params.get("aud").map(str::to_owned),
         confirm_errors: client.dynamically_registered && !config.trust_registered_redirect_uris,

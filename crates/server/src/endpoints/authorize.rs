@@ -208,6 +208,27 @@ async fn sign_in(
         }
         None => {}
     }
+    // OpenID Connect Core §3.1.2.1: `id_token_hint` names the user the client expects. A session
+    // answers for them when it is the hint's session or its user's; anyone else's does not.
+    let hinted = match &pending.request.id_token_hint {
+        None => None,
+        Some(hint) => Some(
+            super::logout::verify_hint(ctx.server, ctx.config, hint)
+                .await?
+                .ok_or_else(|| {
+                    ServerError::oauth(
+                        ErrorCode::InvalidRequest,
+                        "id_token_hint is not an ID token of this server",
+                    )
+                })?,
+        ),
+    };
+    let claim = |name: &str| {
+        hinted
+            .as_ref()
+            .and_then(|claims| claims.get(name))
+            .and_then(|v| v.as_str())
+    };
     let request = &pending.request;
     let prompt = |p: &str| request.prompt.iter().any(|x| x == p);
     let session = hooks
@@ -218,6 +239,9 @@ async fn sign_in(
             !prompt("login")
                 && request.max_age.is_none_or(|max| now - s.auth_time <= max)
                 && pending.properties.accepts_acr(ACR_SESSION)
+                && (hinted.is_none()
+                    || claim("sid") == Some(s.sid.as_str())
+                    || claim("sub") == Some(s.username.as_str()))
         });
     if let Some(session) = session {
         let mut signed_in = pending.clone();
@@ -268,6 +292,9 @@ async fn sign_in(
             ErrorCode::LoginRequired,
             "the user is not signed in",
         ));
+    }
+    if pending.request.login_hint.is_none() {
+        pending.request.login_hint = claim("sub").map(str::to_owned);
     }
     interaction(ctx, pending, None, now).await
 }

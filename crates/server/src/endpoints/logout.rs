@@ -283,7 +283,7 @@ fn origin(uri: &str) -> Option<String> {
 
 /// The claims of an ID token this server signed, however old (a logout hint is usually
 /// expired); `None` when it is not one.
-async fn verify_hint(
+pub(super) async fn verify_hint(
     server: &Server,
     config: &ServerConfig,
     token: &str,
