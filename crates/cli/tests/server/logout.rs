@@ -3,8 +3,8 @@
 use ostiary_server::store::ClientStore as _;
 
 use crate::authorize::{
-    REDIRECT, VERIFIER, authorize_url, browser, consent, hidden, login, param, redirect_params,
-    setup, sign_in,
+    REDIRECT, VERIFIER, authorize_url, browser, consent, hidden, param, redirect_params, setup,
+    sign_in,
 };
 use crate::harness::{Backend, TestServer};
 
