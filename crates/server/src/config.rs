@@ -771,5 +771,19 @@ mod tests {
             public.validate().is_err(),
             "public clients use auth method none"
         );
+        // A client's key set holds public keys: a private key there is a leak, refused.
+        let key = ostiary_jose::Jwk::generate(ostiary_jose::Algorithm::Sig(SigAlg::ES256)).unwrap();
+        let set = |jwk: &ostiary_jose::Jwk| Some(serde_json::json!({ "keys": [jwk.to_value()] }));
+        let mut with_keys = ClientDescription {
+            redirect_uris: vec!["https://app.example/cb".into()],
+            jwks: set(&key),
+            ..Default::default()
+        };
+        assert_eq!(
+            with_keys.validate(),
+            Err("jwks must hold public keys only".into())
+        );
+        with_keys.jwks = set(&key.to_public().unwrap());
+        assert!(with_keys.validate().is_ok());
     }
 }

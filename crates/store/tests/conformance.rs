@@ -413,6 +413,26 @@ macro_rules! suite {
                 assert!(s.consume_jti("app:j1", 100, 10).await.unwrap());
                 assert!(!s.consume_jti("app:j1", 100, 20).await.unwrap());
                 assert!(s.consume_jti("app:j1", 300, 200).await.unwrap(), "after expiry the entry is gone");
+                // Twenty at once: one wins.
+                let racers: Vec<_> = (0..20)
+                    .map(|_| {
+                        let s = s.clone();
+                        tokio::spawn(async move { s.consume_jti("app:raced", 1000, 500).await.unwrap() })
+                    })
+                    .collect();
+                let mut won = 0;
+                for racer in racers {
+                    won += usize::from(racer.await.unwrap());
+                }
+                assert_eq!(won, 1);
+            }
+
+            #[tokio::test]
+            async fn a_jti_used_on_one_node_is_refused_on_another() {
+                let url = super::url::$backend().await;
+                let (a, b) = (Store::open(&url, master()).await.unwrap(), Store::open(&url, master()).await.unwrap());
+                assert!(a.consume_jti("app:shared", 1000, 10).await.unwrap());
+                assert!(!b.consume_jti("app:shared", 1000, 11).await.unwrap());
             }
 
             #[tokio::test]

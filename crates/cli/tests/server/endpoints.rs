@@ -59,6 +59,21 @@ async fn discovery(server: &TestServer) {
             serde_json::json!(["S256"])
         );
         assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+        // The issuer and endpoints come from the configuration, whatever Host says.
+        let spoofed: Value = server
+            .http
+            .get(&url)
+            .header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("forwarded", "host=evil.example;proto=https")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(spoofed, meta, "{url}");
         // Front-channel logout with `iss` and `sid`; no back channel is offered.
         assert_eq!(meta["frontchannel_logout_supported"], true);
         assert_eq!(meta["frontchannel_logout_session_supported"], true);

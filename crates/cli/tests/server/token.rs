@@ -558,6 +558,18 @@ async fn authorization_code(server: &TestServer) {
         intro["active"], false,
         "tokens from a replayed code are revoked"
     );
+    // The refresh token of the first exchange as well: it refreshes no more.
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", "web"),
+        ("client_secret", &secret),
+    ];
+    let (status, body, _) = server.post_form("/token", &refresh, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 /// A code is refused, and spent, when the exchange names another redirect URI, after the code's
