@@ -167,8 +167,28 @@ async fn code_flow(server: &TestServer) {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = page.text().await.unwrap();
     assert!(html.contains("Sign in") && html.contains("name=\"password\""));
+    // Nothing on the page is fetched from elsewhere: no scripts at all, no styles or fonts from
+    // another origin (a client's logo is the one image that may be), so no third party sees a
+    // request made from it.
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    for attribute in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "<script",
+        "@import",
+    ] {
+        assert!(!html.contains(attribute), "{attribute} in the login page");
+    }
 
     let wrong = login(server, &b, &html, "nope").await;
     assert_eq!(wrong.status(), 401);
