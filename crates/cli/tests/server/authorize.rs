@@ -882,19 +882,7 @@ async fn repeated_failed_logins_are_slowed_down() {
             .contains("Too many failed sign-ins")
     );
     // The lock is the guesser's address's: from another one, the right password passes.
-    let elsewhere = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(
-            [(
-                reqwest::header::HeaderName::from_static("x-forwarded-for"),
-                reqwest::header::HeaderValue::from_static("203.0.113.7"),
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()
-        .unwrap();
+    let elsewhere = browser_at("203.0.113.7");
     let html = html_of(&server, &elsewhere).await;
     let signed_in = login(&server, &elsewhere, &html, "alice-password").await;
     assert_eq!(signed_in.status(), 200);
@@ -909,6 +897,84 @@ async fn repeated_failed_logins_are_slowed_down() {
             .await
             .status(),
         429
+    );
+}
+
+/// A browser whose requests come, by a trusted proxy's word, from `address`.
+fn browser_at(address: &'static str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(
+            [(
+                reqwest::header::HeaderName::from_static("x-forwarded-for"),
+                reqwest::header::HeaderValue::from_static(address),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// Credential stuffing: one address trying many users, a wrong password each, is stopped after
+/// thirty failures in the window, whichever users it names (unknown ones included: they cost the
+/// same hash), while the users themselves still sign in from elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_guessing_many_users_is_stopped() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    setup(&server).await;
+    let stuffer = browser_at("198.51.100.9");
+    let mut html = html_of(&server, &stuffer).await;
+    for n in 0..ostiary_server::ratelimit::PER_ADDRESS {
+        // Alice among strangers; each name is tried less often than its own limit of five.
+        let username = if n == 0 {
+            "alice".to_owned()
+        } else {
+            format!("user-{n}")
+        };
+        let attempt = stuffer
+            .post(server.url("/login"))
+            .form(&[
+                ("handle", hidden(&html, "handle").as_str()),
+                ("username", username.as_str()),
+                ("password", "Summer2026!"),
+                ("action", "login"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(attempt.status(), 401, "{n}");
+        html = attempt.text().await.unwrap();
+    }
+    let handle = hidden(&html, "handle");
+    let blocked = stuffer
+        .post(server.url("/login"))
+        .form(&[
+            ("handle", handle.as_str()),
+            ("username", "bob"),
+            ("password", "anything"),
+            ("action", "login"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        blocked.status(),
+        429,
+        "the address is stopped, whoever it names"
+    );
+    assert!(blocked.headers().contains_key("retry-after"));
+    let elsewhere = browser_at("203.0.113.7");
+    let html = html_of(&server, &elsewhere).await;
+    assert_eq!(
+        login(&server, &elsewhere, &html, "alice-password")
+            .await
+            .status(),
+        200
     );
 }
 
