@@ -153,7 +153,12 @@ pub struct ScopeDescription {
 pub struct Intervals {
     pub access_token: u64,
     pub authorization_code: u64,
+    /// A refresh token's life: each rotation gives the new one this long, so a family that goes
+    /// unused this long ends (the inactivity limit).
     pub refresh_token: u64,
+    /// A refresh token family's whole life from its first token, however often it is rotated
+    /// (Keycloak's "session max"). 0: no limit.
+    pub refresh_token_family: u64,
     /// 0: sessions are not terminated automatically.
     pub session: u64,
     /// 0: client secrets do not expire.
@@ -170,6 +175,7 @@ impl Default for Intervals {
             access_token: 3600,
             authorization_code: 60,
             refresh_token: 86400,
+            refresh_token_family: 0,
             session: 86400,
             client_secret: 0,
             key_publication: 90,
@@ -739,6 +745,7 @@ mod tests {
                 access_token: 3600,
                 authorization_code: 60,
                 refresh_token: 86400,
+                refresh_token_family: 0,
                 session: 86400,
                 client_secret: 0,
                 key_publication: 90,

@@ -95,6 +95,9 @@ fn issued_millis(token: &str) -> Option<u64> {
     issued.iat.checked_mul(1000)
 }
 
+/// The member of a token row's `extra` that holds when its refresh token family began.
+pub const FAMILY_BEGAN: &str = "family_began";
+
 /// What a grant decided to issue.
 #[derive(Debug, Default)]
 pub struct Issue {
@@ -102,6 +105,8 @@ pub struct Issue {
     pub scope: Scopes,
     /// The refresh token family to continue (refresh grant), or a new one.
     pub family: Option<String>,
+    /// When the family continued began (its first token's issue time).
+    pub family_began: Option<i64>,
     pub grant_id: Option<String>,
     pub refresh: bool,
     pub id_token: Option<IdTokenFacts>,
@@ -249,6 +254,7 @@ pub async fn issue(
     let expires_at = now + lifetime;
     let jti = random_token();
     let family = grant.family.clone().unwrap_or_else(sortable_token);
+    let family_began = grant.family_began.unwrap_or(now);
     let mut properties = grant.properties;
     let subject = subject(
         &properties,
@@ -293,6 +299,7 @@ pub async fn issue(
         }
     }
     extra.insert("properties".into(), json!(properties));
+    extra.insert(FAMILY_BEGAN.into(), family_began.into());
     let record = |hash: String, kind: TokenKind, expires_at: i64, jti: String| TokenRecord {
         hash,
         kind,
@@ -315,11 +322,15 @@ pub async fn issue(
         jti,
     );
     let refresh = grant.refresh.then(sortable_token);
+    let refresh_expires_at = match config.intervals.refresh_token_family {
+        0 => now + config.intervals.refresh_token as i64,
+        family => (now + config.intervals.refresh_token as i64).min(family_began + family as i64),
+    };
     let refresh_record = refresh.as_ref().map(|refresh| {
         record(
             token_hash(refresh),
             TokenKind::Refresh,
-            now + config.intervals.refresh_token as i64,
+            refresh_expires_at,
             random_token(),
         )
     });

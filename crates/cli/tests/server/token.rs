@@ -318,6 +318,60 @@ both_backends!(
     }
 );
 
+/// `intervals.refresh_token` is the inactivity limit (each rotation starts it again);
+/// `intervals.refresh_token_family` caps the family's whole life, however often it is rotated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_family_ends_when_its_lifetime_is_up() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.intervals.refresh_token_family = 100;
+    })
+    .await;
+    let grants = [GrantType::Password, GrantType::RefreshToken];
+    let secret = server
+        .client("app", AuthMethod::ClientSecretBasic, &grants, None)
+        .await
+        .unwrap();
+    server.user("alice", "wonderland").await;
+    let basic = Some(("app", secret.as_str()));
+    let expiry = async |token: &str| {
+        let (_, intro, _) = server
+            .post_form("/introspection", &[("token", token)], basic)
+            .await;
+        assert_eq!(intro["active"], true, "{intro}");
+        (
+            intro["iat"].as_i64().unwrap(),
+            intro["exp"].as_i64().unwrap(),
+        )
+    };
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ];
+    let (_, first, _) = server.post_form("/token", &form, basic).await;
+    let mut token = first["refresh_token"].as_str().unwrap().to_owned();
+    let (began, end) = expiry(&token).await;
+    assert_eq!(
+        end,
+        began + 100,
+        "the family's limit, shorter than the token's 86,400 s"
+    );
+    for _ in 0..3 {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.as_str()),
+        ];
+        let (status, next, _) = server.post_form("/token", &form, basic).await;
+        assert_eq!(status, 200, "{next}");
+        token = next["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(
+            expiry(&token).await.1,
+            end,
+            "rotation does not extend the family"
+        );
+    }
+}
+
 /// A refresh token revoked while it is being refreshed (row 108): whichever commits first,
 /// nothing of the race stays active — not the token, and not what the refresh issued. On
 /// PostgreSQL the revocation runs in a snapshot of its own: one that meets the refresh's spend

@@ -44,6 +44,7 @@ pub(super) const TABS: &[(&str, &str, &[&str])] = &[
             "intervals.access_token",
             "intervals.authorization_code",
             "intervals.refresh_token",
+            "intervals.refresh_token_family",
             "intervals.session",
             "intervals.client_secret",
             "intervals.key_publication",

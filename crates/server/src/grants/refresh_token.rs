@@ -76,6 +76,14 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         username: record.username,
         scope,
         family: Some(record.family.clone()),
+        // Families from before this was recorded began no later than this token.
+        family_began: Some(
+            record
+                .extra
+                .get(crate::issue::FAMILY_BEGAN)
+                .and_then(|v| v.as_i64())
+                .unwrap_or(record.issued_at),
+        ),
         grant_id: record.grant_id,
         refresh: true,
         id_token,
