@@ -184,6 +184,9 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64>;
     async fn revoke_user_tokens(&self, username: &str) -> StoreResult<u64>;
     async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64>;
+    /// Revokes the access and refresh tokens `username` got through the login session `sid`,
+    /// except those granted `offline_access` (meant to outlive the session).
+    async fn revoke_session_tokens(&self, username: &str, sid: &str) -> StoreResult<u64>;
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
     /// The code stored under `hash`, and whether it was redeemed ([`TokenStore::redeem`]).
     async fn code(&self, hash: &str) -> StoreResult<Redeemable<CodeRecord>>;

@@ -37,7 +37,7 @@ impl TokenStore for Store {
         Ok(self
             .revoke_where(
                 "UPDATE tokens SET revoked = 1 WHERE hash = $1 AND revoked = 0",
-                hash,
+                &[hash],
             )
             .await?
             == 1)
@@ -46,7 +46,7 @@ impl TokenStore for Store {
     async fn revoke_family(&self, family: &str) -> StoreResult<u64> {
         self.revoke_where(
             "UPDATE tokens SET revoked = 1 WHERE family = $1 AND revoked = 0",
-            family,
+            &[family],
         )
         .await
     }
@@ -54,7 +54,7 @@ impl TokenStore for Store {
     async fn revoke_grant(&self, grant_id: &str) -> StoreResult<u64> {
         self.revoke_where(
             "UPDATE tokens SET revoked = 1 WHERE grant_id = $1 AND revoked = 0",
-            grant_id,
+            &[grant_id],
         )
         .await
     }
@@ -63,7 +63,7 @@ impl TokenStore for Store {
         self.revoke_where(
             // Administrators' own tokens are theirs to end (`revoke_admin_tokens`), not a user's.
             "UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0 AND kind NOT IN ('admin_api', 'admin_session')",
-            username,
+            &[username],
         )
         .await
     }
@@ -71,7 +71,19 @@ impl TokenStore for Store {
     async fn revoke_client_tokens(&self, client_id: &str) -> StoreResult<u64> {
         self.revoke_where(
             "UPDATE tokens SET revoked = 1 WHERE client_id = $1 AND revoked = 0 AND kind NOT IN ('admin_api', 'admin_session')",
-            client_id,
+            &[client_id],
+        )
+        .await
+    }
+
+    async fn revoke_session_tokens(&self, username: &str, sid: &str) -> StoreResult<u64> {
+        // The session id is in the tokens' `extra` JSON; the user's index finds their rows. A
+        // session id is base64url, whose `_` LIKE would take for any character: escaped.
+        let sid_member = format!("%\"sid\":{}%", serde_json::Value::from(sid)).replace('_', "\\_");
+        self.revoke_where(
+            "UPDATE tokens SET revoked = 1 WHERE username = $1 AND revoked = 0 AND kind IN ('access', 'refresh') \
+             AND scope NOT LIKE '%offline\\_access%' ESCAPE '\\' AND extra LIKE $2 ESCAPE '\\'",
+            &[username, &sid_member],
         )
         .await
     }
@@ -170,12 +182,12 @@ impl TokenStore for Store {
 }
 
 impl Store {
-    /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `value`;
+    /// Runs one of the revocation statements (`&'static str`: sqlx refuses built SQL) for `values`;
     /// how many tokens it revoked (each statement skips those revoked before).
-    async fn revoke_where(&self, sql: &'static str, value: &str) -> StoreResult<u64> {
+    async fn revoke_where(&self, sql: &'static str, values: &[&str]) -> StoreResult<u64> {
         let mut retry = Retry::default();
         loop {
-            match self.revoke_once(sql, value).await {
+            match self.revoke_once(sql, values).await {
                 Ok(revoked) => return Ok(revoked),
                 Err(e) if retry.again(&e).await => continue,
                 Err(e) => return Err(unavailable(e)),
@@ -190,7 +202,7 @@ impl Store {
     /// comes later finds its token revoked and issues nothing. (A snapshot of repeatable read
     /// would fail instead, and concurrent revocations of one family — every loser of a refresh
     /// race revokes it — would then fail each other.) SQLite runs one writer at a time.
-    async fn revoke_once(&self, sql: &'static str, value: &str) -> Result<u64, sqlx::Error> {
+    async fn revoke_once(&self, sql: &'static str, values: &[&str]) -> Result<u64, sqlx::Error> {
         let mut revoked = 0;
         let passes = if self.engine == Engine::Postgres {
             2
@@ -198,8 +210,11 @@ impl Store {
             1
         };
         for _ in 0..passes {
-            let done = sqlx::query(sql).bind(value).execute(&self.pool).await?;
-            revoked += done.rows_affected();
+            let mut query = sqlx::query(sql);
+            for value in values {
+                query = query.bind(*value);
+            }
+            revoked += query.execute(&self.pool).await?.rows_affected();
         }
         Ok(revoked)
     }

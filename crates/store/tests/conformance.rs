@@ -514,6 +514,30 @@ macro_rules! suite {
             }
 
             #[tokio::test]
+            async fn a_sessions_tokens_end_with_it_but_offline_ones() {
+                let s = super::$backend().await;
+                let of_session = |hash: &str, sid: &str, scope: &str| {
+                    let mut t = token(hash, TokenKind::Refresh, hash);
+                    t.scope = scope.into();
+                    t.extra.insert("sid".into(), sid.into());
+                    t
+                };
+                s.insert_tokens(&[
+                    of_session("mine", "se_s1", "openid"),
+                    of_session("mine-at", "se_s1", "openid profile"),
+                    of_session("offline", "se_s1", "openid offline_access"),
+                    // `_` is not a wildcard: a session id one character off is another session.
+                    of_session("other", "seXs1", "openid"),
+                    of_session("prefix", "se_s10", "openid"),
+                ]).await.unwrap();
+                assert_eq!(s.revoke_session_tokens("alice", "se_s1").await.unwrap(), 2);
+                for (hash, revoked) in [("mine", true), ("mine-at", true), ("offline", false), ("other", false), ("prefix", false)] {
+                    assert_eq!(s.token(hash).await.unwrap().unwrap().revoked, revoked, "{hash}");
+                }
+                assert_eq!(s.revoke_session_tokens("bob", "seXs1").await.unwrap(), 0, "another user's session");
+            }
+
+            #[tokio::test]
             async fn invalidating_grants_ends_tokens_codes_and_sessions_and_keeps_the_rest() {
                 let s = super::$backend().await;
                 s.insert_tokens(&[

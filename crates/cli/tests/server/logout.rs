@@ -1,6 +1,7 @@
 //! RP-initiated logout and front-channel logout, over HTTP with a cookie jar.
 
 use ostiary_server::store::ClientStore as _;
+use serde_json::Value;
 
 use crate::authorize::{
     REDIRECT, VERIFIER, authorize_url, browser, consent, hidden, param, redirect_params, setup,
@@ -11,7 +12,8 @@ use crate::harness::{Backend, TestServer};
 const BYE: &str = "https://app.example/bye";
 
 /// Signs alice in to `spa` and `other` in one browser; returns the browser and spa's ID token.
-async fn signed_in(server: &TestServer) -> (reqwest::Client, String) {
+/// A browser signed in to `spa` and `other`, and the tokens `spa` got.
+async fn signed_in(server: &TestServer) -> (reqwest::Client, Value) {
     setup(server).await;
     for (id, frontchannel) in [
         ("spa", "https://app.example/fc"),
@@ -48,7 +50,7 @@ async fn signed_in(server: &TestServer) -> (reqwest::Client, String) {
         .await
         .unwrap();
     redirect_params(&consent(server, &b, &html, "accept").await);
-    (b, tokens["id_token"].as_str().unwrap().to_owned())
+    (b, tokens)
 }
 
 async fn signed_in_still(server: &TestServer, b: &reqwest::Client) -> bool {
@@ -70,11 +72,21 @@ fn logout_url(server: &TestServer, query: &[(&str, &str)]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hint_for_the_session_logs_out_and_tells_every_client() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let (b, id_token) = signed_in(&server).await;
+    let (b, tokens) = signed_in(&server).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let userinfo = async || {
+        b.get(server.url("/userinfo"))
+            .bearer_auth(tokens["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(userinfo().await, 200);
     let url = logout_url(
         &server,
         &[
-            ("id_token_hint", &id_token),
+            ("id_token_hint", id_token),
             ("post_logout_redirect_uri", BYE),
             ("state", "s&1"),
         ],
@@ -115,6 +127,11 @@ async fn a_hint_for_the_session_logs_out_and_tells_every_client() {
     assert!(
         !signed_in_still(&server, &b).await,
         "prompt=none now says login_required"
+    );
+    assert_eq!(
+        userinfo().await,
+        401,
+        "the session's access token ended with it"
     );
 
     // Logging out again tells nobody twice: the clients were told already.
@@ -186,7 +203,8 @@ async fn without_a_hint_the_user_confirms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_logout_requests_never_redirect() {
     let server = TestServer::start(Backend::Sqlite).await;
-    let (b, id_token) = signed_in(&server).await;
+    let (b, tokens) = signed_in(&server).await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
     let foreign = {
         let keys = crate::harness::signing_keys(ostiary_jose::SigAlg::RS256);
         let claims = serde_json::json!({"iss": server.issuer, "sub": "alice", "aud": "spa"});

@@ -175,7 +175,8 @@ async fn confirm(server: &Server, headers: &HeaderMap, params: &Params) -> Serve
     }
 }
 
-/// Ends the session and tells each client it signed in to (front-channel logout).
+/// Ends the session, with the tokens issued through it (as Keycloak does; those granted
+/// `offline_access` stay), and tells each client it signed in to (front-channel logout).
 async fn end_session(
     server: &Server,
     config: &ServerConfig,
@@ -187,6 +188,10 @@ async fn end_session(
         .hooks()
         .sessions
         .logout(server, config, headers)
+        .await?;
+    server
+        .store()
+        .revoke_session_tokens(&session.username, &session.sid)
         .await?;
     let mut frames = Vec::new();
     for client_id in server.store().take_session_clients(&session.sid).await? {
