@@ -574,7 +574,6 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
 /// an `invalid_request`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_token_hint_must_name_the_signed_in_user() {
-    use ostiary_server::store::KeyStore as _;
     let server = TestServer::start(Backend::Sqlite).await;
     setup(&server).await;
     let b = browser();
@@ -588,22 +587,12 @@ async fn an_id_token_hint_must_name_the_signed_in_user() {
         .as_str()
         .unwrap()
         .to_owned();
-    let bobs = {
-        let keys = server
-            .store
-            .key_ring()
-            .await
-            .unwrap()
-            .unwrap()
-            .private_set();
-        let now = ostiary::settings::now();
-        let claims = serde_json::json!({"iss": server.issuer, "sub": "bob", "aud": "spa", "iat": now, "exp": now + 600});
-        let opts = ostiary_jose::EncodeOptions {
-            sig_alg: Some(ostiary_jose::SigAlg::RS256),
-            ..Default::default()
-        };
-        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
-    };
+    let bobs = server
+        .signed_by_server(
+            serde_json::json!({"iss": server.issuer, "sub": "bob", "aud": "spa"}),
+            "JWT",
+        )
+        .await;
     let with_hint = |hint: &str, extra: &str| {
         authorize_url(&server, "spa", &format!("&id_token_hint={hint}{extra}"))
     };

@@ -320,6 +320,22 @@ impl TestServer {
         (status, body, headers)
     }
 
+    /// A JWT this server could have made: `claims`, with `iat` and a 10-minute `exp` added,
+    /// signed RS256 with the server's own key, typed `typ`.
+    pub async fn signed_by_server(&self, mut claims: Value, typ: &str) -> String {
+        use ostiary_server::store::KeyStore as _;
+        let keys = self.store.key_ring().await.unwrap().unwrap().private_set();
+        let now = ostiary::settings::now();
+        claims["iat"] = now.into();
+        claims["exp"] = (now + 600).into();
+        let opts = ostiary_jose::EncodeOptions {
+            sig_alg: Some(SigAlg::RS256),
+            typ: Some(typ.into()),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
+    }
+
     /// A signed client assertion (RFC 7523 §3) for `client_id`, audience this server's issuer.
     pub fn assertion(
         &self,

@@ -222,24 +222,9 @@ async fn bad_logout_requests_never_redirect() {
         format!("{header}.{payload}.")
     };
     // An access token (`typ: at+jwt`) signed with the server's own key: not an ID token.
-    let access_token = {
-        use ostiary_server::store::KeyStore as _;
-        let keys = server
-            .store
-            .key_ring()
-            .await
-            .unwrap()
-            .unwrap()
-            .private_set();
-        let now = ostiary::settings::now();
-        let claims = serde_json::json!({"iss": server.issuer, "sub": "alice", "aud": "spa", "client_id": "spa", "iat": now, "exp": now + 600});
-        let opts = ostiary_jose::EncodeOptions {
-            sig_alg: Some(ostiary_jose::SigAlg::RS256),
-            typ: Some("at+jwt".into()),
-            ..Default::default()
-        };
-        ostiary_jose::encode(claims.as_object().unwrap(), &opts, &keys, None).unwrap()
-    };
+    let access_token = server
+        .signed_by_server(serde_json::json!({"iss": server.issuer, "sub": "alice", "aud": "spa", "client_id": "spa"}), "at+jwt")
+        .await;
     let cases: Vec<Vec<(&str, &str)>> = vec![
         vec![
             ("id_token_hint", &unsigned),

@@ -318,6 +318,18 @@ both_backends!(
     }
 );
 
+/// The tokens the password grant gives client `basic` for alice (password "wonderland").
+async fn alices_tokens(server: &TestServer, basic: Option<(&str, &str)>) -> Value {
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "wonderland"),
+    ];
+    let (status, tokens, _) = server.post_form("/token", &form, basic).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
 /// `intervals.refresh_token` is the inactivity limit (each rotation starts it again);
 /// `intervals.refresh_token_family` caps the family's whole life, however often it is rotated.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -343,12 +355,7 @@ async fn a_refresh_token_family_ends_when_its_lifetime_is_up() {
             intro["exp"].as_i64().unwrap(),
         )
     };
-    let form = [
-        ("grant_type", "password"),
-        ("username", "alice"),
-        ("password", "wonderland"),
-    ];
-    let (_, first, _) = server.post_form("/token", &form, basic).await;
+    let first = alices_tokens(&server, basic).await;
     let mut token = first["refresh_token"].as_str().unwrap().to_owned();
     let (began, end) = expiry(&token).await;
     assert_eq!(
@@ -392,18 +399,7 @@ async fn revocation_racing_a_refresh(server: &TestServer) {
     };
     let (mut refreshed, mut refused) = (0, 0);
     for _ in 0..25 {
-        let (status, first, _) = server
-            .post_form(
-                "/token",
-                &[
-                    ("grant_type", "password"),
-                    ("username", "alice"),
-                    ("password", "wonderland"),
-                ],
-                basic,
-            )
-            .await;
-        assert_eq!(status, 200, "{first}");
+        let first = alices_tokens(server, basic).await;
         let refresh = first["refresh_token"].as_str().unwrap();
         let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
         let revocation = [("token", refresh)];
