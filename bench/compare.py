@@ -83,6 +83,10 @@ SCENARIOS = {
     "cc-jwt-ES256": ("client_credentials, JWT ES256", ["node-oidc-provider", "glewlwyd"]),
     "cc-jwt-EdDSA": ("client_credentials, JWT EdDSA", ["node-oidc-provider"]),
     "cc-jwt-ES256-A256KW": ("client_credentials, JWT ES256 signed + encrypted (A256KW, A256GCM)", []),
+    # self_contained_client_tokens: the same tokens, no row written (the peer still stores its own).
+    "cc-jwt-RS256-sc": ("client_credentials, JWT RS256, self-contained (no row)", ["node-oidc-provider"]),
+    "cc-jwt-ES256-sc": ("client_credentials, JWT ES256, self-contained (no row)", ["node-oidc-provider"]),
+    "cc-jwt-EdDSA-sc": ("client_credentials, JWT EdDSA, self-contained (no row)", ["node-oidc-provider"]),
     "refresh": ("refresh_token with rotation", []),
     "introspect": ("introspection of a valid token", ["node-oidc-provider", "glewlwyd"]),
     "introspect-unknown": ("introspection of an unknown token", ["node-oidc-provider", "glewlwyd"]),
@@ -183,6 +187,9 @@ class Ostiary:
             "cc-jwt-EdDSA": ["access_token_format=jwt", "jwt.signing_alg=EdDSA"],
             "cc-jwt-ES256-A256KW": ["access_token_format=jwt", "jwt.signing_alg=ES256",
                                     "jwt.key_alg=A256KW", "jwt.enc_alg=A256GCM"],
+            **{f"cc-jwt-{alg}-sc": ["access_token_format=jwt", f"jwt.signing_alg={alg}",
+                                    "self_contained_client_tokens=true"]
+               for alg in ("RS256", "ES256", "EdDSA")},
         }.get(scenario)
         self.cli("admin", "server-config", *(["set", *settings] if settings else ["show"]))
         run = {"scenario": name}
@@ -329,7 +336,7 @@ class Glewlwyd:
         shutil.copytree(os.path.join(PEERS_DIR, "glewlwyd"), self.dir)
 
     def start(self, scenario):
-        alg = "ES256" if scenario == "cc-jwt-ES256" else "RS256"
+        alg = "ES256" if scenario.startswith("cc-jwt-ES256") else "RS256"
         env = dict(os.environ, ALG=alg, PBKDF2_ITER="1")
         subprocess.run([os.path.join(self.dir, "setup.sh")], env=env, check=True, capture_output=True)
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, "glewlwyd",
@@ -495,6 +502,7 @@ def median(xs):
 
 # Which machine limit bounds which scenario, for "fraction of the limit".
 BOUND_BY = {"cc-jwt-RS256": "RS256 sign", "cc-jwt-ES256": "ES256 sign", "cc-jwt-EdDSA": "EdDSA sign",
+            "cc-jwt-RS256-sc": "RS256 sign", "cc-jwt-ES256-sc": "ES256 sign", "cc-jwt-EdDSA-sc": "EdDSA sign",
             "password": "argon2id hash", "code-flow": "argon2id hash"}
 
 

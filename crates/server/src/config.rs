@@ -255,6 +255,12 @@ pub struct ServerConfig {
     pub intervals: Intervals,
     pub jwt: JwtSettings,
     pub access_token_format: AccessTokenFormat,
+    /// JWT access tokens issued to a client for itself (no user, no refresh token, no grant to
+    /// revoke them with) are not stored: the signature is their record, as Keycloak's are. The
+    /// token endpoint then writes nothing for them; introspection reads the token, revocation
+    /// stores a revoked row for it, and admin listings do not show them. Off: every token is a
+    /// row, as with opaque tokens.
+    pub self_contained_client_tokens: bool,
     pub customization: Customization,
     pub registration: Registration,
     /// Redirect the authorization errors of clients that registered themselves at once, as
@@ -403,6 +409,7 @@ impl Default for ServerConfig {
             intervals: Intervals::default(),
             jwt: JwtSettings::default(),
             access_token_format: AccessTokenFormat::Opaque,
+            self_contained_client_tokens: false,
             customization: Customization::default(),
             registration: Registration::Off,
             trust_registered_redirect_uris: false,
@@ -439,6 +446,18 @@ impl ServerConfig {
             && self.jwt.enc_alg.is_none()
         {
             return Err("JWT access tokens need jwt.signing_alg, jwt.enc_alg or both".into());
+        }
+        if self.self_contained_client_tokens
+            && (self.access_token_format != AccessTokenFormat::Jwt
+                || self.jwt.signing_alg.is_none()
+                || self.jwt.enc_alg.is_some())
+        {
+            // Introspection must read the token: it cannot open one encrypted to another party.
+            return Err(
+                "self_contained_client_tokens needs access_token_format = \"jwt\", \
+                 jwt.signing_alg and no jwt.enc_alg"
+                    .into(),
+            );
         }
         for proxy in &self.trusted_proxies {
             proxy
@@ -756,6 +775,27 @@ mod tests {
             serde_json::from_str(r#"{"intervals":{"access_token":60}}"#).unwrap();
         assert_eq!(toml_like.intervals.refresh_token, 86400);
         assert!(serde_json::from_str::<ServerConfig>(r#"{"unknown_option":1}"#).is_err());
+    }
+
+    /// Introspection reads a self-contained token, so it must be a JWT the server can open.
+    #[test]
+    fn self_contained_client_tokens_need_signed_jwt_access_tokens() {
+        let mut config = ServerConfig {
+            self_contained_client_tokens: true,
+            ..ServerConfig::default()
+        };
+        let refused = |config: &ServerConfig| {
+            config
+                .validate()
+                .is_err_and(|why| why.contains("self_contained_client_tokens"))
+        };
+        assert!(refused(&config), "opaque tokens");
+        config.access_token_format = AccessTokenFormat::Jwt;
+        config.jwt.signing_alg = Some(SigAlg::ES256);
+        assert_eq!(config.validate(), Ok(()));
+        config.jwt.key_alg = Some(ostiary_jose::KeyAlg::A256Kw);
+        config.jwt.enc_alg = Some(ostiary_jose::EncAlg::A256Gcm);
+        assert!(refused(&config), "encrypted tokens");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Issuing tokens: access tokens (opaque or JWT per the configuration), refresh tokens and ID
-//! tokens, each recorded in the store by hash.
+//! tokens, each recorded in the store by hash (but self-contained client tokens: see
+//! [`self_contained`]).
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -242,7 +243,7 @@ pub async fn issue(
     server: &Server,
     config: &ServerConfig,
     client: &ClientDescription,
-    grant: Issue,
+    mut grant: Issue,
     now: i64,
 ) -> ServerResult<Value> {
     let ctx = Context {
@@ -255,7 +256,7 @@ pub async fn issue(
     let jti = random_token();
     let family = grant.family.clone().unwrap_or_else(sortable_token);
     let family_began = grant.family_began.unwrap_or(now);
-    let mut properties = grant.properties;
+    let mut properties = std::mem::take(&mut grant.properties);
     let subject = subject(
         &properties,
         grant.username.as_deref().unwrap_or(&client.client_id),
@@ -289,60 +290,64 @@ pub async fn issue(
         ));
     }
 
-    let mut extra = Map::new();
-    if let Some(facts) = &grant.id_token {
-        if let Some(t) = facts.auth_time {
-            extra.insert("auth_time".into(), t.into());
-        }
-        if let Some(sid) = &facts.sid {
-            extra.insert("sid".into(), sid.clone().into());
-        }
-    }
-    extra.insert("properties".into(), json!(properties));
-    extra.insert(FAMILY_BEGAN.into(), family_began.into());
-    let record = |hash: String, kind: TokenKind, expires_at: i64, jti: String| TokenRecord {
-        hash,
-        kind,
-        client_id: client.client_id.clone(),
-        username: grant.username.clone(),
-        scope: grant.scope.to_string(),
-        family: family.clone(),
-        grant_id: grant.grant_id.clone(),
-        jti,
-        audience: audience.clone(),
-        issued_at: now,
-        expires_at,
-        revoked: false,
-        extra: extra.clone(),
-    };
-    let access_record = record(
-        token_hash(&access_token),
-        TokenKind::Access,
-        expires_at,
-        jti,
-    );
     let refresh = grant.refresh.then(sortable_token);
-    let refresh_expires_at = match config.intervals.refresh_token_family {
-        0 => now + config.intervals.refresh_token as i64,
-        family => (now + config.intervals.refresh_token as i64).min(family_began + family as i64),
-    };
-    let refresh_record = refresh.as_ref().map(|refresh| {
-        record(
-            token_hash(refresh),
-            TokenKind::Refresh,
-            refresh_expires_at,
-            random_token(),
-        )
-    });
-    // Both rows, and what the grant spends, in one commit.
-    let tokens: Vec<TokenRecord> = std::iter::once(access_record)
-        .chain(refresh_record)
-        .collect();
-    match &grant.spends {
-        None => server.store().insert_tokens(&tokens).await?,
-        Some(item) => {
-            if !server.store().redeem(item.item(), now, &tokens).await? {
-                return Err(item.replayed(server, client).await);
+    if !self_contained(config, generator.as_ref(), &grant, &properties) {
+        let mut extra = Map::new();
+        if let Some(facts) = &grant.id_token {
+            if let Some(t) = facts.auth_time {
+                extra.insert("auth_time".into(), t.into());
+            }
+            if let Some(sid) = &facts.sid {
+                extra.insert("sid".into(), sid.clone().into());
+            }
+        }
+        extra.insert("properties".into(), json!(properties));
+        extra.insert(FAMILY_BEGAN.into(), family_began.into());
+        let record = |hash: String, kind: TokenKind, expires_at: i64, jti: String| TokenRecord {
+            hash,
+            kind,
+            client_id: client.client_id.clone(),
+            username: grant.username.clone(),
+            scope: grant.scope.to_string(),
+            family: family.clone(),
+            grant_id: grant.grant_id.clone(),
+            jti,
+            audience: audience.clone(),
+            issued_at: now,
+            expires_at,
+            revoked: false,
+            extra: extra.clone(),
+        };
+        let access_record = record(
+            token_hash(&access_token),
+            TokenKind::Access,
+            expires_at,
+            jti,
+        );
+        let refresh_expires_at = match config.intervals.refresh_token_family {
+            0 => now + config.intervals.refresh_token as i64,
+            family => {
+                (now + config.intervals.refresh_token as i64).min(family_began + family as i64)
+            }
+        };
+        let refresh_record = refresh.as_ref().map(|refresh| {
+            record(
+                token_hash(refresh),
+                TokenKind::Refresh,
+                refresh_expires_at,
+                random_token(),
+            )
+        });
+        // Both rows, and what the grant spends, in one commit.
+        let tokens: Vec<TokenRecord> = std::iter::once(access_record)
+            .chain(refresh_record)
+            .collect();
+        match &grant.spends {
+            None => server.store().insert_tokens(&tokens).await?,
+            Some(item) => {
+                if !server.store().redeem(item.item(), now, &tokens).await? {
+                    return Err(item.replayed(server, client).await);
+                }
             }
         }
     }
@@ -374,6 +379,110 @@ pub async fn issue(
         response.entry(name).or_insert(value);
     }
     Ok(Value::Object(response))
+}
+
+/// Whether the access token needs no row: a signed JWT of a client for itself, when the
+/// configuration says so. Nothing but the token's own claims describes it (no user, no refresh
+/// token, no code or grant whose replay must revoke it, no claims kept for introspection), so
+/// the token is its own record, and revocation adds a row for it then.
+fn self_contained(
+    config: &ServerConfig,
+    generator: &dyn crate::hooks::TokenGenerator,
+    grant: &Issue,
+    properties: &Properties,
+) -> bool {
+    config.self_contained_client_tokens
+        && generator.is_jwt(config)
+        && grant.username.is_none()
+        && !grant.refresh
+        && grant.spends.is_none()
+        && grant.grant_id.is_none()
+        && properties.introspection_claims.is_empty()
+}
+
+/// A self-contained client token (see [`self_contained`]) that is still good, as the row it
+/// would have had: a JWT access token this server signed, for a client that still exists, not
+/// expired. Whether a row revokes it is the caller's lookup; a token with a row is never read
+/// this way.
+pub async fn self_contained_token(
+    server: &Server,
+    config: &ServerConfig,
+    token: &str,
+    now: i64,
+) -> ServerResult<Option<SelfContained>> {
+    // A token too short for a signed JWT is skipped before any key is loaded: the unknown
+    // handles introspection sees most stay cheap.
+    if !config.self_contained_client_tokens || token.split('.').count() != 3 {
+        return Ok(None);
+    }
+    let keys = server.keys().await?.public_set();
+    let options = ostiary_jose::DecodeOptions::default();
+    let Ok(decoded) = ostiary_jose::decode(token, &JwkSet::default(), &keys, &options) else {
+        return Ok(None);
+    };
+    let access_token = decoded
+        .header
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|t| ostiary_jose::typ_matches(t, "at+jwt"));
+    let claims = decoded.claims;
+    let ours = claims.get("iss").and_then(Value::as_str) == Some(config.issuer_url().as_str());
+    let live = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_some_and(|exp| exp > now);
+    // A user's token always has a row: without one it was never issued, or a restore ended it.
+    let for_a_client = !claims.contains_key("username");
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+    let (Some(client_id), Some(subject), Some(jti), Some(issued_at), Some(expires_at)) = (
+        text("client_id"),
+        text("sub"),
+        text("jti"),
+        number("iat"),
+        number("exp"),
+    ) else {
+        return Ok(None);
+    };
+    if !(access_token && ours && live && for_a_client) {
+        return Ok(None);
+    }
+    // A deleted client's tokens end with it.
+    if server.store().client(&client_id).await?.is_none() {
+        return Ok(None);
+    }
+    let audience = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let record = TokenRecord {
+        hash: token_hash(token),
+        kind: TokenKind::Access,
+        client_id,
+        username: None,
+        scope: text("scope").unwrap_or_default(),
+        family: jti.clone(),
+        grant_id: None,
+        jti,
+        audience,
+        issued_at,
+        expires_at,
+        revoked: false,
+        extra: Map::new(),
+    };
+    Ok(Some(SelfContained { record, subject }))
+}
+
+/// A self-contained token read back: its would-be row, and the `sub` it carries.
+#[derive(Debug)]
+pub struct SelfContained {
+    pub record: TokenRecord,
+    pub subject: String,
 }
 
 /// An ID token (OpenID Connect Core §2, §3.1.3.6): the claims the properties require and hold,

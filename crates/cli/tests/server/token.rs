@@ -172,6 +172,130 @@ async fn jwt_access_tokens_are_signed_at_jwt_and_verify_with_the_published_keys(
     }
 }
 
+/// With `self_contained_client_tokens`, a client's JWT for itself is written nowhere, yet
+/// introspects as a stored one would; revocation stores it revoked; a deleted client's tokens,
+/// and user tokens without a row, are never read from the signature alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_contained_client_tokens_are_not_stored_yet_introspect_and_revoke() {
+    use ostiary_server::issue::token_hash;
+    use ostiary_server::store::ClientStore as _;
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let server = TestServer::start_with(backend, |c| {
+            c.access_token_format = AccessTokenFormat::Jwt;
+            c.jwt.signing_alg = Some(SigAlg::EdDSA);
+            c.self_contained_client_tokens = true;
+        })
+        .await;
+        let mut secrets = Vec::new();
+        for name in ["svc", "other"] {
+            let secret = server
+                .client(
+                    name,
+                    AuthMethod::ClientSecretBasic,
+                    &[GrantType::ClientCredentials, GrantType::Password],
+                    None,
+                )
+                .await
+                .unwrap();
+            secrets.push(secret);
+        }
+        let (svc, other) = (("svc", secrets[0].as_str()), ("other", secrets[1].as_str()));
+        let token_of = async |client: (&str, &str)| {
+            let form = [("grant_type", "client_credentials"), ("scope", "profile")];
+            let (status, body, _) = server.post_form("/token", &form, Some(client)).await;
+            assert_eq!(status, 200, "{body}");
+            body["access_token"].as_str().unwrap().to_owned()
+        };
+        let introspect = async |token: &str| {
+            let form = [("token", token)];
+            server.post_form("/introspection", &form, Some(svc)).await.1
+        };
+        let revoke = async |token: &str, client: (&str, &str)| {
+            let form = [("token", token)];
+            let (status, body, _) = server.post_form("/revocation", &form, Some(client)).await;
+            assert_eq!(status, 200, "{body}");
+        };
+
+        let token = token_of(svc).await;
+        assert_eq!(server.store.token(&token_hash(&token)).await.unwrap(), None);
+        let claims = ostiary_jose::decode(
+            &token,
+            &JwkSet::default(),
+            &server.jwks().await,
+            &Default::default(),
+        )
+        .unwrap()
+        .claims;
+        let body = introspect(&token).await;
+        assert_eq!(body["active"], true, "{body}");
+        for member in [
+            "sub",
+            "client_id",
+            "scope",
+            "aud",
+            "jti",
+            "exp",
+            "iat",
+            "iss",
+        ] {
+            assert_eq!(body[member], claims[member], "{member}");
+        }
+        assert_eq!(body["token_type"], "Bearer");
+
+        // Another client's revocation changes nothing; the owner's stores the token revoked.
+        revoke(&token, other).await;
+        assert_eq!(introspect(&token).await["active"], true);
+        revoke(&token, svc).await;
+        let row = server.store.token(&token_hash(&token)).await.unwrap();
+        assert!(row.is_some_and(|row| row.revoked), "a revoked row");
+        assert_eq!(introspect(&token).await["active"], false);
+        revoke(&token, svc).await;
+        // Each token is revoked alone.
+        let second = token_of(svc).await;
+        assert_eq!(introspect(&second).await["active"], true);
+
+        // A user's tokens are still rows; a user token that has none (forged here with the
+        // server's own key, as a restore would leave one issued after its backup) is not read
+        // from the signature.
+        server.user("alice", "alice-password").await;
+        let form = [
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", "alice-password"),
+        ];
+        let (status, body, _) = server.post_form("/token", &form, Some(svc)).await;
+        assert_eq!(status, 200, "{body}");
+        let users = body["access_token"].as_str().unwrap();
+        assert!(
+            server
+                .store
+                .token(&token_hash(users))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let mut forged = claims.clone();
+        forged.insert("username".into(), "alice".into());
+        let forged = server.signed_by_server(forged.into(), "at+jwt").await;
+        assert_eq!(introspect(&forged).await["active"], false);
+        // Nor is a token of another issuer, or one that is not an access token.
+        let mut elsewhere = claims.clone();
+        elsewhere.insert("iss".into(), "https://elsewhere.example".into());
+        let elsewhere = server.signed_by_server(elsewhere.into(), "at+jwt").await;
+        assert_eq!(introspect(&elsewhere).await["active"], false);
+        let id_token = server.signed_by_server(claims.clone().into(), "JWT").await;
+        assert_eq!(introspect(&id_token).await["active"], false);
+        let resigned = server.signed_by_server(claims.into(), "at+jwt").await;
+        assert_eq!(introspect(&resigned).await["active"], true, "the control");
+
+        // A deleted client's tokens end with it.
+        let others = token_of(other).await;
+        assert_eq!(introspect(&others).await["active"], true);
+        assert!(server.store.delete_client("other").await.unwrap());
+        assert_eq!(introspect(&others).await["active"], false);
+    }
+}
+
 /// password grant, then refresh with rotation; reuse revokes the family.
 async fn password_and_refresh_rotation(server: &TestServer) {
     let grants = [GrantType::Password, GrantType::RefreshToken];

@@ -23,6 +23,7 @@ pub(super) const TABS: &[(&str, &str, &[&str])] = &[
             "frontchannel_logout",
             "frontchannel_logout_sid",
             "access_token_format",
+            "self_contained_client_tokens",
             "registration",
             "trust_registered_redirect_uris",
             "fetch_private_addresses",

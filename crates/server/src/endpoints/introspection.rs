@@ -9,8 +9,9 @@ use serde_json::{Map, Value, json};
 
 use crate::client_auth::{self, unauthorized};
 use crate::error::ServerResult;
-use crate::issue::{stored_properties, subject, token_hash};
+use crate::issue::{self_contained_token, stored_properties, subject, token_hash};
 use crate::params::Params;
+use crate::properties::Properties;
 use crate::ratelimit::Caller;
 use crate::state::Server;
 
@@ -28,8 +29,19 @@ pub async fn post(
         return Err(unauthorized("public clients cannot introspect"));
     }
     let token = params.require("token")?;
-    let record = server.store().token(&token_hash(token)).await?;
-    let Some(t) = record.filter(|t| t.kind.is_oauth_token() && !t.revoked && t.expires_at > now)
+    // A stored token, else a self-contained one (which has a row only once revoked).
+    let found = match server.store().token(&token_hash(token)).await? {
+        Some(t) => {
+            let properties = stored_properties(&t.extra);
+            let subject = subject(&properties, t.username.as_deref().unwrap_or(&t.client_id));
+            Some((t, subject, properties))
+        }
+        None => self_contained_token(&server, &config, token, now)
+            .await?
+            .map(|found| (found.record, found.subject, Properties::default())),
+    };
+    let Some((t, subject, properties)) =
+        found.filter(|(t, ..)| t.kind.is_oauth_token() && !t.revoked && t.expires_at > now)
     else {
         return Ok(super::token::no_store(Json(json!({ "active": false }))));
     };
@@ -52,9 +64,7 @@ pub async fn post(
     body.insert("exp".into(), t.expires_at.into());
     body.insert("iat".into(), t.issued_at.into());
     body.insert("nbf".into(), t.issued_at.into());
-    let properties = stored_properties(&t.extra);
-    let fallback = t.username.as_deref().unwrap_or(&t.client_id);
-    body.insert("sub".into(), subject(&properties, fallback).into());
+    body.insert("sub".into(), subject.into());
     body.insert("aud".into(), json!(t.audience));
     body.insert("iss".into(), config.issuer_url().into());
     body.insert("jti".into(), t.jti.clone().into());

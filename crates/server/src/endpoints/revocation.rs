@@ -1,6 +1,7 @@
 //! `POST /revocation` (RFC 7009). Revoking a refresh token revokes its family (the access tokens
 //! issued with it included); an access token is revoked alone. Unknown tokens, and tokens of
-//! other clients, get 200 and change nothing (§2.2), so the endpoint reveals nothing.
+//! other clients, get 200 and change nothing (§2.2), so the endpoint reveals nothing. A
+//! self-contained client token is revoked by storing a revoked row for it.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -9,11 +10,11 @@ use ostiary_core::ErrorCode;
 
 use crate::client_auth;
 use crate::error::{ServerError, ServerResult};
-use crate::issue::token_hash;
+use crate::issue::{self_contained_token, token_hash};
 use crate::params::Params;
 use crate::ratelimit::Caller;
 use crate::state::Server;
-use crate::store::TokenKind;
+use crate::store::{StoreError, TokenKind, TokenRecord};
 
 pub async fn post(
     State(server): State<Server>,
@@ -50,6 +51,22 @@ pub async fn post(
                 | TokenKind::InitialAccess
                 | TokenKind::AdminApi
                 | TokenKind::AdminSession => {}
+            }
+        } else {
+            tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");
+        }
+    } else if let Some(found) = self_contained_token(&server, &config, token, now).await? {
+        // A self-contained token gets its row now, revoked: the row outlives it, as lookups
+        // come first.
+        if found.record.client_id == client.client_id {
+            let revoked = TokenRecord {
+                revoked: true,
+                ..found.record
+            };
+            match server.store().insert_token(&revoked).await {
+                // Conflict: a revocation at the same moment stored it first.
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
             }
         } else {
             tracing::warn!(client_id = %client.client_id, "revocation of another client's token ignored");

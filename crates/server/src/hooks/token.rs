@@ -1,5 +1,6 @@
 //! `TokenGenerator`: the access token's form (the reference's Generate token class). Whatever it
-//! returns, the server records the token by hash, so introspection and revocation work the same.
+//! returns, the server records the token by hash, so introspection and revocation work the same
+//! (but a JWT that is a self-contained client token: see `ServerConfig::self_contained_client_tokens`).
 
 use async_trait::async_trait;
 use ostiary_jose::SigAlg;
