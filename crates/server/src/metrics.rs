@@ -39,6 +39,25 @@ pub enum LoginRealm {
     Portal,
 }
 
+/// A value an authorization request must make afresh each time (RFC 9700 §2.1.1), when it comes
+/// again: a client that reuses them, or a replayed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reused {
+    CodeChallenge,
+    Nonce,
+}
+
+impl Reused {
+    pub const ALL: [Reused; 2] = [Reused::CodeChallenge, Reused::Nonce];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Reused::CodeChallenge => "code_challenge",
+            Reused::Nonce => "nonce",
+        }
+    }
+}
+
 impl LoginRealm {
     fn label(self) -> &'static str {
         match self {
@@ -59,6 +78,7 @@ pub struct Metrics {
     routes: RwLock<HashMap<String, Arc<RouteStats>>>,
     issued: [AtomicU64; GrantType::ALL.len()],
     failed_logins: [AtomicU64; 2],
+    reused: [AtomicU64; Reused::ALL.len()],
     history: Mutex<VecDeque<Minute>>,
     sources: RwLock<Vec<Source>>,
 }
@@ -103,6 +123,7 @@ impl Default for Metrics {
             routes: Default::default(),
             issued: Default::default(),
             failed_logins: Default::default(),
+            reused: Default::default(),
             history: Default::default(),
             sources: Default::default(),
         }
@@ -129,6 +150,10 @@ impl Metrics {
     pub fn login_failed(&self, realm: LoginRealm) {
         self.failed_logins[realm as usize].fetch_add(1, Relaxed);
         self.in_this_minute(|m| m.failed_logins += 1);
+    }
+
+    pub fn reused(&self, value: Reused) {
+        self.reused[value as usize].fetch_add(1, Relaxed);
     }
 
     pub fn failed_logins(&self, realm: LoginRealm) -> u64 {
@@ -298,6 +323,20 @@ impl Metrics {
                 "ostiary_login_failures_total{{realm=\"{}\"}} {}",
                 realm.label(),
                 self.failed_logins(realm)
+            );
+        }
+        family(
+            &mut out,
+            "ostiary_reused_request_values_total",
+            "counter",
+            "Authorization requests whose PKCE challenge or nonce came before (a client that reuses them, or a replay).",
+        );
+        for value in Reused::ALL {
+            let _ = writeln!(
+                out,
+                "ostiary_reused_request_values_total{{value=\"{}\"}} {}",
+                value.label(),
+                self.reused[value as usize].load(Relaxed)
             );
         }
         for source in self

@@ -311,6 +311,51 @@ async fn code_flow(server: &TestServer) {
     );
 }
 
+/// A PKCE challenge or nonce that comes again is flagged (RFC 9700 §2.1.1), per client: the
+/// request still gets its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_challenge_or_nonce_is_flagged() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    setup(&server).await;
+    let b = browser();
+    let reused = async || {
+        let metrics = b
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        ["code_challenge", "nonce"].map(|value| {
+            let line = format!("ostiary_reused_request_values_total{{value=\"{value}\"}} ");
+            let count = metrics
+                .split('\n')
+                .find_map(|l| l.strip_prefix(line.as_str()));
+            count
+                .unwrap_or_else(|| panic!("{metrics}"))
+                .parse::<u64>()
+                .unwrap()
+        })
+    };
+    let code_from = async |url: String| {
+        let response = b.get(url).send().await.unwrap();
+        assert!(param(&redirect_params(&response), "code").is_some());
+    };
+    let first = sign_in(&server, &b, &authorize_url(&server, "spa", "")).await;
+    assert!(param(&redirect_params(&first), "code").is_some());
+    assert_eq!(reused().await, [0, 0]);
+    // The same challenge and nonce again, from the session: flagged, and answered.
+    code_from(authorize_url(&server, "spa", "")).await;
+    assert_eq!(reused().await, [1, 1]);
+    // Fresh values are not; values are remembered per client.
+    let fresh = authorize_url(&server, "spa", "")
+        .replace(CHALLENGE, &"f".repeat(43))
+        .replace("nonce=n-1", "nonce=n-2");
+    code_from(fresh).await;
+    assert_eq!(reused().await, [1, 1]);
+}
+
 both_backends!(code_flow_with_login_consent_sso_and_prompts, |server| {
     code_flow(&server).await;
 });

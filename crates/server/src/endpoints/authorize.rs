@@ -7,6 +7,8 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_core::{ErrorCode, GrantType, Scopes};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,6 +18,7 @@ use crate::config::ServerConfig;
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{ConsentForm, Context, Credential, DirectLogin, LoginForm};
 use crate::issue::{IdTokenFacts, Issue, random_token, token_hash};
+use crate::metrics::Reused;
 use crate::pages;
 use crate::params::Params;
 use crate::properties::{ACR_PASSWORD, ACR_SESSION, Properties, ScopeMap, scope_map, scope_string};
@@ -533,8 +536,21 @@ pub(super) async fn finish(
             extra,
         };
         server.store().insert_code(&record).await?;
+        if let Some(challenge) = &request.code_challenge {
+            flag_reuse(
+                server,
+                Reused::CodeChallenge,
+                challenge,
+                &request.client_id,
+                now,
+            )
+            .await?;
+        }
         params.push(("code".to_owned(), code.clone()));
         code_value = Some(code);
+    }
+    if let Some(nonce) = &request.nonce {
+        flag_reuse(server, Reused::Nonce, nonce, &request.client_id, now).await?;
     }
     let facts = IdTokenFacts {
         nonce: request.nonce.clone(),
@@ -605,4 +621,34 @@ fn as_parameters(body: Value) -> Vec<(String, String)> {
             (name, text)
         })
         .collect()
+}
+
+/// How long a PKCE challenge or nonce is remembered, to notice it coming again.
+const REUSE_WINDOW: i64 = 600;
+
+/// Flags a PKCE challenge or nonce seen before within [`REUSE_WINDOW`] (RFC 9700 §2.1.1: made
+/// afresh for each request): a warning and `ostiary_reused_request_values_total`. Not refused: the
+/// code stays bound to its challenge, and a client that reuses one is broken rather than attacked.
+async fn flag_reuse(
+    server: &Server,
+    what: Reused,
+    value: &str,
+    client_id: &str,
+    now: i64,
+) -> ServerResult<()> {
+    // Hashed: the key has a bounded length, and the table holds no nonce.
+    let hash = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("{client_id} {value}").as_bytes(),
+    );
+    let key = format!("{}:{}", what.label(), URL_SAFE_NO_PAD.encode(hash));
+    if !server
+        .store()
+        .consume_jti(&key, now + REUSE_WINDOW, now)
+        .await?
+    {
+        server.metrics().reused(what);
+        tracing::warn!(%client_id, value = what.label(), "an authorization request reuses a value made for one request: a broken client or a replay");
+    }
+    Ok(())
 }
