@@ -555,7 +555,7 @@ def report(rows, limits, run_id):
             lines.append(f"| {empty} | {p99[0]:.2f} | {p99[1]:.2f} | {p99[1] / p99[0]:.2f} | {rps[0]:,.0f} | {rps[1]:,.0f} |")
     idle = {server: median([r["rss_mb_idle"] for r in rows if r["server"] == server and "rss_mb_idle" in r])
             for server in dict.fromkeys(r["server"] for r in rows)}
-    lines += ["", "Idle RSS (started, configured, before the first request), median: " +
+    lines += ["", "RSS before the measured run (started, configured, after the 3 s warm-up), median: " +
               ", ".join(f"{server} {mib:.1f} MiB" for server, mib in idle.items()) + "."]
     calib = [r["calib_rsa2048_sign_per_s"] for r in rows if r.get("calib_rsa2048_sign_per_s")]
     if calib:

@@ -142,6 +142,11 @@ impl TestServer {
     /// its own, on a port of its own, with caches and a connection pool of its own. The test's
     /// `store` is shared: the nodes see what the test writes as they see each other's writes.
     pub async fn another_node(&self) -> TestServer {
+        self.another_node_with(&[]).await
+    }
+
+    /// [`Self::another_node`] with more environment variables (a faked clock, say).
+    pub async fn another_node_with(&self, env: &[(&str, &str)]) -> TestServer {
         use tokio::io::AsyncBufReadExt as _;
         let dir = TempDir(std::env::temp_dir().join(format!("ostiary-node-{}", unique())));
         std::fs::create_dir_all(&dir.0).unwrap();
@@ -156,6 +161,7 @@ impl TestServer {
             .env_remove("OSTIARY_ISSUER")
             .env_remove("OSTIARY_LISTEN")
             .env_remove("OSTIARY_ADMIN_LISTEN")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

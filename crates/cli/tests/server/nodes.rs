@@ -197,6 +197,110 @@ async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
     }
 }
 
+/// Nodes whose clocks are 30 s apart, one ahead of the first and one behind it (libfaketime
+/// moves their clocks; `scripts/test` installs it). Each node reads its own clock: what one
+/// issues, the others honour, and a client whose clock is the first node's is taken by all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
+    let library = std::env::var("OSTIARY_TEST_LIBFAKETIME")
+        .expect("OSTIARY_TEST_LIBFAKETIME names libfaketime.so.1: scripts/test installs it");
+    let library = library.as_str();
+    let a = TestServer::start_with(Backend::Postgres, |c| {
+        c.access_token_format = AccessTokenFormat::Jwt;
+    })
+    .await;
+    let skewed = |offset| {
+        [
+            ("LD_PRELOAD", library),
+            ("FAKETIME", offset),
+            // Timers and timeouts keep real time; only the wall clock moves.
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ]
+    };
+    let ahead = a.another_node_with(&skewed("+30s")).await;
+    let behind = a.another_node_with(&skewed("-30s")).await;
+    setup(&a).await;
+    // The clocks do differ, by the `Date` each node answers with.
+    let date = async |node: &TestServer| {
+        let response = node.http.get(node.url("/jwks")).send().await.unwrap();
+        let date = response.headers()["date"].to_str().unwrap().to_owned();
+        httpdate::parse_http_date(&date).unwrap()
+    };
+    let (then, early, late) = (date(&a).await, date(&behind).await, date(&ahead).await);
+    let apart = |x: std::time::SystemTime, y| x.duration_since(y).unwrap().as_secs();
+    assert!((28..=32).contains(&apart(then, early)), "behind by 30 s");
+    assert!((28..=32).contains(&apart(late, then)), "ahead by 30 s");
+
+    // Codes (60 s) made on one node are redeemed on a node 30 s ahead or behind it, and the
+    // login session made on the first node serves the others.
+    let b = browser();
+    let code = code_from(&a, &b).await;
+    let (status, body) = redeem(&ahead, &code).await;
+    assert_eq!(status, 200, "{body}");
+    for (from, to) in [(&ahead, &a), (&a, &behind), (&behind, &a)] {
+        let response = b.get(authorize_url(from, "spa", "")).send().await.unwrap();
+        let code = param(&redirect_params(&response), "code")
+            .unwrap()
+            .to_owned();
+        let (status, body) = redeem(to, &code).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Tokens and refresh tokens of each node work on the others.
+    let secret = a
+        .client(
+            "web",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password, GrantType::RefreshToken],
+            None,
+        )
+        .await
+        .unwrap();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "alice-password"),
+    ];
+    for (from, to) in [(&ahead, &behind), (&behind, &ahead), (&a, &ahead)] {
+        let (status, issued, _) = from
+            .post_form("/token", &form, Some(("web", &secret)))
+            .await;
+        assert_eq!(status, 200, "{issued}");
+        assert!(active(to, &secret, issued["access_token"].as_str().unwrap()).await);
+        let (status, body) = refresh(to, &secret, issued["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // A client assertion made on the first node's clock is taken 30 s either side of it.
+    let keys = crate::harness::signing_keys(ostiary_jose::SigAlg::ES256);
+    a.client(
+        "pk",
+        AuthMethod::PrivateKeyJwt,
+        &[GrantType::ClientCredentials],
+        Some(&keys.public()),
+    )
+    .await;
+    for (i, node) in [&a, &ahead, &behind].into_iter().enumerate() {
+        let assertion = a.assertion(
+            "pk",
+            &keys,
+            ostiary_jose::SigAlg::ES256,
+            &format!("j{i}"),
+            60,
+        );
+        let form = [
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ];
+        let (status, body, _) = node.post_form("/token", &form, None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
 /// Seconds a rotated key is published before it signs, in the test above.
 const KEY_PUBLICATION: u64 = 5;
 
