@@ -38,6 +38,10 @@ pub struct ValidatorConfig {
     pub algorithms: Option<Vec<SigAlg>>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway: u64,
+    /// The header `typ` tokens must carry: `at+jwt` (RFC 9068 §4), so that an ID token or any
+    /// other JWT of the same issuer and audience is not taken for an access token. `None`: any,
+    /// for issuers that type their access tokens `JWT` (Keycloak does).
+    pub token_type: Option<String>,
     /// The least time between two fetches of the issuer's keys.
     pub min_refetch: Duration,
     /// How long a verified token is remembered, so that its next uses skip the signature check
@@ -58,6 +62,7 @@ impl ValidatorConfig {
             allow_unsigned: false,
             algorithms: None,
             leeway: 30,
+            token_type: Some("at+jwt".to_owned()),
             min_refetch: Duration::from_secs(10),
             cache_ttl: Duration::from_secs(60),
             cache_capacity: 10_000,
@@ -260,6 +265,7 @@ impl Validator {
             audience: self.config.audience.clone(),
             leeway: self.config.leeway,
             required: vec!["exp".into()],
+            typ: self.config.token_type.clone(),
             ..Default::default()
         };
         checks.check(&decoded).map_err(|e| invalid(e.to_string()))?;
@@ -290,9 +296,14 @@ mod tests {
     }
 
     fn signed(keys: &JwkSet, exp: i64) -> String {
+        typed(keys, exp, Some("at+jwt"))
+    }
+
+    fn typed(keys: &JwkSet, exp: i64, typ: Option<&str>) -> String {
         let claims = json!({"iss": "https://as.example", "sub": "svc", "scope": "a", "exp": exp});
         let opts = EncodeOptions {
             sig_alg: Some(SigAlg::ES256),
+            typ: typ.map(str::to_owned),
             ..Default::default()
         };
         ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
@@ -325,5 +336,36 @@ mod tests {
             ),
             "expired, cache or not"
         );
+    }
+
+    /// RFC 9068 §4: an ID token, or any JWT not typed `at+jwt`, is refused though its issuer
+    /// signed it; an issuer that types access tokens otherwise is accepted when told so.
+    #[tokio::test]
+    async fn only_jwts_typed_at_jwt_are_access_tokens_unless_configured_otherwise() {
+        let keys = JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap());
+        let config = ValidatorConfig::new("https://as.example", KeySource::Static(keys.clone()));
+        let strict = Validator::new(config.clone());
+        let any = Validator::new(ValidatorConfig {
+            token_type: None,
+            ..config
+        });
+        let exp = now() + 600;
+        for typ in [Some("at+jwt"), Some("application/at+jwt"), Some("AT+JWT")] {
+            assert!(
+                strict.validate(&typed(&keys, exp, typ), &[]).await.is_ok(),
+                "{typ:?}"
+            );
+        }
+        for typ in [Some("JWT"), None, Some("logout+jwt")] {
+            let token = typed(&keys, exp, typ);
+            assert!(
+                matches!(
+                    strict.validate(&token, &[]).await,
+                    Err(BearerError::InvalidToken(_))
+                ),
+                "{typ:?}"
+            );
+            assert!(any.validate(&token, &[]).await.is_ok(), "{typ:?}");
+        }
     }
 }

@@ -364,11 +364,22 @@ impl TestServer {
 /// Serves `body` with `content_type` to every request on a loopback port, as plain HTTP (a
 /// stand-in for another party's endpoint); returns `http://127.0.0.1:PORT`.
 pub async fn serve_fixed(body: String, content_type: &'static str) -> String {
+    serve_counted(body, content_type).await.0
+}
+
+/// [`serve_fixed`], with the number of requests served so far.
+pub async fn serve_counted(
+    body: String,
+    content_type: &'static str,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut request = [0u8; 4096];
             let _ = socket.read(&mut request).await;
             let head = format!(
@@ -379,7 +390,7 @@ pub async fn serve_fixed(body: String, content_type: &'static str) -> String {
             let _ = socket.write_all(body.as_bytes()).await;
         }
     });
-    base
+    (base, served)
 }
 
 /// A private signing key of `alg`, as a set.

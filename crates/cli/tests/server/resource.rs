@@ -115,14 +115,22 @@ async fn jwt_access_tokens_are_validated_with_the_published_keys() {
         }
         c
     };
-    let sign = |claims: Value, keys: &JwkSet, alg: SigAlg| {
+    let typed = |claims: Value, keys: &JwkSet, alg: SigAlg, typ: &str| {
         let opts = EncodeOptions {
             sig_alg: Some(alg),
+            typ: Some(typ.into()),
             ..Default::default()
         };
         ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
     };
+    let sign = |claims: Value, keys: &JwkSet, alg: SigAlg| typed(claims, keys, alg, "at+jwt");
     let ours = ring.private_set();
+    // The same claims typed as an ID token are not an access token (RFC 9068 §4).
+    assert!(invalid(
+        validator
+            .validate(&typed(claims(json!({})), &ours, SigAlg::RS256, "JWT"), &[])
+            .await
+    ));
     assert!(
         validator
             .validate(&sign(claims(json!({})), &ours, SigAlg::RS256), &[])
@@ -351,6 +359,52 @@ async fn keys_are_fetched_again_when_the_issuer_rotates() {
     let validated = validator.validate(fresh, &[]).await.unwrap();
     assert_eq!(validated.claims["sub"], "svc");
     validator.validate(&token, &[]).await.unwrap();
+}
+
+/// Tokens with kids the issuer never published make the validator fetch the keys again at most
+/// once per `min_refetch`: a stream of made-up kids cannot turn it against the issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kids_fetch_the_keys_again_at_most_once_per_min_refetch() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let published = crate::harness::signing_keys(SigAlg::ES256);
+    let body = serde_json::to_string(&published.public()).unwrap();
+    let (base, fetches) = crate::harness::serve_counted(body, "application/json").await;
+    let issuer = "https://as.example";
+    let mut config = ValidatorConfig::new(issuer, KeySource::Uri(format!("{base}/jwks")));
+    config.min_refetch = std::time::Duration::from_millis(1500);
+    let validator = Validator::new(config);
+    let token = |keys: &JwkSet| {
+        let now = ostiary::settings::now();
+        let claims = json!({"iss": issuer, "sub": "svc", "exp": now + 600, "iat": now});
+        let opts = EncodeOptions {
+            sig_alg: Some(SigAlg::ES256),
+            typ: Some("at+jwt".into()),
+            ..Default::default()
+        };
+        ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
+    };
+    let strangers = async |count| {
+        for _ in 0..count {
+            let unknown = crate::harness::signing_keys(SigAlg::ES256);
+            assert!(validator.validate(&token(&unknown), &[]).await.is_err());
+        }
+    };
+    validator.validate(&token(&published), &[]).await.unwrap();
+    assert_eq!(fetches.load(SeqCst), 1);
+    strangers(20).await;
+    assert_eq!(
+        fetches.load(SeqCst),
+        1,
+        "within min_refetch of the first fetch"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    strangers(20).await;
+    assert_eq!(
+        fetches.load(SeqCst),
+        2,
+        "one fetch once min_refetch is past"
+    );
+    validator.validate(&token(&published), &[]).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

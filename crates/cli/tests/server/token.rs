@@ -296,6 +296,37 @@ async fn self_contained_client_tokens_are_not_stored_yet_introspect_and_revoke()
     }
 }
 
+/// A client assertion's `jti` is kept past its `exp` for as long as the leeway still takes the
+/// assertion (RFC 7523 §3: "the jti … MUST NOT be reused"): a replay just after `exp` is refused,
+/// while an unused assertion of the same age is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_assertion_cannot_be_replayed_in_the_leeway_after_its_exp() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let keys = signing_keys(SigAlg::ES256);
+    let cc = [GrantType::ClientCredentials];
+    server
+        .client("pk", AuthMethod::PrivateKeyJwt, &cc, Some(&keys.public()))
+        .await;
+    let used = server.assertion("pk", &keys, SigAlg::ES256, "used", 1);
+    let unused = server.assertion("pk", &keys, SigAlg::ES256, "unused", 1);
+    let present = async |assertion: &str| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ];
+        server.post_form("/token", &form, None).await.0
+    };
+    assert_eq!(present(&used).await, 200);
+    // Both expired two seconds ago, within the 30 s leeway.
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(present(&unused).await, 200, "within the leeway");
+    assert_eq!(present(&used).await, 401, "its jti outlives its exp");
+}
+
 /// password grant, then refresh with rotation; reuse revokes the family.
 async fn password_and_refresh_rotation(server: &TestServer) {
     let grants = [GrantType::Password, GrantType::RefreshToken];
