@@ -329,6 +329,68 @@ both_backends!(userinfo_by_header_body_and_query, |server| {
     userinfo(&server).await;
 });
 
+/// The `address` and `phone` scopes release their claims at userinfo (OpenID Connect Core §5.4),
+/// and only theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_address_and_phone_scopes_release_their_claims() {
+    use ostiary_server::config::User;
+    use ostiary_server::store::UserStore as _;
+    let server = TestServer::start(crate::harness::Backend::Sqlite).await;
+    let secret = server
+        .client(
+            "app",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password],
+            None,
+        )
+        .await
+        .unwrap();
+    let claims = serde_json::json!({
+        "name": "Jo March",
+        "email": "jo@example.com",
+        "address": {"street_address": "1 Orchard House", "locality": "Concord", "country": "US"},
+        "phone_number": "+1 555 0100",
+        "phone_number_verified": true,
+    });
+    let user = User {
+        username: "jo".into(),
+        claims: claims.as_object().unwrap().clone(),
+        enabled: true,
+    };
+    let hash = ostiary_server::password::hash("jo-password").unwrap();
+    server.store.create_user(&user, &hash).await.unwrap();
+    let userinfo = async |scope: &str| {
+        let form = [
+            ("grant_type", "password"),
+            ("username", "jo"),
+            ("password", "jo-password"),
+            ("scope", scope),
+        ];
+        let (status, tokens, _) = server
+            .post_form("/token", &form, Some(("app", &secret)))
+            .await;
+        assert_eq!(status, 200, "{tokens}");
+        let token = tokens["access_token"].as_str().unwrap();
+        let response = server.http.get(server.url("/userinfo")).bearer_auth(token);
+        response
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let address = userinfo("openid address").await;
+    assert_eq!(address["address"], claims["address"]);
+    for absent in ["phone_number", "phone_number_verified", "name", "email"] {
+        assert!(address.get(absent).is_none(), "{absent} in {address}");
+    }
+    let phone = userinfo("openid phone").await;
+    assert_eq!(phone["phone_number"], "+1 555 0100");
+    assert_eq!(phone["phone_number_verified"], true);
+    assert!(phone.get("address").is_none(), "{phone}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn userinfo_is_a_signed_jwt_when_the_client_asks() {
     use ostiary_server::config::ClientDescription;

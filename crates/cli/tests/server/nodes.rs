@@ -271,6 +271,23 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
         assert_eq!(status, 200, "{body}");
     }
 
+    // A code replayed 30 s after its redemption (on the node that lives 30 s later) is refused,
+    // and the tokens it bought are revoked.
+    let response = b.get(authorize_url(&a, "spa", "")).send().await.unwrap();
+    let code = param(&redirect_params(&response), "code")
+        .unwrap()
+        .to_owned();
+    let (status, first) = redeem(&a, &code).await;
+    assert_eq!(status, 200, "{first}");
+    let access_token = first["access_token"].as_str().unwrap();
+    assert!(active(&a, &secret, access_token).await);
+    let (status, replayed) = redeem(&ahead, &code).await;
+    assert_eq!(
+        (status, replayed["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(!active(&a, &secret, access_token).await);
+
     // A client assertion made on the first node's clock is taken 30 s either side of it.
     let keys = crate::harness::signing_keys(ostiary_jose::SigAlg::ES256);
     a.client(
