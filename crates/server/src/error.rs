@@ -39,6 +39,7 @@ impl From<HookError> for ServerError {
         match e {
             HookError::Denied(why) => ServerError::oauth(ErrorCode::AccessDenied, why),
             HookError::Store(e) => ServerError::Store(e),
+            HookError::Busy { retry_after } => ServerError::RateLimited { retry_after },
             HookError::Failed(why) => ServerError::Hook(why),
         }
     }
@@ -180,3 +181,16 @@ impl IntoResponse for ServerError {
 pub const STORAGE_RETRY_AFTER_SECONDS: u32 = 5;
 
 pub type ServerResult<T> = Result<T, ServerError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hook with too much work already (password checks queued) answers like a rate limit.
+    #[test]
+    fn a_busy_hook_is_429_with_retry_after() {
+        let response = ServerError::from(HookError::Busy { retry_after: 1 }).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
+}

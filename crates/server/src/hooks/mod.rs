@@ -49,6 +49,9 @@ pub enum HookError {
     Denied(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too much work already (password checks queued): 429 with `Retry-After`.
+    #[error("busy: retry in {retry_after} s")]
+    Busy { retry_after: u64 },
     /// Anything else: logged, and the client sees `server_error`.
     #[error("{0}")]
     Failed(String),

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{Context, HookResult};
+use super::{Context, HookError, HookResult};
 use crate::password;
 use crate::properties::{Properties, ScopeMap};
 
@@ -74,7 +74,9 @@ impl ValidateUser for BuiltinUsers {
             // SECURITY: verify against a dummy hash for unknown users, so timing does not reveal them.
             let known = hash.is_some();
             let phc = hash.unwrap_or_else(|| password::dummy_hash().to_owned());
-            let matches = password::verify_async(given.to_owned(), phc).await;
+            let matches = password::verify_async(given.to_owned(), phc)
+                .await
+                .map_err(|_| HookError::Busy { retry_after: 1 })?;
             if !(known && matches) {
                 return Ok(false);
             }
