@@ -415,18 +415,13 @@ pub async fn self_contained_token(
     if !config.self_contained_client_tokens || token.split('.').count() != 3 {
         return Ok(None);
     }
-    let keys = server.keys().await?.public_set();
-    let options = ostiary_jose::DecodeOptions::default();
-    let Ok(decoded) = ostiary_jose::decode(token, &JwkSet::default(), &keys, &options) else {
+    let Some(OwnJwt {
+        claims,
+        access_token,
+    }) = own_jwt(server, config, token).await?
+    else {
         return Ok(None);
     };
-    let access_token = decoded
-        .header
-        .get("typ")
-        .and_then(Value::as_str)
-        .is_some_and(|t| ostiary_jose::typ_matches(t, "at+jwt"));
-    let claims = decoded.claims;
-    let ours = claims.get("iss").and_then(Value::as_str) == Some(config.issuer_url().as_str());
     let live = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -444,7 +439,7 @@ pub async fn self_contained_token(
     ) else {
         return Ok(None);
     };
-    if !(access_token && ours && live && for_a_client) {
+    if !(access_token && live && for_a_client) {
         return Ok(None);
     }
     // A deleted client's tokens end with it.
@@ -476,6 +471,38 @@ pub async fn self_contained_token(
         extra: Map::new(),
     };
     Ok(Some(SelfContained { record, subject }))
+}
+
+/// A JWT this server signed, with one of its keys, and issued (`iss`): its claims, and whether
+/// its `typ` says access token (RFC 9068). Neither its expiry nor its audience is checked.
+#[derive(Debug)]
+pub struct OwnJwt {
+    pub claims: Map<String, Value>,
+    pub access_token: bool,
+}
+
+/// `token` as an [`OwnJwt`]; `None` for anything else.
+pub async fn own_jwt(
+    server: &Server,
+    config: &ServerConfig,
+    token: &str,
+) -> ServerResult<Option<OwnJwt>> {
+    let keys = server.keys().await?.public_set();
+    let options = ostiary_jose::DecodeOptions::default();
+    let Ok(decoded) = ostiary_jose::decode(token, &JwkSet::default(), &keys, &options) else {
+        return Ok(None);
+    };
+    let access_token = decoded
+        .header
+        .get("typ")
+        .and_then(Value::as_str)
+        .is_some_and(|t| ostiary_jose::typ_matches(t, "at+jwt"));
+    let claims = decoded.claims;
+    let ours = claims.get("iss").and_then(Value::as_str) == Some(config.issuer_url().as_str());
+    Ok(ours.then_some(OwnJwt {
+        claims,
+        access_token,
+    }))
 }
 
 /// A self-contained token read back: its would-be row, and the `sub` it carries.

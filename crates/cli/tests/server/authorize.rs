@@ -100,6 +100,12 @@ pub(crate) async fn setup(server: &TestServer) {
     server.user("alice", "alice-password").await;
 }
 
+/// The node's `/metrics` page.
+async fn metrics(server: &TestServer, b: &reqwest::Client) -> String {
+    let response = b.get(format!("{}/metrics", server.base)).send().await;
+    response.unwrap().text().await.unwrap()
+}
+
 pub(crate) async fn login(
     server: &TestServer,
     b: &reqwest::Client,
@@ -319,14 +325,7 @@ async fn a_reused_challenge_or_nonce_is_flagged() {
     setup(&server).await;
     let b = browser();
     let reused = async || {
-        let metrics = b
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = metrics(&server, &b).await;
         ["code_challenge", "nonce"].map(|value| {
             let line = format!("ostiary_reused_request_values_total{{value=\"{value}\"}} ");
             let count = metrics
@@ -896,14 +895,7 @@ async fn repeated_failed_logins_are_slowed_down() {
         .unwrap();
     assert!((1..=300).contains(&retry_after), "{retry_after}");
     // Five wrong passwords and one refused attempt, in this node's metrics.
-    let metrics = b
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics(&server, &b).await;
     assert!(
         metrics.contains("\nostiary_login_failures_total{realm=\"user\"} 6\n"),
         "{metrics}"

@@ -40,6 +40,19 @@ async fn active(node: &TestServer, secret: &str, token: &str) -> bool {
     body["active"] == true
 }
 
+/// The confidential client `web`, with the password and refresh grants; its secret.
+async fn web_client(node: &TestServer) -> String {
+    let grants = [GrantType::Password, GrantType::RefreshToken];
+    let secret = node.client("web", AuthMethod::ClientSecretBasic, &grants, None);
+    secret.await.unwrap()
+}
+
+const ALICES_PASSWORD_GRANT: [(&str, &str); 3] = [
+    ("grant_type", "password"),
+    ("username", "alice"),
+    ("password", "alice-password"),
+];
+
 fn kid_of(jwt: &str) -> String {
     use base64::Engine as _;
     let header = jwt.split('.').next().unwrap();
@@ -88,20 +101,8 @@ async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
 
     // A refresh token rotated on A is refused on B, and that reuse, seen on B, revokes the
     // family everywhere: the successor A gave out is refused on C, its access token inactive.
-    let secret = a
-        .client(
-            "web",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::Password, GrantType::RefreshToken],
-            None,
-        )
-        .await
-        .unwrap();
-    let form = [
-        ("grant_type", "password"),
-        ("username", "alice"),
-        ("password", "alice-password"),
-    ];
+    let secret = web_client(&a).await;
+    let form = ALICES_PASSWORD_GRANT;
     let (status, first, _) = a.post_form("/token", &form, Some(("web", &secret))).await;
     assert_eq!(status, 200, "{first}");
     let (status, rotated) = refresh(&a, &secret, first["refresh_token"].as_str().unwrap()).await;
@@ -247,20 +248,8 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
     }
 
     // Tokens and refresh tokens of each node work on the others.
-    let secret = a
-        .client(
-            "web",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::Password, GrantType::RefreshToken],
-            None,
-        )
-        .await
-        .unwrap();
-    let form = [
-        ("grant_type", "password"),
-        ("username", "alice"),
-        ("password", "alice-password"),
-    ];
+    let secret = web_client(&a).await;
+    let form = ALICES_PASSWORD_GRANT;
     for (from, to) in [(&ahead, &behind), (&behind, &ahead), (&a, &ahead)] {
         let (status, issued, _) = from
             .post_form("/token", &form, Some(("web", &secret)))

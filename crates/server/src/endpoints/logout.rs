@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ostiary_jose::{DecodeOptions, JwkSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -18,6 +18,7 @@ use super::interaction::{add_cookies, error_page, interaction_of_this_browser, n
 use crate::config::ServerConfig;
 use crate::error::ServerResult;
 use crate::hooks::UserSession;
+use crate::issue::{OwnJwt, own_jwt};
 use crate::pages;
 use crate::params::Params;
 use crate::state::Server;
@@ -293,20 +294,14 @@ pub(super) async fn verify_hint(
     config: &ServerConfig,
     token: &str,
 ) -> ServerResult<Option<Map<String, Value>>> {
-    let keys = server.keys().await?.public_set();
-    let decoded =
-        match ostiary_jose::decode(token, &JwkSet::default(), &keys, &DecodeOptions::default()) {
-            Ok(d) => d,
-            Err(_) => return Ok(None),
-        };
-    // Not a JWT access token (RFC 9068's typ), and ours; its expiry does not matter here.
-    let access_token = decoded
-        .header
-        .get("typ")
-        .and_then(Value::as_str)
-        .is_some_and(|t| ostiary_jose::typ_matches(t, "at+jwt"));
-    let claims = decoded.claims;
-    let ours = claims.get("iss").and_then(Value::as_str) == Some(config.issuer_url().as_str());
+    // Ours, and not a JWT access token (RFC 9068's typ); its expiry does not matter here.
+    let Some(OwnJwt {
+        claims,
+        access_token,
+    }) = own_jwt(server, config, token).await?
+    else {
+        return Ok(None);
+    };
     let complete = claims.contains_key("sub") && claims.contains_key("aud");
-    Ok((ours && complete && !access_token).then_some(claims))
+    Ok((complete && !access_token).then_some(claims))
 }
