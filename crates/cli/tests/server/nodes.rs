@@ -406,6 +406,19 @@ fn cc(node: &TestServer, secret: &str) -> reqwest::RequestBuilder {
         .timeout(Duration::from_secs(30))
 }
 
+/// A server on `cluster`, and the secret of its client `svc` (client_credentials).
+async fn svc_on(cluster: &Cluster) -> (TestServer, String) {
+    let dir = crate::harness::TempDir(
+        std::env::temp_dir().join(format!("ostiary-it-{}", crate::harness::unique())),
+    );
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let server = TestServer::start_on(dir, cluster.url.clone(), |_| {}).await;
+    let grants = [GrantType::ClientCredentials];
+    let secret = server.client("svc", AuthMethod::ClientSecretBasic, &grants, None);
+    let secret = secret.await.unwrap();
+    (server, secret)
+}
+
 async fn ready(node: &TestServer) -> u16 {
     let url = format!("{}/readyz", node.base);
     node.http.get(url).send().await.unwrap().status().as_u16()
@@ -414,21 +427,8 @@ async fn ready(node: &TestServer) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_loses_its_database_answers_503_and_recovers_losing_no_token() {
     let cluster = Cluster::start();
-    let dir = crate::harness::TempDir(
-        std::env::temp_dir().join(format!("ostiary-it-{}", crate::harness::unique())),
-    );
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let a = TestServer::start_on(dir, cluster.url.clone(), |_| {}).await;
+    let (a, secret) = svc_on(&cluster).await;
     let b = a.another_node().await;
-    let secret = a
-        .client(
-            "svc",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            None,
-        )
-        .await
-        .unwrap();
 
     // A steady load on both nodes, recording every token a client received.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -548,20 +548,7 @@ async fn a_node_that_loses_its_database_answers_503_and_recovers_losing_no_token
 async fn a_promoted_synchronous_standby_lost_nothing_that_was_acknowledged() {
     let primary = Cluster::start();
     let standby = Cluster::standby(&primary);
-    let dir = crate::harness::TempDir(
-        std::env::temp_dir().join(format!("ostiary-it-{}", crate::harness::unique())),
-    );
-    std::fs::create_dir_all(&dir.0).unwrap();
-    let a = TestServer::start_on(dir, primary.url.clone(), |_| {}).await;
-    let secret = a
-        .client(
-            "svc",
-            AuthMethod::ClientSecretBasic,
-            &[GrantType::ClientCredentials],
-            None,
-        )
-        .await
-        .unwrap();
+    let (a, secret) = svc_on(&primary).await;
 
     #[derive(Default)]
     struct Seen {
@@ -575,7 +562,7 @@ async fn a_promoted_synchronous_standby_lost_nothing_that_was_acknowledged() {
     let load: Vec<_> = (0..4)
         .map(|_| {
             let (node, secret, stop) = (a.url(""), secret.clone(), stop.clone());
-            let http = a.http.clone();
+            let (http, token_request) = (a.http.clone(), cc(&a, &secret));
             tokio::spawn(async move {
                 let mut seen = Seen::default();
                 let answer = |sent: reqwest::Result<reqwest::Response>| async {
@@ -587,13 +574,7 @@ async fn a_promoted_synchronous_standby_lost_nothing_that_was_acknowledged() {
                     ))
                 };
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let sent = http
-                        .post(format!("{node}/token"))
-                        .basic_auth("svc", Some(&secret))
-                        .form(&[("grant_type", "client_credentials")])
-                        .timeout(Duration::from_secs(10))
-                        .send()
-                        .await;
+                    let sent = token_request.try_clone().unwrap().send().await;
                     let token = match answer(sent).await {
                         Some((200, body)) => body["access_token"].as_str().unwrap().to_owned(),
                         Some((503, body)) => {

@@ -329,12 +329,7 @@ async fn a_client_assertion_cannot_be_replayed_in_the_leeway_after_its_exp() {
 
 /// password grant, then refresh with rotation; reuse revokes the family.
 async fn password_and_refresh_rotation(server: &TestServer) {
-    let grants = [GrantType::Password, GrantType::RefreshToken];
-    let secret = server
-        .client("app", AuthMethod::ClientSecretBasic, &grants, None)
-        .await
-        .unwrap();
-    server.user("alice", "wonderland").await;
+    let secret = app_for_alice(server).await;
     let basic = Some(("app", secret.as_str()));
     let (status, body, _) = server
         .post_form(
@@ -401,7 +396,12 @@ async fn password_and_refresh_rotation(server: &TestServer) {
     // Another client cannot use it (RFC 6749 §6: bound to the client it was issued to), nor
     // burn it: the token still refreshes for its own client below.
     let other_secret = server
-        .client("other", AuthMethod::ClientSecretBasic, &grants, None)
+        .client(
+            "other",
+            AuthMethod::ClientSecretBasic,
+            &[GrantType::Password, GrantType::RefreshToken],
+            None,
+        )
         .await
         .unwrap();
     let (status, body, _) = server
@@ -487,18 +487,23 @@ async fn alices_tokens(server: &TestServer, basic: Option<(&str, &str)>) -> Valu
 
 /// `intervals.refresh_token` is the inactivity limit (each rotation starts it again);
 /// `intervals.refresh_token_family` caps the family's whole life, however often it is rotated.
+/// The user alice (password `wonderland`) and the confidential client `app` with the password
+/// and refresh grants; the client's secret.
+async fn app_for_alice(server: &TestServer) -> String {
+    let grants = [GrantType::Password, GrantType::RefreshToken];
+    let secret = server.client("app", AuthMethod::ClientSecretBasic, &grants, None);
+    let secret = secret.await.unwrap();
+    server.user("alice", "wonderland").await;
+    secret
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_token_family_ends_when_its_lifetime_is_up() {
     let server = TestServer::start_with(Backend::Sqlite, |c| {
         c.intervals.refresh_token_family = 100;
     })
     .await;
-    let grants = [GrantType::Password, GrantType::RefreshToken];
-    let secret = server
-        .client("app", AuthMethod::ClientSecretBasic, &grants, None)
-        .await
-        .unwrap();
-    server.user("alice", "wonderland").await;
+    let secret = app_for_alice(&server).await;
     let basic = Some(("app", secret.as_str()));
     let expiry = async |token: &str| {
         let (_, intro, _) = server
@@ -539,12 +544,7 @@ async fn a_refresh_token_family_ends_when_its_lifetime_is_up() {
 /// PostgreSQL the revocation runs in a snapshot of its own: one that meets the refresh's spend
 /// fails and runs again, and then sees the new tokens.
 async fn revocation_racing_a_refresh(server: &TestServer) {
-    let grants = [GrantType::Password, GrantType::RefreshToken];
-    let secret = server
-        .client("app", AuthMethod::ClientSecretBasic, &grants, None)
-        .await
-        .unwrap();
-    server.user("alice", "wonderland").await;
+    let secret = app_for_alice(server).await;
     let basic = Some(("app", secret.as_str()));
     let active = async |token: &str| {
         let (_, intro, _) = server
