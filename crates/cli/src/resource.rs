@@ -36,6 +36,10 @@ pub enum ResourceCommand {
         /// Scopes the token must grant (space-separated).
         #[arg(long)]
         scope: Option<String>,
+        /// The header `typ` a JWT must carry (RFC 9068 §4); `any` for issuers that type their
+        /// access tokens `JWT` (Keycloak does).
+        #[arg(long, default_value = "at+jwt")]
+        token_type: String,
     },
 }
 
@@ -45,10 +49,17 @@ pub async fn run(options: ResourceOptions) -> Result<String, String> {
         app,
         audience,
         scope,
+        token_type,
     } = options.command;
     let token = read_stdin()?.trim().to_owned();
+    let token_type = (token_type != "any").then_some(token_type);
     let check: Box<dyn TokenCheck> = match (issuer, app) {
-        (Some(issuer), _) => Box::new(Validator::discover(&issuer, audience.as_deref()).await?),
+        (Some(issuer), _) => {
+            let discovered = Validator::discover(&issuer, audience.as_deref()).await?;
+            let mut config = discovered.config().clone();
+            config.token_type = token_type;
+            Box::new(Validator::new(config))
+        }
         (None, Some(app)) => {
             let settings = options.common.resolve()?;
             let client = Client::new(Arc::new(open_store(&settings).await?));
@@ -56,7 +67,7 @@ pub async fn run(options: ResourceOptions) -> Result<String, String> {
             if audience.is_some() {
                 resource = resource.with_audience(audience.as_deref());
             }
-            Box::new(resource)
+            Box::new(resource.configure(|config| config.token_type = token_type))
         }
         (None, None) => return Err("--issuer or --app is needed".into()),
     };

@@ -58,9 +58,14 @@ impl ResourceServer {
     }
 
     /// Requires `audience` in JWT access tokens instead of the client id (none: any audience).
-    pub fn with_audience(mut self, audience: Option<&str>) -> Self {
+    pub fn with_audience(self, audience: Option<&str>) -> Self {
+        self.configure(|config| config.audience = audience.map(str::to_owned))
+    }
+
+    /// The JWT validator's configuration changed by `change` (a `token_type`, say).
+    pub fn configure(mut self, change: impl FnOnce(&mut ValidatorConfig)) -> Self {
         let mut config = self.validator.config().clone();
-        config.audience = audience.map(str::to_owned);
+        change(&mut config);
         self.validator = Arc::new(Validator::with_http(config, self.http.clone()));
         self
     }

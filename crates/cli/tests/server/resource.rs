@@ -331,6 +331,27 @@ async fn resource_validate_checks_a_token_from_a_shell() {
         "other",
     ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_token"));
+
+    // A token typed `JWT`, as Keycloak types its access tokens: refused unless the operator says
+    // that type (or any) is expected.
+    let claims = json!({"iss": issuer, "sub": "svc", "client_id": "svc", "scope": "profile"});
+    let typed_jwt = server.signed_by_server(claims, "JWT").await;
+    let validate = |extra: &[&str]| {
+        let args = [&["resource", "validate", "--issuer", issuer], extra].concat();
+        cli_with_stdin(&args, &typed_jwt)
+    };
+    let out = validate(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid_token") && err.contains("typ"),
+        "{err}"
+    );
+    for token_type in ["JWT", "any"] {
+        let out = validate(&["--token-type", token_type]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "--token-type {token_type}: {err}");
+    }
+    assert!(!validate(&["--token-type", "other+jwt"]).status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
