@@ -77,6 +77,59 @@ async fn sqlx_admin(url: &str, statement: &str) {
     store.expect("PostgreSQL admin statement");
 }
 
+/// A loopback address no one listens on (just now).
+pub fn free_address() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A database of its own on the test PostgreSQL; its URL.
+pub async fn postgres_database(dir: &std::path::Path) -> String {
+    database(Backend::Postgres, dir).await
+}
+
+/// `program serve` (an `ostiary` binary) on a port of its own, with `data_dir` and `database`
+/// and more environment (`env`): its base URL and the process (killed when dropped).
+pub async fn serve_process(
+    program: &std::path::Path,
+    data_dir: &std::path::Path,
+    database: &str,
+    env: &[(&str, &str)],
+) -> (String, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = tokio::process::Command::new(program)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("OSTIARY_DATA_DIR", data_dir)
+        .env("OSTIARY_DATABASE", database)
+        .env("OSTIARY_BOOTSTRAP_ADMIN_PASSWORD", "not-used-by-the-tests")
+        .env_remove("OSTIARY_CONFIG")
+        .env_remove("OSTIARY_MASTER_KEY")
+        .env_remove("OSTIARY_ISSUER")
+        .env_remove("OSTIARY_LISTEN")
+        .env_remove("OSTIARY_ADMIN_LISTEN")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the node started in time")
+            .unwrap()
+            .expect("the node printed its address");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep reading, so that the node never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (base, child)
+}
+
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
         Self::start_with(backend, |_| {}).await
@@ -99,6 +152,16 @@ impl TestServer {
         database: String,
         configure: impl FnOnce(&mut ServerConfig),
     ) -> TestServer {
+        Self::start_at(free_address(), dir, database, configure).await
+    }
+
+    /// [`Self::start_on`], listening on `addr` (its issuer is `http://ADDR/oauth2`).
+    pub async fn start_at(
+        addr: std::net::SocketAddr,
+        dir: TempDir,
+        database: String,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestServer {
         let settings = Settings {
             data_dir: dir.0.clone(),
             database,
@@ -108,9 +171,6 @@ impl TestServer {
             tls: None,
         };
         let store = open_store(&settings).await.unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        drop(listener);
         let mut config =
             ostiary_server::initialize(&store, Some(&format!("http://{addr}/oauth2")), 0)
                 .await
@@ -147,40 +207,27 @@ impl TestServer {
 
     /// [`Self::another_node`] with more environment variables (a faked clock, say).
     pub async fn another_node_with(&self, env: &[(&str, &str)]) -> TestServer {
-        use tokio::io::AsyncBufReadExt as _;
+        self.another_node_of(std::path::Path::new(env!("CARGO_BIN_EXE_ostiary")), env)
+            .await
+    }
+
+    /// [`Self::another_node_with`], running `program` (another version of `ostiary`, say).
+    pub async fn another_node_of(
+        &self,
+        program: &std::path::Path,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let dir = TempDir(std::env::temp_dir().join(format!("ostiary-node-{}", unique())));
         std::fs::create_dir_all(&dir.0).unwrap();
         let master_key = std::fs::read_to_string(self.dir.0.join("master.key")).unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("OSTIARY_DATA_DIR", &dir.0)
-            .env("OSTIARY_DATABASE", &self.database)
-            .env("OSTIARY_MASTER_KEY", master_key.trim())
-            .env("OSTIARY_BOOTSTRAP_ADMIN_PASSWORD", "not-used-by-the-tests")
-            .env_remove("OSTIARY_CONFIG")
-            .env_remove("OSTIARY_ISSUER")
-            .env_remove("OSTIARY_LISTEN")
-            .env_remove("OSTIARY_ADMIN_LISTEN")
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
-                .await
-                .expect("the node started in time")
-                .unwrap()
-                .expect("the node printed its address");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep reading, so that the node never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut env = env.to_vec();
+        env.push(("OSTIARY_MASTER_KEY", master_key.trim()));
+        let (base, child) = serve_process(program, &dir.0, &self.database, &env).await;
+        self.beside(base, child, dir)
+    }
+
+    /// A node at `base` (a process serving this server's database) as a test server.
+    pub fn beside(&self, base: String, child: tokio::process::Child, dir: TempDir) -> TestServer {
         let path = self.endpoints.strip_prefix(&self.base).unwrap_or("/oauth2");
         TestServer {
             endpoints: format!("{base}{path}"),

@@ -21,4 +21,5 @@ mod portal;
 mod registration;
 mod request_object;
 mod resource;
+mod rolling;
 mod token;

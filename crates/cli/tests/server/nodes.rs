@@ -15,24 +15,24 @@ use crate::authorize::{
 use crate::harness::{Backend, TestServer};
 
 /// Signs alice in on `node` and returns the code of the redirect.
-async fn code_from(node: &TestServer, b: &reqwest::Client) -> String {
+pub(crate) async fn code_from(node: &TestServer, b: &reqwest::Client) -> String {
     let done = sign_in(node, b, &authorize_url(node, "spa", "")).await;
     param(&redirect_params(&done), "code").unwrap().to_owned()
 }
 
-async fn redeem(node: &TestServer, code: &str) -> (u16, Value) {
+pub(crate) async fn redeem(node: &TestServer, code: &str) -> (u16, Value) {
     all_at_once([redemption(node, code)].into_iter())
         .await
         .remove(0)
 }
 
-async fn refresh(node: &TestServer, secret: &str, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(node: &TestServer, secret: &str, token: &str) -> (u16, Value) {
     all_at_once([refreshing(node, secret, token)].into_iter())
         .await
         .remove(0)
 }
 
-async fn active(node: &TestServer, secret: &str, token: &str) -> bool {
+pub(crate) async fn active(node: &TestServer, secret: &str, token: &str) -> bool {
     let (status, body, _) = node
         .post_form("/introspection", &[("token", token)], Some(("web", secret)))
         .await;
@@ -41,19 +41,19 @@ async fn active(node: &TestServer, secret: &str, token: &str) -> bool {
 }
 
 /// The confidential client `web`, with the password and refresh grants; its secret.
-async fn web_client(node: &TestServer) -> String {
+pub(crate) async fn web_client(node: &TestServer) -> String {
     let grants = [GrantType::Password, GrantType::RefreshToken];
     let secret = node.client("web", AuthMethod::ClientSecretBasic, &grants, None);
     secret.await.unwrap()
 }
 
-const ALICES_PASSWORD_GRANT: [(&str, &str); 3] = [
+pub(crate) const ALICES_PASSWORD_GRANT: [(&str, &str); 3] = [
     ("grant_type", "password"),
     ("username", "alice"),
     ("password", "alice-password"),
 ];
 
-fn kid_of(jwt: &str) -> String {
+pub(crate) fn kid_of(jwt: &str) -> String {
     use base64::Engine as _;
     let header = jwt.split('.').next().unwrap();
     let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
