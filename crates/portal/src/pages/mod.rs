@@ -496,17 +496,16 @@ async fn login(
     let _turn = sign_in.turn().await;
     if let Some(wait) = sign_in.blocked() {
         portal.server.metrics().login_failed(LoginRealm::Portal);
-        let mut refusal = Refusal::Page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed attempts: try again in a few minutes.".into(),
-        )
-        .into_response();
-        refusal
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs() + 1));
-        return refusal;
+        return too_many(
+            "Too many failed attempts: try again in a few minutes.",
+            wait.as_secs() + 1,
+        );
     }
-    let Some(role) = check_administrator(&portal, &username, password).await else {
+    let Ok(checked) = check_administrator(&portal, &username, password).await else {
+        // Turned away before the password was looked at: neither a failure nor a success.
+        return too_many("The server is busy: try again in a moment.", 1);
+    };
+    let Some(role) = checked else {
         sign_in.failed();
         portal.server.metrics().login_failed(LoginRealm::Portal);
         return redirect("/admin/login?error=1");
@@ -541,23 +540,36 @@ async fn login(
     response
 }
 
-/// The role of `username` when the password is theirs and they administer.
-async fn check_administrator(portal: &Portal, username: &str, password: String) -> Option<Role> {
+/// A 429 page saying `why`, with `Retry-After: retry_after`.
+fn too_many(why: &str, retry_after: u64) -> Response {
+    let mut refusal = Refusal::Page(StatusCode::TOO_MANY_REQUESTS, why.into()).into_response();
+    refusal
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    refusal
+}
+
+/// The role of `username` when the password is theirs and they administer; `Busy` when too many
+/// password checks wait already.
+async fn check_administrator(
+    portal: &Portal,
+    username: &str,
+    password: String,
+) -> Result<Option<Role>, ostiary_server::password::Busy> {
     let user = portal.store.user(username).await.ok().flatten();
     let hash = portal.store.password_hash(username).await.ok().flatten();
     // The hash is checked even for unknown users, so timing does not tell who exists.
     let phc = hash
         .clone()
         .unwrap_or_else(|| ostiary_server::password::dummy_hash().to_owned());
-    // Turned away when too many checks wait: this sign-in fails, as a wrong password would.
-    let verified = ostiary_server::password::verify_async(password, phc)
-        .await
-        .unwrap_or(false);
-    let user = user.filter(|u| u.enabled && verified && hash.is_some())?;
-    user.claims
-        .get("ostiary_role")
-        .and_then(Value::as_str)
-        .and_then(Role::parse)
+    let verified = ostiary_server::password::verify_async(password, phc).await?;
+    let role = user
+        .filter(|u| u.enabled && verified && hash.is_some())
+        .and_then(|u| {
+            let role = u.claims.get("ostiary_role").and_then(Value::as_str);
+            role.and_then(Role::parse)
+        });
+    Ok(role)
 }
 
 async fn logout(
