@@ -743,6 +743,32 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
         "still signed out"
     );
 
+    // A response carried to another browser (login CSRF) signs neither in, and one without
+    // its state is refused.
+    let (asker, carrier) = (browser(), browser());
+    let callback = sign_in(&asker, &app_base, &server, false).await;
+    let refused = carrier.get(&callback).send().await.unwrap();
+    assert_eq!(refused.status(), 400);
+    for b in [&asker, &carrier] {
+        let home = b.get(format!("{app_base}/")).send().await.unwrap();
+        assert_eq!(home.status(), 303, "still signed out");
+    }
+    assert_eq!(asker.get(&callback).send().await.unwrap().status(), 400);
+    let callback = sign_in(&asker, &app_base, &server, false).await;
+    let (path, query) = callback.split_once('?').unwrap();
+    let stateless: String = query
+        .split('&')
+        .filter(|p| !p.starts_with("state="))
+        .collect::<Vec<_>>()
+        .join("&");
+    let refused = asker
+        .get(format!("{path}?{stateless}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(asker.get(&callback).send().await.unwrap().status(), 303);
+
     // Front-channel logout ends the session that signed in with this sid.
     let app_url: reqwest::Url = app_base.parse().unwrap();
     let cookies = reqwest::cookie::CookieStore::cookies(jar.as_ref(), &app_url).unwrap();
@@ -896,6 +922,25 @@ async fn implicit_requests_come_back_by_form_post_with_a_checked_at_hash() {
         client.handle_redirect("spa", &fields).await,
         Err(ClientError::StateMismatch)
     ));
+
+    // RFC 9207: the server says it names itself in responses, so one without `iss` is refused.
+    let url = client
+        .implicit_url("spa", "s-4", true, Default::default())
+        .await
+        .unwrap();
+    let fields = posted_fields(&b.get(&url).send().await.unwrap().text().await.unwrap());
+    let unnamed: Vec<(String, String)> = fields.into_iter().filter(|(k, _)| k != "iss").collect();
+    match client.handle_redirect("spa", &unnamed).await {
+        Err(ClientError::IssuerMismatch { found, .. }) => assert_eq!(found, ""),
+        other => panic!("expected an issuer mismatch, got {other:?}"),
+    }
+    assert!(
+        client
+            .is_authorized("spa", "s-4", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A fresh request, answered as it came.
     let url = client
