@@ -338,6 +338,29 @@ impl Client {
         }
     }
 
+    /// Back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.8): validates the logout
+    /// token (fetching the server's keys again once when its signature does not verify) and
+    /// ends the sessions signed in with its `sid`; how many ended. A token that names only a
+    /// subject is refused: sessions are kept by the server's session.
+    pub async fn backchannel_logout(&self, app: &str, logout_token: &str) -> ClientResult<u64> {
+        let (config, server) = self.app(app).await?;
+        let decrypt_with = config
+            .decryption_keys(logout_token)
+            .map_err(ClientError::Config)?;
+        let now = now();
+        let validate = |keys: &JwkSet| {
+            id_token::validate_logout(logout_token, &config, &server, keys, &decrypt_with, now)
+        };
+        let logout = match validate(&server.keys()) {
+            Err(IdTokenError::BadSignature) if server.metadata.jwks_uri.is_some() => {
+                validate(&self.refresh_jwks(&server.issuer).await?)?
+            }
+            other => other?,
+        };
+        let sid = logout.sid.ok_or(IdTokenError::Missing("sid"))?;
+        self.store().delete_tokens_of_sid(app, &sid).await
+    }
+
     /// Userinfo for the session's tokens, checked against its ID token's `sub`.
     pub async fn session_userinfo(
         &self,

@@ -59,6 +59,8 @@ pub struct ClientConfiguration {
     pub redirect_uri: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
     pub frontchannel_logout_uri: Option<String>,
+    /// Where the server posts logout tokens (the login layer's logout receiver takes both).
+    pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<GrantType>,
     pub token_endpoint_auth_method: AuthMethod,
     pub token_endpoint_auth_signing_alg: Option<SigAlg>,

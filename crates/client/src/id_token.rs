@@ -40,6 +40,10 @@ pub enum IdTokenError {
     TooOld,
     #[error("the ID token lacks {0}")]
     Missing(&'static str),
+    #[error("the token is not a logout token (no back-channel logout event)")]
+    NotALogoutToken,
+    #[error("a logout token must not carry a nonce")]
+    NonceInLogoutToken,
 }
 
 /// What the validation compares against, beyond the client and the server.
@@ -69,52 +73,10 @@ pub fn validate(
     decrypt_with: &JwkSet,
     expected: &Expected<'_>,
 ) -> Result<Map<String, Value>, IdTokenError> {
-    let decoded = ostiary_jose::decode(token, decrypt_with, keys, &DecodeOptions::default())
-        .map_err(|e| match e {
-            JoseError::Unsigned => IdTokenError::Unsigned,
-            JoseError::BadSignature | JoseError::NoKey { .. } | JoseError::AmbiguousKey => {
-                IdTokenError::BadSignature
-            }
-            other => IdTokenError::Malformed(other.to_string()),
-        })?;
-    let alg = decoded.security.sigalg.ok_or(IdTokenError::Unsigned)?;
-    let claims = decoded.claims;
+    let (claims, alg) = signed_for_us(token, config, server, keys, decrypt_with, expected.now)?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    let number = |name: &'static str| -> Result<Option<i64>, IdTokenError> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or(IdTokenError::Malformed(format!("{name} is not a number"))),
-        }
-    };
-    let issuer = text("iss").ok_or(IdTokenError::Missing("iss"))?;
-    if issuer != server.issuer {
-        return Err(IdTokenError::WrongIssuer(issuer.to_owned()));
-    }
+    let number = |name: &'static str| number(&claims, name);
     text("sub").ok_or(IdTokenError::Missing("sub"))?;
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(a)) => vec![a.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => return Err(IdTokenError::Missing("aud")),
-    };
-    if !audiences.contains(&config.client_id.as_str()) {
-        return Err(IdTokenError::WrongAudience);
-    }
-    match text("azp") {
-        Some(azp) if azp != config.client_id => return Err(IdTokenError::WrongAuthorizedParty),
-        None if audiences.len() > 1 => return Err(IdTokenError::Missing("azp")),
-        _ => {}
-    }
-    let exp = number("exp")?.ok_or(IdTokenError::Missing("exp"))?;
-    if expected.now > exp + LEEWAY {
-        return Err(IdTokenError::Expired);
-    }
-    let iat = number("iat")?.ok_or(IdTokenError::Missing("iat"))?;
-    if iat > expected.now + LEEWAY {
-        return Err(IdTokenError::IssuedInFuture);
-    }
     if let Some(nonce) = expected.nonce
         && text("nonce") != Some(nonce)
     {
@@ -143,6 +105,109 @@ pub fn validate(
         }
     }
     Ok(claims)
+}
+
+/// The checks ID tokens and logout tokens share: signed by the server (and perhaps encrypted to
+/// the client), issued by it to this client, not expired, not issued in the future. The claims
+/// and the signature algorithm.
+fn signed_for_us(
+    token: &str,
+    config: &ClientConfiguration,
+    server: &ServerDescription,
+    keys: &JwkSet,
+    decrypt_with: &JwkSet,
+    now: i64,
+) -> Result<(Map<String, Value>, ostiary_jose::SigAlg), IdTokenError> {
+    let decoded = ostiary_jose::decode(token, decrypt_with, keys, &DecodeOptions::default())
+        .map_err(|e| match e {
+            JoseError::Unsigned => IdTokenError::Unsigned,
+            JoseError::BadSignature | JoseError::NoKey { .. } | JoseError::AmbiguousKey => {
+                IdTokenError::BadSignature
+            }
+            other => IdTokenError::Malformed(other.to_string()),
+        })?;
+    let alg = decoded.security.sigalg.ok_or(IdTokenError::Unsigned)?;
+    let claims = decoded.claims;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str);
+    let issuer = text("iss").ok_or(IdTokenError::Missing("iss"))?;
+    if issuer != server.issuer {
+        return Err(IdTokenError::WrongIssuer(issuer.to_owned()));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(IdTokenError::Missing("aud")),
+    };
+    if !audiences.contains(&config.client_id.as_str()) {
+        return Err(IdTokenError::WrongAudience);
+    }
+    match text("azp") {
+        Some(azp) if azp != config.client_id => return Err(IdTokenError::WrongAuthorizedParty),
+        None if audiences.len() > 1 => return Err(IdTokenError::Missing("azp")),
+        _ => {}
+    }
+    let exp = number(&claims, "exp")?.ok_or(IdTokenError::Missing("exp"))?;
+    if now > exp + LEEWAY {
+        return Err(IdTokenError::Expired);
+    }
+    let iat = number(&claims, "iat")?.ok_or(IdTokenError::Missing("iat"))?;
+    if iat > now + LEEWAY {
+        return Err(IdTokenError::IssuedInFuture);
+    }
+    Ok((claims, alg))
+}
+
+fn number(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, IdTokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or(IdTokenError::Malformed(format!("{name} is not a number"))),
+    }
+}
+
+/// The member of `events` that makes a JWT a logout token (Back-Channel Logout §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Whom a logout token signs out: the server's session `sid`, or every session of `sub`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogoutToken {
+    pub sid: Option<String>,
+    pub sub: Option<String>,
+}
+
+/// Validates a logout token (OpenID Connect Back-Channel Logout 1.0 §2.6): checked as an ID token
+/// is, and it names a session or a subject, carries the back-channel logout event (an ID token
+/// does not) and no nonce.
+pub fn validate_logout(
+    token: &str,
+    config: &ClientConfiguration,
+    server: &ServerDescription,
+    keys: &JwkSet,
+    decrypt_with: &JwkSet,
+    now: i64,
+) -> Result<LogoutToken, IdTokenError> {
+    let (claims, _) = signed_for_us(token, config, server, keys, decrypt_with, now)?;
+    let event = claims
+        .get("events")
+        .and_then(Value::as_object)
+        .and_then(|events| events.get(BACKCHANNEL_LOGOUT_EVENT));
+    if !event.is_some_and(Value::is_object) {
+        return Err(IdTokenError::NotALogoutToken);
+    }
+    if claims.contains_key("nonce") {
+        return Err(IdTokenError::NonceInLogoutToken);
+    }
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let logout = LogoutToken {
+        sid: text("sid"),
+        sub: text("sub"),
+    };
+    if logout.sid.is_none() && logout.sub.is_none() {
+        return Err(IdTokenError::Missing("sid or sub"));
+    }
+    Ok(logout)
 }
 
 #[cfg(test)]
@@ -380,5 +445,92 @@ mod tests {
             check(&s, "not.a.jwt", expected()),
             Err(IdTokenError::Malformed(_))
         ));
+    }
+
+    /// Back-Channel Logout §2.6: every defect of a logout token is refused, and an ID token is
+    /// not a logout token.
+    #[test]
+    fn logout_tokens_are_checked_as_the_specification_lists() {
+        let s = setup();
+        let event = json!({ BACKCHANNEL_LOGOUT_EVENT: {} });
+        let good = json!({"iss": "https://as.example", "aud": "app", "iat": NOW, "exp": NOW + 120,
+                          "jti": "j-1", "sid": "s-1", "events": event});
+        let logout = |token: &str| {
+            let keys = s.keys.public();
+            validate_logout(token, &s.config, &s.server, &keys, &JwkSet::default(), NOW)
+        };
+        let named = logout(&sign(&good, &s.keys)).unwrap();
+        assert_eq!(named.sid.as_deref(), Some("s-1"));
+        let changed = |f: &dyn Fn(&mut Value)| {
+            let mut c = good.clone();
+            f(&mut c);
+            sign(&c, &s.keys)
+        };
+        let by_subject = changed(&|c| {
+            c.as_object_mut().unwrap().remove("sid");
+            c["sub"] = json!("alice");
+        });
+        assert_eq!(logout(&by_subject).unwrap().sub.as_deref(), Some("alice"));
+        let other_key = JwkSet::from(Jwk::generate(Algorithm::Sig(SigAlg::ES256)).unwrap());
+        let cases = [
+            (
+                changed(&|c| c["nonce"] = json!("n")),
+                IdTokenError::NonceInLogoutToken,
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("events");
+                }),
+                IdTokenError::NotALogoutToken,
+            ),
+            (
+                changed(&|c| c["events"] = json!({ BACKCHANNEL_LOGOUT_EVENT: "yes" })),
+                IdTokenError::NotALogoutToken,
+            ),
+            (
+                changed(&|c| c["events"] = json!({"http://other.example/event": {}})),
+                IdTokenError::NotALogoutToken,
+            ),
+            (
+                changed(&|c| {
+                    c.as_object_mut().unwrap().remove("sid");
+                }),
+                IdTokenError::Missing("sid or sub"),
+            ),
+            (
+                changed(&|c| c["iss"] = json!("https://evil.example")),
+                IdTokenError::WrongIssuer("https://evil.example".into()),
+            ),
+            (
+                changed(&|c| c["aud"] = json!("other")),
+                IdTokenError::WrongAudience,
+            ),
+            (
+                changed(&|c| c["exp"] = json!(NOW - 3600)),
+                IdTokenError::Expired,
+            ),
+            (sign(&good, &other_key), IdTokenError::BadSignature),
+            // An ID token of the same server and client.
+            (
+                sign(
+                    &json!({"iss": "https://as.example", "aud": "app", "iat": NOW,
+                          "exp": NOW + 120, "sub": "alice", "sid": "s-1"}),
+                    &s.keys,
+                ),
+                IdTokenError::NotALogoutToken,
+            ),
+        ];
+        for (token, error) in cases {
+            assert_eq!(logout(&token), Err(error.clone()), "{error}");
+        }
+        let unsigned = {
+            let opts = EncodeOptions {
+                allow_unsigned: true,
+                ..Default::default()
+            };
+            ostiary_jose::encode(good.as_object().unwrap(), &opts, &JwkSet::default(), None)
+                .unwrap()
+        };
+        assert_eq!(logout(&unsigned), Err(IdTokenError::Unsigned));
     }
 }

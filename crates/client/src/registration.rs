@@ -120,6 +120,10 @@ impl Client {
             "frontchannel_logout_uri",
             config.frontchannel_logout_uri.clone().map(Value::from),
         );
+        set(
+            "backchannel_logout_uri",
+            config.backchannel_logout_uri.clone().map(Value::from),
+        );
         set("jwks", config.public_keys().map(|k| k.to_value()));
         let request = http::client_for(&server)?
             .put(&uri)
@@ -209,6 +213,7 @@ fn configuration_from(
             .and_then(Value::as_str)
             .map(str::to_owned),
         frontchannel_logout_uri: text("frontchannel_logout_uri"),
+        backchannel_logout_uri: text("backchannel_logout_uri"),
         grant_types,
         token_endpoint_auth_method: method,
         token_endpoint_auth_signing_alg: text("token_endpoint_auth_signing_alg")

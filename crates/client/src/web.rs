@@ -1,6 +1,6 @@
 //! The client runtime in an axum application: a login layer that sends unauthenticated browsers
 //! to the server (the reference's OnPreHTTP redirect), the redirect endpoint that finishes the
-//! sign-in, and the front-channel logout receiver.
+//! sign-in, and the front- and back-channel logout receiver.
 //!
 //! ```ignore
 //! let login = Login::new(client, "portal", "/");
@@ -61,14 +61,18 @@ impl Login {
     }
 
     /// The redirect endpoint at `redirect_path`, the request objects of pending requests at
-    /// `<redirect_path>/request/{state}` (for `request_uri`), and the front-channel logout
-    /// receiver at `logout_path`, to merge into the application's router.
+    /// `<redirect_path>/request/{state}` (for `request_uri`), and the logout receiver at
+    /// `logout_path` (front-channel by GET, back-channel by POST: register it as both), to merge
+    /// into the application's router.
     pub fn routes<S>(&self, redirect_path: &str, logout_path: &str) -> Router<S> {
         let objects = format!("{}/request/{{state}}", redirect_path.trim_end_matches('/'));
         Router::new()
             .route(redirect_path, get(redirected).post(redirected))
             .route(&objects, get(request_object))
-            .route(logout_path, get(frontchannel_logout))
+            .route(
+                logout_path,
+                get(frontchannel_logout).post(backchannel_logout),
+            )
             .with_state(self.clone())
     }
 }
@@ -284,6 +288,38 @@ async fn request_object(
         Ok(_) => StatusCode::NOT_FOUND.into_response(),
         Err(e) => failure(StatusCode::BAD_GATEWAY, &e),
     }
+}
+
+/// Back-channel logout (OpenID Connect Back-Channel Logout 1.0 §2.8): the server posts a
+/// `logout_token`; 200 once the sessions of its `sid` ended, 400 for a token that does not pass.
+async fn backchannel_logout(State(login): State<Login>, RawForm(form): RawForm) -> Response {
+    let token = form_urlencoded::parse(&form)
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned());
+    let answer = match token {
+        None => Err(ClientError::InvalidResponse("no logout_token".into())),
+        Some(token) => login.client.backchannel_logout(&login.app, &token).await,
+    };
+    let mut response = match answer {
+        Ok(ended) => {
+            tracing::info!(ended, "back-channel logout");
+            StatusCode::OK.into_response()
+        }
+        Err(e @ (ClientError::Http(_) | ClientError::Store(_))) => {
+            tracing::warn!(error = %e, "back-channel logout failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "back-channel logout refused");
+            let body =
+                serde_json::json!({"error": "invalid_request", "error_description": e.to_string()});
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+    };
+    response
+        .headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Front-channel logout (OpenID Connect Front-Channel Logout 1.0 §2): `iss` must be the client's

@@ -81,4 +81,8 @@ pub struct ProviderMetadata {
     pub frontchannel_logout_supported: bool,
     #[serde(default)]
     pub frontchannel_logout_session_supported: bool,
+    #[serde(default)]
+    pub backchannel_logout_supported: bool,
+    #[serde(default)]
+    pub backchannel_logout_session_supported: bool,
 }

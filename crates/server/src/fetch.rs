@@ -60,32 +60,7 @@ pub fn is_private(ip: IpAddr) -> bool {
 /// Fetches `url` under the rules above; `allow_private` lifts the address rule and allows plain
 /// HTTP to loopback (development and tests).
 pub async fn fetch(url: &str, allow_private: bool) -> Result<Vec<u8>, FetchError> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl)?;
-    let host = parsed.host_str().ok_or(FetchError::BadUrl)?.to_owned();
-    let port = parsed.port_or_known_default().ok_or(FetchError::BadUrl)?;
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> =
-        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((bare_host, port)))
-            .await
-            .map_err(|_| FetchError::Unresolvable)?
-            .map_err(|_| FetchError::Unresolvable)?
-            .collect();
-    let addr = *addrs.first().ok_or(FetchError::Unresolvable)?;
-    if !allow_private && addrs.iter().any(|a| is_private(a.ip())) {
-        return Err(FetchError::PrivateAddress);
-    }
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_private && addrs.iter().all(|a| a.ip().is_loopback()) => {}
-        _ => return Err(FetchError::NotHttps),
-    }
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(FETCH_TIMEOUT)
-        // Connect to the address checked above, whatever DNS says next.
-        .resolve(bare_host, addr)
-        .build()
-        .map_err(|e| FetchError::Failed(e.to_string()))?;
+    let (client, parsed) = guarded(url, allow_private).await?;
     let mut response = client
         .get(parsed)
         .send()
@@ -112,6 +87,60 @@ pub async fn fetch(url: &str, allow_private: bool) -> Result<Vec<u8>, FetchError
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Posts `form` to `url` under the rules of [`fetch`]; `Ok` on a success status (the body is
+/// not read).
+pub async fn post_form(
+    url: &str,
+    form: &[(&str, &str)],
+    allow_private: bool,
+) -> Result<(), FetchError> {
+    let (client, parsed) = guarded(url, allow_private).await?;
+    let response = client
+        .post(parsed)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| FetchError::Failed(e.to_string()))?;
+    match response.status() {
+        status if status.is_success() => Ok(()),
+        status => Err(FetchError::Status(status.as_u16())),
+    }
+}
+
+/// A client for `url` that connects only where the rules allow (the address checked here,
+/// whatever DNS says next), follows no redirect and gives up after [`FETCH_TIMEOUT`].
+async fn guarded(
+    url: &str,
+    allow_private: bool,
+) -> Result<(reqwest::Client, reqwest::Url), FetchError> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| FetchError::BadUrl)?;
+    let host = parsed.host_str().ok_or(FetchError::BadUrl)?.to_owned();
+    let port = parsed.port_or_known_default().ok_or(FetchError::BadUrl)?;
+    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> =
+        tokio::time::timeout(FETCH_TIMEOUT, tokio::net::lookup_host((bare_host, port)))
+            .await
+            .map_err(|_| FetchError::Unresolvable)?
+            .map_err(|_| FetchError::Unresolvable)?
+            .collect();
+    let addr = *addrs.first().ok_or(FetchError::Unresolvable)?;
+    if !allow_private && addrs.iter().any(|a| is_private(a.ip())) {
+        return Err(FetchError::PrivateAddress);
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private && addrs.iter().all(|a| a.ip().is_loopback()) => {}
+        _ => return Err(FetchError::NotHttps),
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(FETCH_TIMEOUT)
+        .resolve(bare_host, addr)
+        .build()
+        .map_err(|e| FetchError::Failed(e.to_string()))?;
+    Ok((client, parsed))
 }
 
 #[cfg(test)]

@@ -643,6 +643,7 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
         .unwrap();
     let mut registered = server.store.client("web").await.unwrap().unwrap();
     registered.redirect_uris = vec![redirect_uri.clone()];
+    registered.backchannel_logout_uri = Some(format!("{app_base}/fc"));
     server.store.update_client(&registered).await.unwrap();
     server.user("alice", "alice-password").await;
     client
@@ -657,12 +658,7 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
         .await
         .unwrap();
 
-    let jar = Arc::new(reqwest::cookie::Jar::default());
-    let b = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (b, jar) = browser_with_jar();
     let callback = sign_in(&b, &app_base, &server, true).await;
     assert!(
         callback.starts_with(&format!("{app_base}/cb?")),
@@ -770,21 +766,7 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
     assert_eq!(asker.get(&callback).send().await.unwrap().status(), 303);
 
     // Front-channel logout ends the session that signed in with this sid.
-    let app_url: reqwest::Url = app_base.parse().unwrap();
-    let cookies = reqwest::cookie::CookieStore::cookies(jar.as_ref(), &app_url).unwrap();
-    let session = cookies
-        .to_str()
-        .unwrap()
-        .split("; ")
-        .find_map(|c| c.strip_prefix("ostiary_rp_session="))
-        .unwrap()
-        .to_owned();
-    let stored = client
-        .store()
-        .tokens("web", &session, 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = session_tokens(&client, &jar, &app_base).await;
     let sessions_sid = stored.id_token_claims.unwrap()["sid"]
         .as_str()
         .unwrap()
@@ -809,6 +791,77 @@ async fn the_login_layer_signs_users_in_with_the_code_flow() {
         303,
         "signed out"
     );
+
+    // Back-channel logout: the user signs out at the server, which posts a logout token to the
+    // application, and the application's session ends. An ID token is not a logout token.
+    let (b, jar) = browser_with_jar();
+    let callback = sign_in(&b, &app_base, &server, false).await;
+    assert_eq!(b.get(&callback).send().await.unwrap().status(), 303);
+    let home = format!("{app_base}/");
+    assert_eq!(b.get(&home).send().await.unwrap().status(), 200);
+    let id_token = session_tokens(&client, &jar, &app_base)
+        .await
+        .id_token
+        .unwrap();
+    let http = reqwest::Client::new();
+    let posted = http
+        .post(format!("{app_base}/fc"))
+        .form(&[("logout_token", id_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 400);
+    let refusal: serde_json::Value = posted.json().await.unwrap();
+    assert_eq!(refusal["error"], "invalid_request", "{refusal}");
+    assert_eq!(
+        b.get(&home).send().await.unwrap().status(),
+        200,
+        "still signed in"
+    );
+    let logout = format!("{}?id_token_hint={id_token}", server.url("/logout"));
+    assert_eq!(b.get(&logout).send().await.unwrap().status(), 200);
+    let told = std::time::Instant::now();
+    while b.get(&home).send().await.unwrap().status() == 200 {
+        assert!(
+            told.elapsed().as_secs() < 5,
+            "the application was never told"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A browser whose cookies the test can read.
+fn browser_with_jar() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (b, jar)
+}
+
+/// The tokens the application keeps for the browser whose cookies are in `jar`.
+async fn session_tokens(
+    client: &Client,
+    jar: &reqwest::cookie::Jar,
+    app_base: &str,
+) -> ostiary_client::store::StoredTokens {
+    let app_url: reqwest::Url = app_base.parse().unwrap();
+    let cookies = reqwest::cookie::CookieStore::cookies(jar, &app_url).unwrap();
+    let session = cookies
+        .to_str()
+        .unwrap()
+        .split("; ")
+        .find_map(|c| c.strip_prefix("ostiary_rp_session="))
+        .unwrap()
+        .to_owned();
+    client
+        .store()
+        .tokens("web", &session, 0)
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// The hidden inputs of a form_post page, as the browser would post them.

@@ -74,13 +74,11 @@ async fn discovery(server: &TestServer) {
             .await
             .unwrap();
         assert_eq!(spoofed, meta, "{url}");
-        // Front-channel logout with `iss` and `sid`; no back channel is offered.
+        // Front-channel logout with `iss` and `sid`, and back-channel logout tokens with `sid`.
         assert_eq!(meta["frontchannel_logout_supported"], true);
         assert_eq!(meta["frontchannel_logout_session_supported"], true);
-        assert!(
-            meta.get("backchannel_logout_supported")
-                .is_none_or(|v| v == false)
-        );
+        assert_eq!(meta["backchannel_logout_supported"], true);
+        assert_eq!(meta["backchannel_logout_session_supported"], true);
     }
     let jwks = server
         .http

@@ -271,3 +271,83 @@ async fn bad_logout_requests_never_redirect() {
     let discovery = server.discovery().await;
     assert_eq!(discovery["end_session_endpoint"], server.url("/logout"));
 }
+
+/// A receiver of back-channel logouts on loopback: its URL, and the logout tokens it was sent.
+async fn logout_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = received.clone();
+    let app = axum::Router::new().route(
+        "/bc",
+        axum::routing::post(
+            move |form: axum::extract::Form<Vec<(String, String)>>| async move {
+                let token = form.0.iter().find(|(k, _)| k == "logout_token");
+                kept.lock().unwrap().extend(token.map(|(_, v)| v.clone()));
+                axum::http::StatusCode::OK
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/bc", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+/// OpenID Connect Back-Channel Logout 1.0: the session's end is posted to each client that
+/// registered a `backchannel_logout_uri`, as a logout token signed like its ID tokens; only to
+/// addresses the server may reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_channel_logout_posts_a_logout_token_to_the_sessions_clients() {
+    for may_reach_loopback in [true, false] {
+        let server = TestServer::start_with(Backend::Sqlite, |c| {
+            c.fetch_private_addresses = may_reach_loopback;
+        })
+        .await;
+        let discovery = server.discovery().await;
+        assert_eq!(discovery["backchannel_logout_supported"], true);
+        assert_eq!(discovery["backchannel_logout_session_supported"], true);
+        let (receiver, received) = logout_receiver().await;
+        let (b, tokens) = signed_in(&server).await;
+        let mut spa = server.store.client("spa").await.unwrap().unwrap();
+        spa.backchannel_logout_uri = Some(receiver);
+        server.store.update_client(&spa).await.unwrap();
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let url = logout_url(&server, &[("id_token_hint", id_token)]);
+        assert_eq!(b.get(url).send().await.unwrap().status(), 200);
+        let sent = std::time::Instant::now();
+        while received.lock().unwrap().is_empty() && sent.elapsed().as_secs() < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let received = received.lock().unwrap().clone();
+        if !may_reach_loopback {
+            assert!(received.is_empty(), "a private address is not posted to");
+            continue;
+        }
+        assert_eq!(received.len(), 1, "spa alone registered a back-channel URI");
+        let keys = server.jwks().await;
+        let decoded = ostiary_jose::decode(
+            &received[0],
+            &ostiary_jose::JwkSet::default(),
+            &keys,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(decoded.header["typ"], "logout+jwt");
+        let (claims, id) = (decoded.claims, id_claims(id_token, &keys));
+        assert_eq!(claims["iss"], server.issuer);
+        assert_eq!(claims["aud"], "spa");
+        assert_eq!(claims["sid"], id["sid"]);
+        let event = "http://schemas.openid.net/event/backchannel-logout";
+        assert_eq!(claims["events"], serde_json::json!({ event: {} }));
+        assert!(!claims.contains_key("nonce"));
+        assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 32));
+        let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+        assert!((1..=300).contains(&lifetime), "{lifetime}");
+    }
+}
+
+fn id_claims(id_token: &str, keys: &ostiary_jose::JwkSet) -> serde_json::Map<String, Value> {
+    let none = ostiary_jose::JwkSet::default();
+    ostiary_jose::decode(id_token, &none, keys, &Default::default())
+        .unwrap()
+        .claims
+}

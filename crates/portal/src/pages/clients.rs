@@ -56,6 +56,8 @@ pub(super) const CLIENT_TABS: &[(&str, &[&str])] = &[
             "post_logout_redirect_uris",
             "frontchannel_logout_uri",
             "frontchannel_logout_session_required",
+            "backchannel_logout_uri",
+            "backchannel_logout_session_required",
         ],
     ),
 ];

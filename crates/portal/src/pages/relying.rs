@@ -12,6 +12,7 @@ pub(super) const CONFIGURATION_FIELDS: &[&str] = &[
     "redirect_uri",
     "post_logout_redirect_uri",
     "frontchannel_logout_uri",
+    "backchannel_logout_uri",
     "grant_types",
     "token_endpoint_auth_method",
     "token_endpoint_auth_signing_alg",

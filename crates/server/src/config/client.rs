@@ -54,6 +54,11 @@ pub struct ClientDescription {
     pub request_object_signing_alg: Option<SigAlg>,
     pub frontchannel_logout_uri: Option<String>,
     pub frontchannel_logout_session_required: bool,
+    /// Where the server posts a logout token when the user's session ends (OpenID Connect
+    /// Back-Channel Logout 1.0); fetched under the same address rules as `jwks_uri`.
+    pub backchannel_logout_uri: Option<String>,
+    /// Accepted for the metadata's sake: logout tokens always carry `sid`.
+    pub backchannel_logout_session_required: bool,
     pub post_logout_redirect_uris: Vec<String>,
     /// Seconds since the epoch.
     pub client_id_issued_at: i64,
@@ -101,6 +106,8 @@ impl Default for ClientDescription {
             request_object_signing_alg: None,
             frontchannel_logout_uri: None,
             frontchannel_logout_session_required: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             post_logout_redirect_uris: Vec::new(),
             client_id_issued_at: 0,
             client_secret_expires_at: 0,
@@ -163,6 +170,14 @@ impl ClientDescription {
             && !uri.starts_with("http://")
         {
             return Err(format!("jwks_uri \"{uri}\" is not an http(s) URL"));
+        }
+        // Back-Channel Logout §2.2: an absolute URI without a fragment.
+        if let Some(uri) = &self.backchannel_logout_uri
+            && (!(uri.starts_with("https://") || uri.starts_with("http://")) || uri.contains('#'))
+        {
+            return Err(format!(
+                "backchannel_logout_uri \"{uri}\" is not an http(s) URL without a fragment"
+            ));
         }
         if let Some(jwks) = &self.jwks {
             let set =

@@ -114,6 +114,9 @@ pub fn metadata(config: &ServerConfig, claims: Vec<String>) -> ProviderMetadata 
         request_uri_parameter_supported: true,
         frontchannel_logout_supported: config.frontchannel_logout,
         frontchannel_logout_session_supported: config.frontchannel_logout_sid,
+        // Logout tokens always carry sid.
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
         issuer,
     }
 }

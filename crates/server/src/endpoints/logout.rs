@@ -1,5 +1,6 @@
 //! `GET|POST /logout`: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0), telling the
-//! session's other clients through front-channel logout (OpenID Connect Front-Channel Logout 1.0).
+//! session's other clients through front-channel logout (OpenID Connect Front-Channel Logout 1.0)
+//! and back-channel logout (OpenID Connect Back-Channel Logout 1.0).
 //!
 //! A client that shows the user's own ID token (`id_token_hint`) for the current session logs them
 //! out at once; anything else gets a confirmation page, so that a link cannot sign a user out
@@ -11,16 +12,18 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use ostiary_jose::SigAlg;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::interaction::{add_cookies, error_page, interaction_of_this_browser, new_interaction};
-use crate::config::ServerConfig;
+use crate::config::{ClientDescription, ServerConfig};
 use crate::error::ServerResult;
 use crate::hooks::UserSession;
-use crate::issue::{OwnJwt, own_jwt};
+use crate::issue::{OwnJwt, own_jwt, random_token, sign_and_encrypt};
 use crate::pages;
 use crate::params::Params;
+use crate::properties::JwtHeader;
 use crate::state::Server;
 
 /// What a logout request asked for, once checked; kept while the confirmation page is shown.
@@ -199,6 +202,9 @@ async fn end_session(
         let Some(client) = server.store().client(&client_id).await? else {
             continue;
         };
+        if client.backchannel_logout_uri.is_some() {
+            backchannel_logout(server, config, &client, &session.sid).await;
+        }
         let Some(uri) = client.frontchannel_logout_uri.as_deref() else {
             continue;
         };
@@ -224,6 +230,73 @@ async fn end_session(
     add_cookies(&mut response, cookies);
     Ok(response)
 }
+
+/// The `events` member that makes a JWT a logout token (Back-Channel Logout §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Posts a logout token for the session `sid` to the client's `backchannel_logout_uri`
+/// (Back-Channel Logout §2.5), in the background: the user's page does not wait for the client.
+/// Signed (and encrypted) as the client's ID tokens are. A client that cannot be told is logged.
+async fn backchannel_logout(
+    server: &Server,
+    config: &ServerConfig,
+    client: &ClientDescription,
+    sid: &str,
+) {
+    let Some(uri) = client.backchannel_logout_uri.clone() else {
+        return;
+    };
+    let now = super::now();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), config.issuer_url().into());
+    claims.insert("aud".into(), client.client_id.clone().into());
+    claims.insert("iat".into(), now.into());
+    claims.insert("exp".into(), (now + LOGOUT_TOKEN_LIFETIME).into());
+    claims.insert("jti".into(), random_token().into());
+    claims.insert("sid".into(), sid.into());
+    claims.insert(
+        "events".into(),
+        serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
+    );
+    let sig_alg = client
+        .id_token_signed_response_alg
+        .or(config.jwt.signing_alg)
+        .unwrap_or(SigAlg::RS256);
+    let encrypt = client
+        .id_token_encrypted_response_alg
+        .zip(client.id_token_encrypted_response_enc);
+    let header = JwtHeader::default();
+    let token = sign_and_encrypt(
+        server,
+        config,
+        &claims,
+        header,
+        Some(sig_alg),
+        "logout+jwt",
+        encrypt,
+        client,
+    )
+    .await;
+    let client_id = client.client_id.clone();
+    let token = match token {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::warn!(client_id, error = %e, "no logout token for the client");
+            return;
+        }
+    };
+    let allow_private = config.fetch_private_addresses;
+    tokio::spawn(async move {
+        let form = [("logout_token", token.as_str())];
+        match crate::fetch::post_form(&uri, &form, allow_private).await {
+            Ok(()) => tracing::info!(client_id, "back-channel logout delivered"),
+            Err(e) => tracing::warn!(client_id, error = %e, "back-channel logout failed"),
+        }
+    });
+}
+
+/// Seconds a logout token is good for: it is delivered at once.
+const LOGOUT_TOKEN_LIFETIME: i64 = 120;
 
 /// The end of a logout: straight back to the client when no other client needs telling, else a
 /// page that loads the clients' logout URIs in frames and then returns (a meta refresh: the
