@@ -292,3 +292,40 @@ async fn bad_assertions(server: &TestServer) {
 both_backends!(bad_client_assertions_are_refused, |server| {
     bad_assertions(&server).await;
 });
+
+/// A client that pins `token_endpoint_auth_signing_alg` is authenticated only by assertions of
+/// that algorithm, though its keys would verify others (RFC 8725 §3.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_assertion_algorithm_is_the_only_one_taken() {
+    use ostiary_server::store::ClientStore as _;
+    let server = TestServer::start(crate::harness::Backend::Sqlite).await;
+    let (ec, rsa) = (signing_keys(SigAlg::ES256), signing_keys(SigAlg::RS256));
+    let mut both = ec.public();
+    both.keys.extend(rsa.public().keys);
+    let grants = [GrantType::ClientCredentials];
+    server
+        .client("pinned", AuthMethod::PrivateKeyJwt, &grants, Some(&both))
+        .await;
+    let assert_with = |keys: &ostiary_jose::JwkSet, alg: SigAlg, jti: &str| {
+        server.assertion("pinned", keys, alg, jti, 60)
+    };
+    let token = async |assertion: String| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        server.post_form("/token", &form, None).await.0
+    };
+    // Unpinned, either key's algorithm is taken.
+    assert_eq!(token(assert_with(&rsa, SigAlg::RS256, "a")).await, 200);
+    assert_eq!(token(assert_with(&ec, SigAlg::ES256, "b")).await, 200);
+    let mut client = server.store.client("pinned").await.unwrap().unwrap();
+    client.token_endpoint_auth_signing_alg = Some(SigAlg::ES256);
+    server.store.update_client(&client).await.unwrap();
+    assert_eq!(token(assert_with(&rsa, SigAlg::RS256, "c")).await, 401);
+    assert_eq!(token(assert_with(&ec, SigAlg::ES256, "d")).await, 200);
+}

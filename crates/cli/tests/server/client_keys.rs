@@ -364,7 +364,12 @@ async fn the_server_signs_with_its_x509_credentials() {
 async fn a_trusted_issuer_vouches_for_users_in_jwt_bearer_grants() {
     use ostiary_server::config::TrustedIssuer;
     let idp = signing_keys(SigAlg::ES256);
-    let published = idp.public().to_value();
+    // A shared secret among the issuer's keys, as a careless configuration might hold: it must
+    // not vouch for anyone (public-key signatures only).
+    let shared = crate::harness::client_secret_key("a-secret-shared-with-the-idp-0123456789");
+    let mut published = idp.public();
+    published.keys.extend(shared.keys.clone());
+    let published = published.to_value();
     let server = TestServer::start_with(Backend::Sqlite, move |c| {
         c.trusted_issuers = vec![TrustedIssuer {
             issuer: "https://idp.example".into(),
@@ -383,15 +388,16 @@ async fn a_trusted_issuer_vouches_for_users_in_jwt_bearer_grants() {
         .await
         .unwrap();
     server.user("alice", "alice-password").await;
-    let assertion = |keys: &JwkSet, iss: &str, jti: &str| {
+    let signed = |keys: &JwkSet, alg: SigAlg, iss: &str, jti: &str| {
         let now = ostiary::settings::now();
         let claims = serde_json::json!({"iss": iss, "sub": "alice", "aud": server.issuer, "exp": now + 60, "jti": jti});
         let opts = ostiary_jose::EncodeOptions {
-            sig_alg: Some(SigAlg::ES256),
+            sig_alg: Some(alg),
             ..Default::default()
         };
         ostiary_jose::encode(claims.as_object().unwrap(), &opts, keys, None).unwrap()
     };
+    let assertion = |keys: &JwkSet, iss: &str, jti: &str| signed(keys, SigAlg::ES256, iss, jti);
     let grant = |assertion: String| {
         let secret = secret.clone();
         let server = &server;
@@ -426,6 +432,10 @@ async fn a_trusted_issuer_vouches_for_users_in_jwt_bearer_grants() {
         (
             "an issuer nobody trusts",
             assertion(&idp, "https://other-idp.example", "j3"),
+        ),
+        (
+            "HS256 with the issuer's shared secret",
+            signed(&shared, SigAlg::HS256, "https://idp.example", "j4"),
         ),
     ] {
         let (status, body, _) = grant(jwt).await;

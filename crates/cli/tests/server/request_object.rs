@@ -269,3 +269,36 @@ async fn after_key_rotation_old_tokens_verify_and_old_encryption_keys_decrypt() 
         .await,
     );
 }
+
+/// A client's `request_object_signing_alg` is the only algorithm its objects may use, and an
+/// object's `redirect_uri` is held to the client's registered URIs as a query's is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_objects_algorithm_and_redirect_uri_are_the_clients() {
+    use ostiary_server::store::ClientStore as _;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (keys, _) = client(&server).await;
+    let object = sign(&claims(&server), &keys, SigAlg::RS256);
+    for (pinned, taken) in [(SigAlg::RS256, true), (SigAlg::PS256, false)] {
+        let mut ro = server.store.client("ro").await.unwrap().unwrap();
+        ro.request_object_signing_alg = Some(pinned);
+        server.store.update_client(&ro).await.unwrap();
+        let response = authorize(&server, &[("request", &object)]).await;
+        match taken {
+            true => accepted(&response),
+            false => refused(&response, "invalid_request_object"),
+        }
+    }
+    let mut elsewhere = claims(&server);
+    elsewhere["redirect_uri"] = json!("https://evil.example/cb");
+    let object = sign(&elsewhere, &keys, SigAlg::RS256);
+    let mut ro = server.store.client("ro").await.unwrap().unwrap();
+    ro.request_object_signing_alg = None;
+    server.store.update_client(&ro).await.unwrap();
+    let response = authorize(&server, &[("request", &object)]).await;
+    let location = response.headers().get("location");
+    assert!(
+        location.is_none_or(|l| !l.to_str().unwrap().contains("evil.example")),
+        "{location:?}"
+    );
+    assert_eq!(response.status(), 400, "an error page, no redirect");
+}
