@@ -111,6 +111,9 @@ pub struct Issue {
     pub grant_id: Option<String>,
     pub refresh: bool,
     pub id_token: Option<IdTokenFacts>,
+    /// The login session the grant came through (its `sid`), whatever the scope: logging out of
+    /// it revokes the tokens.
+    pub session: Option<String>,
     /// The authorization's properties, as the hooks left them; stored with the tokens.
     pub properties: Properties,
     /// What the grant spends for the tokens: spent in the commit that stores them.
@@ -293,13 +296,11 @@ pub async fn issue(
     let refresh = grant.refresh.then(sortable_token);
     if !self_contained(config, generator.as_ref(), &grant, &properties) {
         let mut extra = Map::new();
-        if let Some(facts) = &grant.id_token {
-            if let Some(t) = facts.auth_time {
-                extra.insert("auth_time".into(), t.into());
-            }
-            if let Some(sid) = &facts.sid {
-                extra.insert("sid".into(), sid.clone().into());
-            }
+        if let Some(t) = grant.id_token.as_ref().and_then(|facts| facts.auth_time) {
+            extra.insert("auth_time".into(), t.into());
+        }
+        if let Some(sid) = &grant.session {
+            extra.insert("sid".into(), sid.clone().into());
         }
         extra.insert("properties".into(), json!(properties));
         extra.insert(FAMILY_BEGAN.into(), family_began.into());

@@ -351,3 +351,35 @@ fn id_claims(id_token: &str, keys: &ostiary_jose::JwkSet) -> serde_json::Map<Str
         .unwrap()
         .claims
 }
+
+/// Logging out revokes the tokens every client got through the session, those granted without
+/// `openid` too (no ID token, but the same session).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_revokes_the_sessions_tokens_granted_without_openid() {
+    use ostiary_server::issue::token_hash;
+    use ostiary_server::store::TokenStore as _;
+    let server = TestServer::start(Backend::Sqlite).await;
+    let (b, tokens) = signed_in(&server).await;
+    let oauth_only = authorize_url(&server, "other", "").replace("openid%20profile", "profile");
+    let params = redirect_params(&b.get(oauth_only).send().await.unwrap());
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", param(&params, "code").unwrap()),
+        ("redirect_uri", REDIRECT),
+        ("client_id", "other"),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, issued, _) = server.post_form("/token", &form, None).await;
+    assert_eq!(status, 200, "{issued}");
+    assert!(issued.get("id_token").is_none());
+    let access_token = issued["access_token"].as_str().unwrap();
+    let revoked = async || {
+        let record = server.store.token(&token_hash(access_token)).await.unwrap();
+        record.unwrap().revoked
+    };
+    assert!(!revoked().await);
+    let hint = tokens["id_token"].as_str().unwrap();
+    let url = logout_url(&server, &[("id_token_hint", hint)]);
+    assert_eq!(b.get(url).send().await.unwrap().status(), 200);
+    assert!(revoked().await, "the session's OAuth-only token is revoked");
+}

@@ -564,6 +564,7 @@ pub(super) async fn finish(
             username: Some(username.to_owned()),
             scope: Scopes::parse(&granted).unwrap_or_default(),
             grant_id: Some(grant_id.clone()),
+            session: sid.map(str::to_owned),
             properties: properties.clone(),
             ..Default::default()
         };

@@ -69,14 +69,15 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
     if !active {
         return Err(ServerError::invalid_grant("the user is disabled or gone"));
     }
+    let session = record
+        .extra
+        .get("sid")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let id_token = scope.contains("openid").then(|| IdTokenFacts {
         nonce: record.nonce.clone(),
         auth_time: Some(record.auth_time),
-        sid: record
-            .extra
-            .get("sid")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        sid: session.clone(),
     });
     let refresh = refresh_allowed(config, client, &scope);
     Ok(Issue {
@@ -85,6 +86,7 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         grant_id: Some(record.grant_id.clone()),
         refresh,
         id_token,
+        session,
         properties,
         spends: Some(Spends::Code {
             hash,

@@ -87,6 +87,11 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         grant_id: record.grant_id,
         refresh: true,
         id_token,
+        session: record
+            .extra
+            .get("sid")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         properties,
         // Spent with the new pair's commit; used before, it revokes the family.
         spends: Some(Spends::RefreshToken {
