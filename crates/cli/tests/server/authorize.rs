@@ -1113,6 +1113,20 @@ async fn implicit_and_hybrid_responses_travel_in_the_fragment() {
     );
     let reordered = redirect_params(&b.get(url("token id_token", "")).send().await.unwrap());
     assert!(param(&reordered, "id_token").is_some() && param(&reordered, "access_token").is_some());
+    // A hybrid response by form_post: a page that posts every parameter, nothing in a URL.
+    let posted = b
+        .get(url("code id_token", "&response_mode=form_post"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    assert!(posted.headers().get("location").is_none());
+    let html = posted.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(html.contains(&format!("action=\"{REDIRECT}\"")), "{html}");
+    for name in ["code", "id_token", "state", "iss"] {
+        assert!(html.contains(&format!("name=\"{name}\"")), "{name}: {html}");
+    }
+    assert!(!html.contains("name=\"access_token\""), "{html}");
     // Tokens never go in the query, and an ID token needs a nonce.
     let in_query = redirect_params(
         &b.get(url("token", "&response_mode=query"))
@@ -1461,4 +1475,37 @@ async fn a_required_aud_becomes_the_access_tokens_audience() {
         serde_json::json!(["https://api.example"])
     );
     assert_eq!(access.claims["client_id"], "spa");
+}
+
+/// PKCE is required of public clients by default, and of confidential ones when the server says
+/// so (`enforce_pkce_confidential_clients`; off by default, as in the reference).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confidential_clients_can_be_held_to_pkce() {
+    for enforced in [false, true] {
+        let server = TestServer::start_with(Backend::Sqlite, |c| {
+            c.enforce_pkce_confidential_clients = enforced;
+        })
+        .await;
+        let grants = [GrantType::AuthorizationCode];
+        server
+            .client("conf", AuthMethod::ClientSecretBasic, &grants, None)
+            .await;
+        let url = format!(
+            "{}?response_type=code&client_id=conf&redirect_uri={}&scope=openid&state=s-1&nonce=n",
+            server.url("/authorize"),
+            urlencode(REDIRECT)
+        );
+        let response = browser().get(url).send().await.unwrap();
+        if enforced {
+            let params = redirect_params(&response);
+            assert_eq!(
+                param(&params, "error"),
+                Some("invalid_request"),
+                "{params:?}"
+            );
+            assert_eq!(param(&params, "state"), Some("s-1"));
+        } else {
+            assert_eq!(response.status(), 200, "the login page");
+        }
+    }
 }
