@@ -40,6 +40,8 @@ pub enum IdTokenError {
     TooOld,
     #[error("the ID token lacks {0}")]
     Missing(&'static str),
+    #[error("the refreshed ID token's {0} differs from the sign-in's")]
+    ChangedOnRefresh(&'static str),
     #[error("the token is not a logout token (no back-channel logout event)")]
     NotALogoutToken,
     #[error("a logout token must not carry a nonce")]

@@ -30,6 +30,7 @@ pub use auth::add_client_authentication;
 use auth::now;
 pub use config::{ClientConfiguration, ClientKind, ServerDescription};
 pub use error::{ClientError, ClientResult};
+use id_token::IdTokenError;
 use store::RpStore;
 pub use store::StoredTokens;
 
@@ -217,7 +218,7 @@ impl Client {
             )));
         }
         if let Some(session) = session {
-            self.keep(app, session, &tokens, None).await?;
+            self.keep(app, session, &tokens, None, None).await?;
         }
         Ok(tokens)
     }
@@ -230,6 +231,7 @@ impl Client {
         session: &str,
         tokens: &TokenResponse,
         previous: Option<&StoredTokens>,
+        id_token_claims: Option<Map<String, Value>>,
     ) -> ClientResult<()> {
         let stored = StoredTokens {
             access_token: tokens.access_token.clone(),
@@ -247,7 +249,8 @@ impl Client {
                 .scope
                 .clone()
                 .or_else(|| previous.and_then(|p| p.scope.clone())),
-            id_token_claims: previous.and_then(|p| p.id_token_claims.clone()),
+            id_token_claims: id_token_claims
+                .or_else(|| previous.and_then(|p| p.id_token_claims.clone())),
         };
         self.keep_stored(app, session, &stored).await
     }
@@ -345,8 +348,44 @@ impl Client {
             ("refresh_token".to_owned(), refresh_token),
         ];
         let tokens = self.token_request(app, None, form).await?;
-        self.keep(app, session, &tokens, Some(&stored)).await?;
+        let claims = match &tokens.id_token {
+            Some(id_token) => Some(
+                self.refreshed_id_token(app, id_token, &tokens, &stored)
+                    .await?,
+            ),
+            None => None,
+        };
+        self.keep(app, session, &tokens, Some(&stored), claims)
+            .await?;
         Ok(tokens)
+    }
+
+    /// An ID token from a refresh (OpenID Connect Core §12.2): valid as any ID token, and about
+    /// the same user, from the same sign-in, as the session's first one. Its claims.
+    async fn refreshed_id_token(
+        &self,
+        app: &str,
+        id_token: &str,
+        tokens: &TokenResponse,
+        stored: &StoredTokens,
+    ) -> ClientResult<Map<String, Value>> {
+        let (config, server) = self.app(app).await?;
+        let expected = id_token::Expected {
+            access_token: Some(&tokens.access_token),
+            now: now(),
+            ..Default::default()
+        };
+        let claims = self
+            .validate_id_token(&config, &server, id_token, &expected)
+            .await?;
+        if let Some(first) = &stored.id_token_claims {
+            for name in ["iss", "sub", "auth_time"] {
+                if first.get(name).is_some() && claims.get(name) != first.get(name) {
+                    return Err(IdTokenError::ChangedOnRefresh(name).into());
+                }
+            }
+        }
+        Ok(claims)
     }
 
     /// IsAuthorized: the session's tokens when they cover `scope` (every scope in it); an expired

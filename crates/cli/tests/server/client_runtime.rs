@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ostiary_client::id_token::IdTokenError;
 use ostiary_client::{Client, ClientConfiguration, ClientError};
 use ostiary_core::{AuthMethod, GrantType};
 use ostiary_server::config::Registration;
@@ -319,6 +320,25 @@ async fn client_runtime(backend: Backend) {
         refreshed.refresh_token, first.refresh_token,
         "the refresh token rotated"
     );
+    // The refresh's ID token was checked, and its claims kept (OpenID Connect Core §12.2).
+    let claims = refreshed.id_token_claims.clone().unwrap();
+    assert_eq!(
+        (&claims["sub"], &claims["aud"]),
+        (&json!("alice"), &json!("portal"))
+    );
+    // One about another user than the session's is refused, and the session keeps its tokens.
+    let mut other_user = refreshed.clone();
+    other_user.id_token_claims.as_mut().unwrap()["sub"] = json!("mallory");
+    let keep = ostiary::settings::now() + 3600;
+    client
+        .store()
+        .save_tokens("portal", "web-1", &other_user, keep)
+        .await
+        .unwrap();
+    match client.refresh("portal", "web-1").await {
+        Err(ClientError::IdToken(IdTokenError::ChangedOnRefresh("sub"))) => {}
+        other => panic!("expected a changed sub, got {other:?}"),
+    }
     client.end_session("portal", "web-1").await.unwrap();
     assert!(
         client
