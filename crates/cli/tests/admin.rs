@@ -538,11 +538,16 @@ fn json_logs_carry_request_ids_and_no_secrets_and_metrics_count_requests() {
     let dir = DataDir::new("observe");
     let created = dir.json(
         &["admin", "client", "create"],
-        r#"{"client_type": "confidential", "grant_types": ["client_credentials"]}"#,
+        r#"{"client_type": "confidential", "grant_types": ["client_credentials", "password", "refresh_token"]}"#,
     );
     let (id, secret) = (
         created["client_id"].as_str().unwrap().to_owned(),
         created["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let user_password = "a-user-password-for-the-log-test";
+    dir.ok(
+        &["admin", "user", "create", "alice", "--password-stdin"],
+        &format!("{user_password}\n"),
     );
     let admin_password = "an-administrator-password-for-the-log-test";
     let server = ServeProcess::start(
@@ -558,7 +563,7 @@ fn json_logs_carry_request_ids_and_no_secrets_and_metrics_count_requests() {
         .enable_all()
         .build()
         .unwrap();
-    let (token, request_ids, metrics) = runtime.block_on(async {
+    let (token, request_ids, metrics, refresh_tokens) = runtime.block_on(async {
         let http = reqwest::Client::new();
         let token_url = format!("{base}/oauth2/token");
         let issued = http
@@ -609,7 +614,41 @@ fn json_logs_carry_request_ids_and_no_secrets_and_metrics_count_requests() {
                 .unwrap()
                 .starts_with("text/plain; version=0.0.4")
         );
-        (token, [first_id], metrics.text().await.unwrap())
+        let metrics = metrics.text().await.unwrap();
+        // After the metrics were read: a user's password and refresh tokens (one spent and
+        // presented again), none of which may be logged.
+        let form = [
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", user_password),
+        ];
+        let tokens = async |form: &[(&str, &str)]| {
+            let response = http
+                .post(&token_url)
+                .basic_auth(&id, Some(&secret))
+                .form(form);
+            let response = response.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        };
+        let first = tokens(&form).await["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let refreshed = tokens(&[("grant_type", "refresh_token"), ("refresh_token", &first)]).await;
+        let spent = http
+            .post(&token_url)
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(spent.status(), 400);
+        let refresh_tokens = [
+            first,
+            refreshed["refresh_token"].as_str().unwrap().to_owned(),
+        ];
+        (token, [first_id], metrics, refresh_tokens)
     });
     let value_of = |series: &str| -> f64 {
         metrics
@@ -656,7 +695,15 @@ fn json_logs_carry_request_ids_and_no_secrets_and_metrics_count_requests() {
     );
 
     let logs = server.stop();
-    for secret_value in [secret.as_str(), token.as_str(), admin_password] {
+    let [first_refresh, second_refresh] = &refresh_tokens;
+    for secret_value in [
+        secret.as_str(),
+        token.as_str(),
+        admin_password,
+        user_password,
+        first_refresh,
+        second_refresh,
+    ] {
         assert!(
             !logs.contains(secret_value),
             "a secret in the logs:\n{logs}"

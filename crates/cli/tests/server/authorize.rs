@@ -587,6 +587,10 @@ async fn bad_requests_render_or_redirect_as_the_rules_say() {
         .text()
         .await
         .unwrap();
+    // The consent form is bound to the browser too: another browser's answer is refused.
+    let forged = consent(&server, &attacker, &html, "accept").await;
+    assert_eq!(forged.status(), 400);
+    assert!(forged.headers().get("location").is_none());
     let code = param(
         &redirect_params(&consent(&server, &b, &html, "accept").await),
         "code",
