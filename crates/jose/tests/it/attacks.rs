@@ -538,6 +538,26 @@ fn keys_below_the_minimum_size_are_refused() {
         encode(&claims(json!({})), &opts, &set(&[&short]), None),
         Err(JoseError::NoKey { .. })
     ));
+    // The same rule when verifying: a token MACed with a 16-byte key, genuine as it is, is not
+    // accepted with that key.
+    let token = {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let input = format!("{}.{}", b64(br#"{"alg":"HS256"}"#), b64(br#"{"sub":"x"}"#));
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[1u8; 16]);
+        let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+        format!("{input}.{}", b64(tag.as_ref()))
+    };
+    let verified = decode(
+        &token,
+        &JwkSet::default(),
+        &set(&[&short]),
+        &DecodeOptions::default(),
+    );
+    assert!(
+        matches!(verified, Err(JoseError::NoKey { .. })),
+        "{verified:?}"
+    );
     // RFC 7518 §3.3: RSA keys of 2048 bits or more (the RFC 7520 §3.3 key cut to 1024 bits).
     let mut small: serde_json::Value = serde_json::from_str(rfc7520::s3_3::KEY).unwrap();
     let n = small["n"].as_str().unwrap().to_string();
