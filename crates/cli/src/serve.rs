@@ -124,6 +124,7 @@ pub async fn start_with_hooks(
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
+    watch_clock(own_store.clone(), admin_stopped.clone());
     if let Some(listener) = admin_listener {
         let mut stopped = admin_stopped.clone();
         serve_app(
@@ -150,6 +151,36 @@ pub async fn start_with_hooks(
         stop,
         done,
     })
+}
+
+/// Seconds a node's clock may be off the database's before it is warned about: well within the
+/// 30 s leeway of token checks and the 60 s of a code.
+const CLOCK_WARNING: f64 = 5.0;
+
+/// Compares this node's clock with PostgreSQL's at start and each minute after, until `stopped`
+/// turns true: `/metrics` shows it, and the log warns when they are more than [`CLOCK_WARNING`]
+/// apart (nodes read their own clocks for every expiry).
+fn watch_clock(store: ostiary_store::Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    if store.engine() != ostiary_store::Engine::Postgres {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            if let Some(ahead) = store.measure_clock().await
+                && ahead.abs() > CLOCK_WARNING
+            {
+                tracing::warn!(
+                    ahead_seconds = ahead,
+                    "this node's clock is off the database's: codes and tokens will expire early or late; run NTP"
+                );
+            }
+            let minute = tokio::time::sleep(std::time::Duration::from_secs(60));
+            tokio::select! {
+                _ = minute => {}
+                _ = stopped.wait_for(|stop| *stop) => return,
+            }
+        }
+    });
 }
 
 /// `app` with every request counted, timed and given an id (see [`ostiary_server::metrics`]).

@@ -67,6 +67,9 @@ pub struct Store {
     users: Option<std::sync::Arc<cache::UserCache>>,
     token_writer: batch::TokenWriter,
     token_reader: batch::TokenReader,
+    /// This node's clock less PostgreSQL's, in milliseconds, as last measured
+    /// ([`Store::measure_clock`]); `i64::MIN` until then.
+    clock_ahead_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
@@ -177,6 +180,7 @@ impl Store {
         let store = Store {
             token_writer: batch::TokenWriter::start(pool.clone(), engine),
             token_reader: batch::TokenReader::start(pool.clone(), engine),
+            clock_ahead_ms: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             pool,
             engine,
             master: std::sync::Arc::new(master),
@@ -244,6 +248,20 @@ impl Store {
             "ostiary_db_connections_max {}",
             self.pool.options().get_max_connections()
         );
+        let ahead_ms = self.clock_ahead_ms.load(Relaxed);
+        if ahead_ms != i64::MIN {
+            family(
+                out,
+                "ostiary_clock_ahead_of_database_seconds",
+                "gauge",
+                "This node's clock less PostgreSQL's, as last measured (each minute).",
+            );
+            let _ = writeln!(
+                out,
+                "ostiary_clock_ahead_of_database_seconds {:.3}",
+                ahead_ms as f64 / 1000.0
+            );
+        }
         let caches = [
             (
                 self.clients.as_ref().map(|c| (&c.hits, &c.misses)),
@@ -305,6 +323,35 @@ impl Store {
             out.push('\n');
         }
         out
+    }
+
+    /// How far this node's clock is ahead of PostgreSQL's (behind: negative), in seconds,
+    /// remembered for `/metrics`. Nodes read their own clocks for expiry: one that drifts ends
+    /// codes and tokens early or late on the others' account. `None` on SQLite (one machine, one
+    /// clock) and when the database does not answer.
+    pub async fn measure_clock(&self) -> Option<f64> {
+        if self.engine != Engine::Postgres {
+            return None;
+        }
+        let millis = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let before = millis();
+        let database: f64 = sqlx::query_scalar(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS DOUBLE PRECISION)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ok()?;
+        // The database read its clock somewhere between the two readings of ours.
+        let ahead_ms = (before + millis()) / 2.0 - database;
+        self.clock_ahead_ms.store(
+            ahead_ms.round() as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Some(ahead_ms / 1000.0)
     }
 
     /// True when the database answers (for `/readyz`).

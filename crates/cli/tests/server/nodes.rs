@@ -231,6 +231,36 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
     let apart = |x: std::time::SystemTime, y| x.duration_since(y).unwrap().as_secs();
     assert!((28..=32).contains(&apart(then, early)), "behind by 30 s");
     assert!((28..=32).contains(&apart(late, then)), "ahead by 30 s");
+    // Each node measured its clock against the database's, for `/metrics` (and the log).
+    let ahead_of_database = async |node: &TestServer| -> f64 {
+        let url = format!("{}/metrics", node.base);
+        let page = node
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let gauge = page
+            .lines()
+            .find_map(|l| l.strip_prefix("ostiary_clock_ahead_of_database_seconds "));
+        gauge
+            .unwrap_or_else(|| panic!("no clock gauge in\n{page}"))
+            .parse()
+            .unwrap()
+    };
+    let offsets = [
+        ahead_of_database(&a).await,
+        ahead_of_database(&ahead).await,
+        ahead_of_database(&behind).await,
+    ];
+    let near = |x: f64, y: f64| (x - y).abs() < 2.0;
+    assert!(
+        near(offsets[0], 0.0) && near(offsets[1], 30.0) && near(offsets[2], -30.0),
+        "{offsets:?}"
+    );
 
     // Codes (60 s) made on one node are redeemed on a node 30 s ahead or behind it, and the
     // login session made on the first node serves the others.
