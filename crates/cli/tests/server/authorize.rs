@@ -101,7 +101,7 @@ pub(crate) async fn setup(server: &TestServer) {
 }
 
 /// The node's `/metrics` page.
-async fn metrics(server: &TestServer, b: &reqwest::Client) -> String {
+pub(crate) async fn metrics(server: &TestServer, b: &reqwest::Client) -> String {
     let response = b.get(format!("{}/metrics", server.base)).send().await;
     response.unwrap().text().await.unwrap()
 }

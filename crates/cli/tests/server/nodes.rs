@@ -233,16 +233,7 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
     assert!((28..=32).contains(&apart(late, then)), "ahead by 30 s");
     // Each node measured its clock against the database's, for `/metrics` (and the log).
     let ahead_of_database = async |node: &TestServer| -> f64 {
-        let url = format!("{}/metrics", node.base);
-        let page = node
-            .http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = crate::authorize::metrics(node, &node.http).await;
         let gauge = page
             .lines()
             .find_map(|l| l.strip_prefix("ostiary_clock_ahead_of_database_seconds "));
