@@ -395,7 +395,12 @@ impl Admin<'_> {
         let revoked = self.store.revoke_user_tokens(username).await?;
         let mut ended = 0;
         for session in self.store.active_sessions(Some(username), now()).await? {
-            ended += u64::from(self.store.delete_session_by_sid(&session.sid).await?);
+            ended += u64::from(
+                self.store
+                    .delete_session_by_sid(&session.sid)
+                    .await?
+                    .is_some(),
+            );
         }
         self.audit(
             "user.set_password",
@@ -475,12 +480,15 @@ impl Admin<'_> {
             .collect())
     }
 
-    /// Ends a login session: its user must sign in again.
+    /// Ends a login session, with the tokens issued through it, as a logout does: its user
+    /// must sign in again.
     pub async fn end_session(&self, sid: &str) -> AdminResult<()> {
-        if !self.store.delete_session_by_sid(sid).await? {
+        let Some(username) = self.store.delete_session_by_sid(sid).await? else {
             return Err(AdminError::NotFound(format!("no session \"{sid}\"")));
-        }
-        self.audit("session.revoke", sid, json!({})).await
+        };
+        let revoked = self.store.revoke_session_tokens(&username, sid).await?;
+        self.audit("session.revoke", sid, json!({ "tokens_revoked": revoked }))
+            .await
     }
 
     /// Consents users gave clients (the reference's grants), of `username` when given.

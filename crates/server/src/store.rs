@@ -291,8 +291,8 @@ pub trait OverviewStore: Send + Sync {
         username: Option<&str>,
         now: i64,
     ) -> StoreResult<Vec<SessionRecord>>;
-    /// Ends the session whose public id is `sid`.
-    async fn delete_session_by_sid(&self, sid: &str) -> StoreResult<bool>;
+    /// Ends the session whose public id is `sid`; whose it was, if there was one.
+    async fn delete_session_by_sid(&self, sid: &str) -> StoreResult<Option<String>>;
     /// Consents, of `username` when given.
     async fn consents(&self, username: Option<&str>) -> StoreResult<Vec<Consent>>;
     async fn delete_consent(&self, username: &str, client_id: &str) -> StoreResult<bool>;

@@ -32,13 +32,14 @@ impl OverviewStore for Store {
         rows.iter().map(session_from_row).collect()
     }
 
-    async fn delete_session_by_sid(&self, sid: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE sid = $1")
-            .bind(sid)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() > 0)
+    async fn delete_session_by_sid(&self, sid: &str) -> StoreResult<Option<String>> {
+        let ended: Vec<String> =
+            sqlx::query_scalar("DELETE FROM sessions WHERE sid = $1 RETURNING username")
+                .bind(sid)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(ended.into_iter().next())
     }
 
     async fn consents(&self, username: Option<&str>) -> StoreResult<Vec<Consent>> {

@@ -195,7 +195,8 @@ macro_rules! suite {
                 assert_eq!(sids(s.active_sessions(None, 500).await.unwrap()), ["s3", "s2", "s1"]);
                 assert_eq!(sids(s.active_sessions(Some("alice"), 500).await.unwrap()), ["s3", "s1"]);
                 assert!(s.active_sessions(None, 1000).await.unwrap().is_empty(), "expired");
-                assert!(s.delete_session_by_sid("s1").await.unwrap());
+                assert_eq!(s.delete_session_by_sid("s1").await.unwrap().as_deref(), Some("alice"));
+                assert_eq!(s.delete_session_by_sid("s1").await.unwrap(), None);
                 assert_eq!(s.session("h1").await.unwrap(), None);
 
                 s.save_consent("alice", "app", "openid", 5).await.unwrap();

@@ -500,8 +500,36 @@ async fn sessions_grants_and_tokens_are_found_and_revoked() {
     assert_eq!(status, 200);
     assert_eq!(sessions[0]["sid"], "sid-1");
     assert!(sessions[0].get("hash").is_none(), "never the cookie's hash");
+    // A token issued through that session ends with it (as at a logout); alice's others stay.
+    use ostiary_server::store::{TokenKind, TokenRecord, TokenStore as _};
+    let through_session = TokenRecord {
+        hash: "token-of-sid-1".into(),
+        kind: TokenKind::Access,
+        client_id: "another-client".into(),
+        username: Some("alice".into()),
+        scope: "openid".into(),
+        family: "family-of-sid-1".into(),
+        grant_id: None,
+        jti: "jti-of-sid-1".into(),
+        audience: Vec::new(),
+        issued_at: now,
+        expires_at: now + 600,
+        revoked: false,
+        extra: json!({"sid": "sid-1"}).as_object().unwrap().clone(),
+    };
+    server.store.insert_token(&through_session).await.unwrap();
     let (status, _) = call(&server, token, Method::DELETE, "/sessions/sid-1", None).await;
     assert_eq!(status, 204);
+    let ended = server.store.token("token-of-sid-1").await.unwrap().unwrap();
+    assert!(ended.revoked, "the session's token is revoked");
+    let (_, introspected, _) = server
+        .post_form(
+            "/introspection",
+            &[("token", &access_token)],
+            Some(("web", &secret)),
+        )
+        .await;
+    assert_eq!(introspected["active"], true, "a token of no session stays");
     let (_, sessions) = call(&server, token, Method::GET, "/sessions", None).await;
     assert_eq!(sessions, json!([]));
     let (status, _) = call(&server, token, Method::DELETE, "/sessions/sid-1", None).await;
