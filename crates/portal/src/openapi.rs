@@ -214,7 +214,7 @@ fn paths_3(object: &Value) -> Value {
             },
             "/sessions/{sid}": {
                 "parameters": path_parameter("sid"),
-                "delete": operation("endSession", "End a login session", None, "204", None),
+                "delete": operation("endSession", "End a login session and revoke the tokens issued through it", None, "204", None),
             },
             "/grants": {
                 "get": {
