@@ -481,7 +481,7 @@ impl Admin<'_> {
     }
 
     /// Ends a login session, with the tokens issued through it, as a logout does: its user
-    /// must sign in again.
+    /// must sign in again. A running server then tells the session's clients ([`tell_clients`]).
     pub async fn end_session(&self, sid: &str) -> AdminResult<()> {
         let Some(username) = self.store.delete_session_by_sid(sid).await? else {
             return Err(AdminError::NotFound(format!("no session \"{sid}\"")));
@@ -786,5 +786,14 @@ mod tests {
         set_path(&mut value, "jwt.signing_alg", json!("ES256")).unwrap();
         assert_eq!(value["jwt"]["signing_alg"], "ES256");
         assert!(set_path(&mut value, "jtw.signing_alg", json!("x")).is_err());
+    }
+}
+
+/// Tells the clients of the session `sid`, which an administrator just ended, by back-channel
+/// logout. The session has ended whatever happens here: a failure is logged.
+pub async fn tell_clients(server: &ostiary_server::Server, sid: &str) {
+    use ostiary_server::endpoints::logout::back_channel_logout_of_session;
+    if let Err(e) = back_channel_logout_of_session(server, sid).await {
+        tracing::warn!(error = %e, "the ended session's clients were not told");
     }
 }

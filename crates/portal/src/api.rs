@@ -751,10 +751,12 @@ async fn sessions(
 
 async fn end_session(
     State(store): State<Store>,
+    State(server): State<ostiary_server::Server>,
     caller: Authed,
     Path(sid): Path<String>,
 ) -> ApiResult<StatusCode> {
     admin(&store, &caller).end_session(&sid).await?;
+    crate::admin::tell_clients(&server, &sid).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -383,3 +383,31 @@ async fn logging_out_revokes_the_sessions_tokens_granted_without_openid() {
     assert_eq!(b.get(url).send().await.unwrap().status(), 200);
     assert!(revoked().await, "the session's OAuth-only token is revoked");
 }
+
+/// A session an administrator ends (admin API) is told to its clients by back-channel logout,
+/// there being no browser for front-channel frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_ending_a_session_tells_its_clients() {
+    let server =
+        TestServer::start_with(Backend::Sqlite, |c| c.fetch_private_addresses = true).await;
+    let (receiver, received) = logout_receiver().await;
+    let (_, tokens) = signed_in(&server).await;
+    let mut spa = server.store.client("spa").await.unwrap().unwrap();
+    spa.backchannel_logout_uri = Some(receiver);
+    server.store.update_client(&spa).await.unwrap();
+    let keys = server.jwks().await;
+    let sid = id_claims(tokens["id_token"].as_str().unwrap(), &keys)["sid"].clone();
+    let role = ostiary_portal::admin::Role::Admin;
+    let api = crate::admin_api::api_token(&server, "ops", role).await;
+    let path = format!("/sessions/{}", sid.as_str().unwrap());
+    let delete = reqwest::Method::DELETE;
+    let (status, _) = crate::admin_api::call(&server, Some(&api), delete, &path, None).await;
+    assert_eq!(status, 204);
+    let sent = std::time::Instant::now();
+    while received.lock().unwrap().is_empty() {
+        assert!(sent.elapsed().as_secs() < 5, "no logout token came");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let token = received.lock().unwrap()[0].clone();
+    assert_eq!(id_claims(&token, &keys)["sid"], sid);
+}

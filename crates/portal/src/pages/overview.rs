@@ -174,6 +174,9 @@ pub(super) async fn end_session(
     Change { session, .. }: Change,
 ) -> Response {
     let done = portal.admin(&session).end_session(&sid).await;
+    if done.is_ok() {
+        crate::admin::tell_clients(&portal.server, &sid).await;
+    }
     outcome(&portal, done, "/admin/activity")
 }
 

@@ -231,6 +231,23 @@ async fn end_session(
     Ok(response)
 }
 
+/// Tells the clients the session `sid` signed in to that it ended, by back-channel logout: for
+/// a session an administrator ends, with no browser there to load front-channel frames. How many
+/// clients were told (in the background).
+pub async fn back_channel_logout_of_session(server: &Server, sid: &str) -> ServerResult<usize> {
+    let config = server.config().await?;
+    let mut told = 0;
+    for client_id in server.store().take_session_clients(sid).await? {
+        if let Some(client) = server.store().client(&client_id).await?
+            && client.backchannel_logout_uri.is_some()
+        {
+            backchannel_logout(server, &config, &client, sid).await;
+            told += 1;
+        }
+    }
+    Ok(told)
+}
+
 /// The `events` member that makes a JWT a logout token (Back-Channel Logout §2.4).
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
