@@ -737,6 +737,15 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Tells the clients of the session `sid`, which an administrator just ended, by back-channel
+/// logout. The session has ended whatever happens here: a failure is logged.
+pub async fn tell_clients(server: &ostiary_server::Server, sid: &str) {
+    use ostiary_server::endpoints::logout::back_channel_logout_of_session;
+    if let Err(e) = back_channel_logout_of_session(server, sid).await {
+        tracing::warn!(error = %e, "the ended session's clients were not told");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -786,14 +795,5 @@ mod tests {
         set_path(&mut value, "jwt.signing_alg", json!("ES256")).unwrap();
         assert_eq!(value["jwt"]["signing_alg"], "ES256");
         assert!(set_path(&mut value, "jtw.signing_alg", json!("x")).is_err());
-    }
-}
-
-/// Tells the clients of the session `sid`, which an administrator just ended, by back-channel
-/// logout. The session has ended whatever happens here: a failure is logged.
-pub async fn tell_clients(server: &ostiary_server::Server, sid: &str) {
-    use ostiary_server::endpoints::logout::back_channel_logout_of_session;
-    if let Err(e) = back_channel_logout_of_session(server, sid).await {
-        tracing::warn!(error = %e, "the ended session's clients were not told");
     }
 }
