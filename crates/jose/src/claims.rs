@@ -172,6 +172,8 @@ mod tests {
             json!(1000.5),
             json!(null),
             json!(1e20),
+            // Milliseconds, a common mistake: past year 9999 in seconds.
+            json!(1_800_000_000_000_i64),
             json!(-5),
             json!(true),
         ] {
