@@ -176,9 +176,14 @@ impl IdTokenFacts {
         IdTokenFacts {
             nonce: None,
             auth_time: extra.get("auth_time").and_then(Value::as_i64),
-            sid: extra.get("sid").and_then(Value::as_str).map(str::to_owned),
+            sid: session_of(extra),
         }
     }
+}
+
+/// The login session a stored code or token came through (its `sid`), if any.
+pub fn session_of(extra: &Map<String, Value>) -> Option<String> {
+    extra.get("sid").and_then(Value::as_str).map(str::to_owned)
 }
 
 /// Whether a grant for a user may return a refresh token, per the server's policy.

@@ -10,7 +10,9 @@ use ostiary_core::{GrantType, Scopes};
 use crate::config::{ClientDescription, ServerConfig};
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{Context, Credential};
-use crate::issue::{IdTokenFacts, Issue, Spends, refresh_allowed, stored_properties, token_hash};
+use crate::issue::{
+    IdTokenFacts, Issue, Spends, refresh_allowed, session_of, stored_properties, token_hash,
+};
 use crate::params::Params;
 use crate::properties::scope_map;
 use crate::store::Redeemable;
@@ -69,11 +71,7 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
     if !active {
         return Err(ServerError::invalid_grant("the user is disabled or gone"));
     }
-    let session = record
-        .extra
-        .get("sid")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let session = session_of(&record.extra);
     let id_token = scope.contains("openid").then(|| IdTokenFacts {
         nonce: record.nonce.clone(),
         auth_time: Some(record.auth_time),

@@ -6,7 +6,7 @@ use ostiary_core::{ErrorCode, GrantType, Scopes};
 use crate::client_auth::unauthorized;
 use crate::error::{ServerError, ServerResult};
 use crate::hooks::{Context, Credential};
-use crate::issue::{IdTokenFacts, Issue, Spends, stored_properties, token_hash};
+use crate::issue::{IdTokenFacts, Issue, Spends, session_of, stored_properties, token_hash};
 use crate::params::Params;
 use crate::properties::scope_map;
 use crate::store::TokenKind;
@@ -87,11 +87,7 @@ pub async fn grant(ctx: &Context<'_>, params: &Params, now: i64) -> ServerResult
         grant_id: record.grant_id,
         refresh: true,
         id_token,
-        session: record
-            .extra
-            .get("sid")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        session: session_of(&record.extra),
         properties,
         // Spent with the new pair's commit; used before, it revokes the family.
         spends: Some(Spends::RefreshToken {
