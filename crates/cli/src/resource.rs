@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use ostiary_client::Client;
-use ostiary_resource::{ResourceServer, TokenCheck, Validator};
+use ostiary_resource::{ResourceServer, TokenCheck, Validator, ValidatorConfig};
 use serde_json::json;
 
 use crate::admin::read_stdin;
@@ -55,8 +55,7 @@ pub async fn run(options: ResourceOptions) -> Result<String, String> {
     let token_type = (token_type != "any").then_some(token_type);
     let check: Box<dyn TokenCheck> = match (issuer, app) {
         (Some(issuer), _) => {
-            let discovered = Validator::discover(&issuer, audience.as_deref()).await?;
-            let mut config = discovered.config().clone();
+            let mut config = ValidatorConfig::discover(&issuer, audience.as_deref()).await?;
             config.token_type = token_type;
             Box::new(Validator::new(config))
         }

@@ -68,6 +68,32 @@ impl ValidatorConfig {
             cache_capacity: 10_000,
         }
     }
+
+    /// The configuration for `issuer` from its discovery document alone: its keys by
+    /// `jwks_uri`, the defaults otherwise.
+    pub async fn discover(issuer: &str, audience: Option<&str>) -> Result<Self, String> {
+        let issuer = issuer.trim_end_matches('/');
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        let metadata: Value = http_client()
+            .get(&url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("{url}: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
+            return Err(format!("{url} describes another issuer"));
+        }
+        let jwks_uri = metadata
+            .get("jwks_uri")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{issuer} publishes no jwks_uri"))?;
+        let mut config = ValidatorConfig::new(issuer, KeySource::Uri(jwks_uri.to_owned()));
+        config.audience = audience.map(str::to_owned);
+        Ok(config)
+    }
 }
 
 /// A validated token: its claims and how it was protected.
@@ -143,26 +169,7 @@ impl Validator {
     /// A validator for `issuer` from its discovery document alone (the reference's variation
     /// that uses no endpoint of the server but its keys).
     pub async fn discover(issuer: &str, audience: Option<&str>) -> Result<Self, String> {
-        let issuer = issuer.trim_end_matches('/');
-        let url = format!("{issuer}/.well-known/openid-configuration");
-        let metadata: Value = http_client()
-            .get(&url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("{url}: {e}"))?
-            .json()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        if metadata.get("issuer").and_then(Value::as_str) != Some(issuer) {
-            return Err(format!("{url} describes another issuer"));
-        }
-        let jwks_uri = metadata
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{issuer} publishes no jwks_uri"))?;
-        let mut config = ValidatorConfig::new(issuer, KeySource::Uri(jwks_uri.to_owned()));
-        config.audience = audience.map(str::to_owned);
+        let config = ValidatorConfig::discover(issuer, audience).await?;
         Ok(Validator::new(config))
     }
 
