@@ -522,14 +522,18 @@ async fn sessions_grants_and_tokens_are_found_and_revoked() {
     assert_eq!(status, 204);
     let ended = server.store.token("token-of-sid-1").await.unwrap().unwrap();
     assert!(ended.revoked, "the session's token is revoked");
-    let (_, introspected, _) = server
-        .post_form(
-            "/introspection",
-            &[("token", &access_token)],
-            Some(("web", &secret)),
-        )
-        .await;
-    assert_eq!(introspected["active"], true, "a token of no session stays");
+    let alices_token_active = async || {
+        let form = [("token", access_token.as_str())];
+        let (_, introspected, _) = server
+            .post_form("/introspection", &form, Some(("web", &secret)))
+            .await;
+        introspected["active"].clone()
+    };
+    assert_eq!(
+        alices_token_active().await,
+        true,
+        "a token of no session stays"
+    );
     let (_, sessions) = call(&server, token, Method::GET, "/sessions", None).await;
     assert_eq!(sessions, json!([]));
     let (status, _) = call(&server, token, Method::DELETE, "/sessions/sid-1", None).await;
@@ -576,14 +580,7 @@ async fn sessions_grants_and_tokens_are_found_and_revoked() {
     );
     let revoked_by_cli = cli(&["token", "revoke", "--id", id]);
     assert_eq!(revoked_by_cli["revoked"], 1, "revoking again is harmless");
-    let (_, introspected, _) = server
-        .post_form(
-            "/introspection",
-            &[("token", &access_token)],
-            Some(("web", &secret)),
-        )
-        .await;
-    assert_eq!(introspected["active"], false);
+    assert_eq!(alices_token_active().await, false);
     let (status, _) = call(&server, token, Method::GET, "/tokens?limit=many", None).await;
     assert_eq!(status, 400);
 
