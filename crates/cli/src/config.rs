@@ -62,6 +62,7 @@ pub async fn run(options: ConfigOptions) -> Result<String, String> {
         "issuer": settings.issuer,
         "admin_listen": settings.admin_listen,
         "tls": settings.tls.is_some(),
+        "clock": settings.clock,
     });
     if let Some(warning) = ostiary_store::database_warning(&settings.database) {
         report["warnings"] = json!([warning]);

@@ -85,6 +85,7 @@ fn settings_for(dir: PathBuf) -> Settings {
         issuer: None,
         admin_listen: None,
         tls: None,
+        clock: Default::default(),
     }
 }
 

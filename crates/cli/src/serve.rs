@@ -11,7 +11,7 @@ use ostiary_server::store::{ServerStore, UserStore as _};
 use ostiary_server::{Hooks, Server};
 use tokio::net::TcpListener;
 
-use crate::settings::{CommonOptions, Settings, now, open_store};
+use crate::settings::{ClockSource, CommonOptions, Settings, now, open_store};
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeOptions {
@@ -33,6 +33,10 @@ pub struct ServeOptions {
     /// The certificate's private key (PEM).
     #[arg(long, env = "OSTIARY_TLS_KEY", requires = "tls_certificate")]
     pub tls_key: Option<PathBuf>,
+    /// On PostgreSQL, the clock every expiry is read from: the database's (the default: nodes
+    /// agree whatever their own clocks say) or this machine's system clock.
+    #[arg(long, env = "OSTIARY_CLOCK", value_enum)]
+    pub clock: Option<ClockSource>,
 }
 
 /// A running server: its address, and a handle that stops it.
@@ -124,7 +128,7 @@ pub async fn start_with_hooks(
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
-    watch_clock(own_store.clone(), admin_stopped.clone());
+    watch_clock(own_store.clone(), settings.clock, admin_stopped.clone()).await;
     if let Some(listener) = admin_listener {
         let mut stopped = admin_stopped.clone();
         serve_app(
@@ -157,30 +161,45 @@ pub async fn start_with_hooks(
 /// 30 s leeway of token checks and the 60 s of a code.
 const CLOCK_WARNING: f64 = 5.0;
 
-/// Compares this node's clock with PostgreSQL's at start and each minute after, until `stopped`
-/// turns true: `/metrics` shows it, and the log warns when they are more than [`CLOCK_WARNING`]
-/// apart (nodes read their own clocks for every expiry).
-fn watch_clock(store: ostiary_store::Store, mut stopped: tokio::sync::watch::Receiver<bool>) {
+/// Compares this node's clock with PostgreSQL's at start (before serving) and each minute after,
+/// until `stopped` turns true: `/metrics` shows it, and the node reads the database's time from
+/// then on unless `clock` says to read its own.
+async fn watch_clock(
+    store: ostiary_store::Store,
+    clock: ClockSource,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
     if store.engine() != ostiary_store::Engine::Postgres {
         return;
     }
+    let follow = clock == ClockSource::Database;
+    measure_clock(&store, follow).await;
     tokio::spawn(async move {
         loop {
-            if let Some(ahead) = store.measure_clock().await
-                && ahead.abs() > CLOCK_WARNING
-            {
-                tracing::warn!(
-                    ahead_seconds = ahead,
-                    "this node's clock is off the database's: codes and tokens will expire early or late; run NTP"
-                );
-            }
             let minute = tokio::time::sleep(std::time::Duration::from_secs(60));
             tokio::select! {
                 _ = minute => {}
                 _ = stopped.wait_for(|stop| *stop) => return,
             }
+            measure_clock(&store, follow).await;
         }
     });
+}
+
+/// One measurement of [`watch_clock`]; a clock more than [`CLOCK_WARNING`] off is logged, as a
+/// warning when the node reads its own.
+async fn measure_clock(store: &ostiary_store::Store, follow: bool) {
+    match store.measure_clock(follow).await {
+        Some(ahead) if ahead.abs() > CLOCK_WARNING && follow => tracing::info!(
+            ahead_seconds = ahead,
+            "this node's clock is off the database's: it reads the database's time"
+        ),
+        Some(ahead) if ahead.abs() > CLOCK_WARNING => tracing::warn!(
+            ahead_seconds = ahead,
+            "this node's clock is off the database's: codes and tokens will expire early or late; run NTP"
+        ),
+        _ => {}
+    }
 }
 
 /// `app` with every request counted, timed and given an id (see [`ostiary_server::metrics`]).
@@ -298,6 +317,9 @@ pub async fn run(options: ServeOptions, hooks: Hooks) -> Result<String, String> 
     }
     if let (Some(certificate), Some(key)) = (options.tls_certificate, options.tls_key) {
         settings.tls = Some(crate::tls::TlsFiles { certificate, key });
+    }
+    if let Some(clock) = options.clock {
+        settings.clock = clock;
     }
     let listen = options
         .listen

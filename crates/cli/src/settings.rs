@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ostiary_store::{MasterKey, Store};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct CommonOptions {
-    /// TOML file with the same keys as these options (data_dir, database, listen, issuer).
+    /// TOML file with the same keys as these options (data_dir, database, listen, issuer, clock).
     #[arg(long, env = "OSTIARY_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Directory of the SQLite database and the master key.
@@ -33,6 +33,20 @@ pub struct FileSettings {
     /// HTTPS: the certificate (chain, PEM) and its key; both or neither.
     pub tls_certificate: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    pub clock: Option<ClockSource>,
+}
+
+/// The time a node on PostgreSQL reads for every expiry (on SQLite there is one machine, and its
+/// clock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockSource {
+    /// The database's, measured at start and each minute: nodes agree on when a code or token
+    /// ends even when their own clocks drift apart.
+    #[default]
+    Database,
+    /// The node's own system clock, kept in step with the others' by NTP.
+    System,
 }
 
 /// Resolved settings.
@@ -44,6 +58,7 @@ pub struct Settings {
     pub issuer: Option<String>,
     pub admin_listen: Option<String>,
     pub tls: Option<crate::tls::TlsFiles>,
+    pub clock: ClockSource,
 }
 
 impl CommonOptions {
@@ -79,6 +94,7 @@ impl CommonOptions {
                 (None, None) => None,
                 _ => return Err("tls_certificate and tls_key go together".into()),
             },
+            clock: file.clock.unwrap_or_default(),
         })
     }
 }
@@ -125,12 +141,12 @@ pub async fn open_store(settings: &Settings) -> Result<Store, String> {
     std::fs::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
     let master = master_key(&settings.data_dir)?;
-    Store::open(&settings.database, master).await
+    let store = Store::open(&settings.database, master).await?;
+    // On PostgreSQL the commands date what they write by the database's clock too, as the nodes do.
+    store
+        .measure_clock(settings.clock == ClockSource::Database)
+        .await;
+    Ok(store)
 }
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use ostiary_jose::clock::now;

@@ -23,7 +23,7 @@ pub struct ClaimChecks {
     pub required: Vec<String>,
     /// The header `typ` the token must carry (explicit typing, RFC 8725 §3.11).
     pub typ: Option<String>,
-    /// The time to check against, in seconds since the epoch; the system clock when `None`.
+    /// The time to check against, in seconds since the epoch; [`crate::clock::now`] when `None`.
     pub now: Option<i64>,
 }
 
@@ -44,7 +44,7 @@ impl ClaimChecks {
                 return Err(JoseError::MissingClaim(name.clone()));
             }
         }
-        let now = self.now.unwrap_or_else(unix_now);
+        let now = self.now.unwrap_or_else(crate::clock::now);
         let leeway = i64::try_from(self.leeway).unwrap_or(i64::MAX / 4);
         if let Some(exp) = numeric_date(claims, "exp")?
             && now > exp.saturating_add(leeway)
@@ -80,13 +80,6 @@ impl ClaimChecks {
         }
         Ok(())
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Reads a NumericDate claim: an integer number of seconds, or absent.

@@ -18,6 +18,7 @@
 
 mod alg;
 mod claims;
+pub mod clock;
 mod encoding;
 mod error;
 mod header;

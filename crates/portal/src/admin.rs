@@ -2,8 +2,6 @@
 //! operation on the authorization server's configuration items, checked, applied, and written to
 //! the audit log under the name of whoever did it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use ostiary_jose::JwkSet;
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::registration::{self, Registrant};
@@ -36,12 +34,7 @@ impl From<StoreError> for AdminError {
 
 pub type AdminResult<T> = Result<T, AdminError>;
 
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use ostiary_jose::clock::now;
 
 fn to_value(item: &impl serde::Serialize) -> AdminResult<Value> {
     serde_json::to_value(item).map_err(|e| AdminError::Failed(e.to_string()))

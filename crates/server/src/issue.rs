@@ -45,10 +45,7 @@ pub fn new_client_id() -> String {
 /// in the index, and SQLite's write-ahead log takes each changed page whole).
 pub fn sortable_token() -> String {
     let mut bytes = [0u8; SORTABLE_BYTES];
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
+    let millis = ostiary_jose::clock::now_millis().max(0) as u64;
     bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
     SystemRandom::new()
         .fill(&mut bytes[6..])

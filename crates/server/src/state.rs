@@ -195,10 +195,7 @@ impl Server {
     /// The private keys to sign with `alg`. A key for an algorithm the server has not used before is
     /// made the first time a client needs it (a client may register any advertised algorithm).
     pub async fn signing_keys(&self, alg: SigAlg) -> ServerResult<ostiary_jose::JwkSet> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let now = crate::endpoints::now();
         let keys = self.keys().await?.signing_set(now);
         if keys
             .select(None, alg.name(), ostiary_jose::KeyOp::Sign)

@@ -32,6 +32,7 @@ use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ostiary_jose::KeyRing;
+use ostiary_jose::clock::now;
 use ostiary_server::config::{ClientDescription, ServerConfig, User};
 use ostiary_server::store::{
     AuditEntry, AuditStore, ClientStore, CodeRecord, ConfigStore, Consent, InteractionRecord,
@@ -67,7 +68,7 @@ pub struct Store {
     users: Option<std::sync::Arc<cache::UserCache>>,
     token_writer: batch::TokenWriter,
     token_reader: batch::TokenReader,
-    /// This node's clock less PostgreSQL's, in milliseconds, as last measured
+    /// This node's system clock less PostgreSQL's, in milliseconds, as last measured
     /// ([`Store::measure_clock`]); `i64::MIN` until then.
     clock_ahead_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
@@ -116,13 +117,6 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
 /// SHA-256, base64url: how secrets that are only ever compared are kept.
 pub fn hash_secret(secret: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, secret.as_bytes()))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn flag(b: bool) -> i64 {
@@ -254,12 +248,23 @@ impl Store {
                 out,
                 "ostiary_clock_ahead_of_database_seconds",
                 "gauge",
-                "This node's clock less PostgreSQL's, as last measured (each minute).",
+                "This node's system clock less PostgreSQL's, as last measured (each minute).",
             );
             let _ = writeln!(
                 out,
                 "ostiary_clock_ahead_of_database_seconds {:.3}",
                 ahead_ms as f64 / 1000.0
+            );
+            family(
+                out,
+                "ostiary_clock_correction_seconds",
+                "gauge",
+                "What this node adds to its system clock to read the database's time (0: it reads its own).",
+            );
+            let _ = writeln!(
+                out,
+                "ostiary_clock_correction_seconds {:.3}",
+                ostiary_jose::clock::correction() as f64 / 1000.0
             );
         }
         let caches = [
@@ -325,19 +330,15 @@ impl Store {
         out
     }
 
-    /// How far this node's clock is ahead of PostgreSQL's (behind: negative), in seconds,
-    /// remembered for `/metrics`. Nodes read their own clocks for expiry: one that drifts ends
-    /// codes and tokens early or late on the others' account. `None` on SQLite (one machine, one
-    /// clock) and when the database does not answer.
-    pub async fn measure_clock(&self) -> Option<f64> {
+    /// How far this node's system clock is ahead of PostgreSQL's (behind: negative), in seconds,
+    /// remembered for `/metrics`. With `follow`, the node's clock ([`ostiary_jose::clock`]) is
+    /// set to the database's, so that every node reads one time for expiry whatever its own clock
+    /// says. `None` on SQLite (one machine, one clock) and when the database does not answer.
+    pub async fn measure_clock(&self, follow: bool) -> Option<f64> {
         if self.engine != Engine::Postgres {
             return None;
         }
-        let millis = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
+        let millis = || ostiary_jose::clock::system_millis() as f64;
         let before = millis();
         let database: f64 = sqlx::query_scalar(
             "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS DOUBLE PRECISION)",
@@ -346,12 +347,13 @@ impl Store {
         .await
         .ok()?;
         // The database read its clock somewhere between the two readings of ours.
-        let ahead_ms = (before + millis()) / 2.0 - database;
-        self.clock_ahead_ms.store(
-            ahead_ms.round() as i64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        Some(ahead_ms / 1000.0)
+        let ahead_ms = ((before + millis()) / 2.0 - database).round() as i64;
+        self.clock_ahead_ms
+            .store(ahead_ms, std::sync::atomic::Ordering::Relaxed);
+        if follow {
+            ostiary_jose::clock::correct_by(-ahead_ms);
+        }
+        Some(ahead_ms as f64 / 1000.0)
     }
 
     /// True when the database answers (for `/readyz`).

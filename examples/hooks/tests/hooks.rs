@@ -50,6 +50,7 @@ impl Clinic {
             issuer: None,
             admin_listen: None,
             tls: None,
+            clock: Default::default(),
         };
         let store = open_store(&settings).await.unwrap();
         let addr = std::net::TcpListener::bind("127.0.0.1:0")

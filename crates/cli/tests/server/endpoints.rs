@@ -462,6 +462,7 @@ async fn the_server_serves_https_with_a_certificate_from_files() {
         issuer: None,
         admin_listen: None,
         tls: Some(files.clone()),
+        clock: Default::default(),
     };
     let running = ostiary::serve::start(&settings, "127.0.0.1:0", None)
         .await

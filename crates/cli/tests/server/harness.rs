@@ -169,6 +169,7 @@ impl TestServer {
             issuer: None,
             admin_listen: None,
             tls: None,
+            clock: Default::default(),
         };
         let store = open_store(&settings).await.unwrap();
         let mut config =

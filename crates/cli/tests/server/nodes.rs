@@ -198,28 +198,50 @@ async fn codes_sessions_refresh_tokens_revocations_and_keys_cross_nodes() {
     }
 }
 
-/// Nodes whose clocks are 30 s apart, one ahead of the first and one behind it (libfaketime
-/// moves their clocks; `scripts/test` installs it). Each node reads its own clock: what one
-/// issues, the others honour, and a client whose clock is the first node's is taken by all.
+/// The environment of a node whose system clock is `offset` off (libfaketime moves it;
+/// `scripts/test` installs it), and which reads `clock` (`OSTIARY_CLOCK`).
+fn skewed<'a>(library: &'a str, offset: &'a str, clock: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("LD_PRELOAD", library),
+        ("FAKETIME", offset),
+        // Timers and timeouts keep real time; only the wall clock moves.
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ("OSTIARY_CLOCK", clock),
+    ]
+}
+
+fn libfaketime() -> String {
+    std::env::var("OSTIARY_TEST_LIBFAKETIME")
+        .expect("OSTIARY_TEST_LIBFAKETIME names libfaketime.so.1: scripts/test installs it")
+}
+
+/// The value of a gauge on `node`'s `/metrics`.
+async fn gauge(node: &TestServer, name: &str) -> f64 {
+    let page = crate::authorize::metrics(node, &node.http).await;
+    let line = page
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '));
+    line.unwrap_or_else(|| panic!("no {name} in\n{page}"))
+        .parse()
+        .unwrap()
+}
+
+/// Nodes whose clocks are 30 s apart, one ahead of the first and one behind it, and that read
+/// their own clocks (`OSTIARY_CLOCK=system`): what one issues, the others honour, and a client
+/// whose clock is the first node's is taken by all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
-    let library = std::env::var("OSTIARY_TEST_LIBFAKETIME")
-        .expect("OSTIARY_TEST_LIBFAKETIME names libfaketime.so.1: scripts/test installs it");
-    let library = library.as_str();
+    let library = libfaketime();
     let a = TestServer::start_with(Backend::Postgres, |c| {
         c.access_token_format = AccessTokenFormat::Jwt;
     })
     .await;
-    let skewed = |offset| {
-        [
-            ("LD_PRELOAD", library),
-            ("FAKETIME", offset),
-            // Timers and timeouts keep real time; only the wall clock moves.
-            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-        ]
-    };
-    let ahead = a.another_node_with(&skewed("+30s")).await;
-    let behind = a.another_node_with(&skewed("-30s")).await;
+    let ahead = a
+        .another_node_with(&skewed(&library, "+30s", "system"))
+        .await;
+    let behind = a
+        .another_node_with(&skewed(&library, "-30s", "system"))
+        .await;
     setup(&a).await;
     // The clocks do differ, by the `Date` each node answers with.
     let date = async |node: &TestServer| {
@@ -231,22 +253,15 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
     let apart = |x: std::time::SystemTime, y| x.duration_since(y).unwrap().as_secs();
     assert!((28..=32).contains(&apart(then, early)), "behind by 30 s");
     assert!((28..=32).contains(&apart(late, then)), "ahead by 30 s");
-    // Each node measured its clock against the database's, for `/metrics` (and the log).
-    let ahead_of_database = async |node: &TestServer| -> f64 {
-        let page = crate::authorize::metrics(node, &node.http).await;
-        let gauge = page
-            .lines()
-            .find_map(|l| l.strip_prefix("ostiary_clock_ahead_of_database_seconds "));
-        gauge
-            .unwrap_or_else(|| panic!("no clock gauge in\n{page}"))
-            .parse()
-            .unwrap()
-    };
-    let offsets = [
-        ahead_of_database(&a).await,
-        ahead_of_database(&ahead).await,
-        ahead_of_database(&behind).await,
-    ];
+    // Each node measured its clock against the database's, for `/metrics` (and the log), and
+    // reads its own all the same.
+    let mut offsets = vec![];
+    for node in [&a, &ahead, &behind] {
+        offsets.push(gauge(node, "ostiary_clock_ahead_of_database_seconds").await);
+    }
+    for node in [&ahead, &behind] {
+        assert_eq!(gauge(node, "ostiary_clock_correction_seconds").await, 0.0);
+    }
     let near = |x: f64, y: f64| (x - y).abs() < 2.0;
     assert!(
         near(offsets[0], 0.0) && near(offsets[1], 30.0) && near(offsets[2], -30.0),
@@ -299,22 +314,23 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
     assert!(!active(&a, &secret, access_token).await);
 
     // A client assertion made on the first node's clock is taken 30 s either side of it.
+    assertions_are_taken(&a, &[&a, &ahead, &behind]).await;
+}
+
+/// A client assertion (60 s) made now by this machine's clock is taken by each of `nodes`.
+async fn assertions_are_taken(server: &TestServer, nodes: &[&TestServer]) {
     let keys = crate::harness::signing_keys(ostiary_jose::SigAlg::ES256);
-    a.client(
-        "pk",
-        AuthMethod::PrivateKeyJwt,
-        &[GrantType::ClientCredentials],
-        Some(&keys.public()),
-    )
-    .await;
-    for (i, node) in [&a, &ahead, &behind].into_iter().enumerate() {
-        let assertion = a.assertion(
+    server
+        .client(
             "pk",
-            &keys,
-            ostiary_jose::SigAlg::ES256,
-            &format!("j{i}"),
-            60,
-        );
+            AuthMethod::PrivateKeyJwt,
+            &[GrantType::ClientCredentials],
+            Some(&keys.public()),
+        )
+        .await;
+    for (i, node) in nodes.iter().enumerate() {
+        let jti = format!("j{i}");
+        let assertion = server.assertion("pk", &keys, ostiary_jose::SigAlg::ES256, &jti, 60);
         let form = [
             ("grant_type", "client_credentials"),
             (
@@ -326,6 +342,77 @@ async fn nodes_whose_clocks_differ_by_30_seconds_honour_each_others_grants() {
         let (status, body, _) = node.post_form("/token", &form, None).await;
         assert_eq!(status, 200, "{body}");
     }
+}
+
+/// Nodes ten minutes ahead of the database and ten minutes behind it, far beyond every leeway,
+/// that read the database's time (the default): codes, the login session, tokens and client
+/// assertions cross between them, and what they issue is dated by the database's clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_read_the_databases_time_whatever_their_own_clocks_say() {
+    let library = libfaketime();
+    let a = TestServer::start_with(Backend::Postgres, |c| {
+        c.access_token_format = AccessTokenFormat::Jwt;
+    })
+    .await;
+    let ahead = a
+        .another_node_with(&skewed(&library, "+600s", "database"))
+        .await;
+    let behind = a
+        .another_node_with(&skewed(&library, "-600s", "database"))
+        .await;
+    setup(&a).await;
+    for (node, off) in [(&ahead, 600.0), (&behind, -600.0)] {
+        let measured = gauge(node, "ostiary_clock_ahead_of_database_seconds").await;
+        let correction = gauge(node, "ostiary_clock_correction_seconds").await;
+        let near = |x: f64, y: f64| (x - y).abs() < 2.0;
+        assert!(near(measured, off), "{measured}");
+        assert!(near(correction, -off), "{correction}");
+    }
+
+    // A code (60 s) made behind is redeemed ahead, twenty minutes later by their own clocks; the
+    // login session made behind serves the node ahead, whose code is redeemed behind.
+    let b = browser();
+    let code = code_from(&behind, &b).await;
+    let (status, body) = redeem(&ahead, &code).await;
+    assert_eq!(status, 200, "{body}");
+    let response = b
+        .get(authorize_url(&ahead, "spa", ""))
+        .send()
+        .await
+        .unwrap();
+    let code = param(&redirect_params(&response), "code")
+        .unwrap()
+        .to_owned();
+    let (status, body) = redeem(&behind, &code).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Tokens carry the database's time, and each node honours the other's.
+    let secret = web_client(&a).await;
+    let keys = a.jwks().await;
+    for (from, to) in [(&ahead, &behind), (&behind, &ahead)] {
+        let form = ALICES_PASSWORD_GRANT;
+        let (status, issued, _) = from
+            .post_form("/token", &form, Some(("web", &secret)))
+            .await;
+        assert_eq!(status, 200, "{issued}");
+        let access_token = issued["access_token"].as_str().unwrap();
+        let options = Default::default();
+        let none = ostiary_jose::JwkSet::default();
+        let claims = ostiary_jose::decode(access_token, &none, &keys, &options)
+            .unwrap()
+            .claims;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let iat = claims["iat"].as_i64().unwrap();
+        assert!((iat - now).abs() < 10, "iat {iat}, now {now}");
+        assert!(active(to, &secret, access_token).await);
+        let (status, body) = refresh(to, &secret, issued["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    assertions_are_taken(&a, &[&ahead, &behind]).await;
 }
 
 /// Seconds a rotated key is published before it signs, in the test above.

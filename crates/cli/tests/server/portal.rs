@@ -768,6 +768,7 @@ async fn the_portal_can_have_a_listener_of_its_own() {
         issuer: None,
         admin_listen: Some("127.0.0.1:0".into()),
         tls: None,
+        clock: Default::default(),
     };
     let running = ostiary::serve::start(&settings, "127.0.0.1:0", None)
         .await

@@ -22,12 +22,7 @@ use crate::state::Server;
 /// Largest request body accepted by the form endpoints (RFC 8725 §3.15: bound input early).
 pub const MAX_BODY: usize = 64 * 1024;
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use ostiary_jose::clock::now;
 
 /// The server's routes under `issuer_path` (e.g. `/oauth2`), plus `/healthz`, `/readyz` and the
 /// RFC 8414 well-known URL at the root.
