@@ -734,3 +734,54 @@ async fn statements_postgresql_undoes_for_a_conflict_are_run_again() {
     assert!(matches!(s.code("c2").await.unwrap(), Redeemable::Fresh(_)));
     assert_eq!(s.token("a2").await.unwrap(), None);
 }
+
+/// A PostgreSQL server reached with `sslmode=verify-full` must show a certificate from the CA that
+/// the URL names, for the host it names. `scripts/postgres` serves TLS with a certificate for IP
+/// 127.0.0.1 only, from a CA of its own, and makes a second CA that signed nothing.
+#[tokio::test]
+async fn postgres_is_reached_over_tls_and_its_certificate_checked() {
+    let tls = std::env::var("OSTIARY_TEST_POSTGRES_TLS").expect(
+        "OSTIARY_TEST_POSTGRES_TLS names scripts/postgres tls: run the tests through scripts/test",
+    );
+    let url = url::postgres().await;
+    let open = async |mode: &str, ca: &str, host: &str| {
+        let url = url.replacen("127.0.0.1", host, 1);
+        let url = format!("{url}?sslmode={mode}&sslrootcert={tls}/{ca}.pem");
+        Store::open(&url, master()).await.map(|store| (store, url))
+    };
+
+    // The CA and the name: the store works, over TLS.
+    let (store, url) = open("verify-full", "ca", "127.0.0.1").await.unwrap();
+    assert_eq!(ostiary_store::database_warning(&url), None);
+    store
+        .save_server_config(&ServerConfig::default())
+        .await
+        .unwrap();
+    assert!(store.server_config().await.unwrap().is_some());
+    let connection = sqlx::PgPool::connect(&url).await.unwrap();
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&connection)
+            .await
+            .unwrap();
+    assert!(encrypted);
+
+    // A certificate from another CA, or for another name, is refused.
+    let Err(stranger) = open("verify-full", "stranger-ca", "127.0.0.1").await else {
+        panic!("a server whose certificate the named CA did not sign was taken");
+    };
+    assert!(
+        stranger.contains("invalid peer certificate: UnknownIssuer"),
+        "{stranger}"
+    );
+    let Err(misnamed) = open("verify-full", "ca", "localhost").await else {
+        panic!("a certificate for 127.0.0.1 was taken for localhost");
+    };
+    assert!(
+        misnamed.contains("not valid for name \"localhost\""),
+        "{misnamed}"
+    );
+    // `verify-ca` checks the CA and not the name.
+    assert!(open("verify-ca", "ca", "localhost").await.is_ok());
+    assert!(open("verify-ca", "stranger-ca", "localhost").await.is_err());
+}
