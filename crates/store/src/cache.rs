@@ -22,6 +22,8 @@ const CAPACITY: usize = 4096;
 pub(crate) struct ClientRow {
     pub client: ClientDescription,
     pub secret_hash: Option<String>,
+    /// The secret sealed under the master key (for `client_secret_jwt` and encryption to it).
+    pub secret_sealed: Option<String>,
 }
 
 /// Client rows by client id.
@@ -110,6 +112,7 @@ mod tests {
                 ..Default::default()
             },
             secret_hash: Some("h".into()),
+            secret_sealed: None,
         }
     }
 

@@ -75,7 +75,9 @@ impl ClientStore for Store {
         secret: &str,
         expires_at: i64,
     ) -> StoreResult<bool> {
-        let Some(mut client) = self.client(client_id).await? else {
+        // Read from the database, not the cache: a description remembered from before another
+        // node's update would be written back over it.
+        let Some(ClientRow { mut client, .. }) = self.read_client_row(client_id).await? else {
             return Ok(false);
         };
         client.client_secret_expires_at = expires_at;
@@ -116,13 +118,10 @@ impl ClientStore for Store {
     }
 
     async fn client_secret(&self, client_id: &str) -> StoreResult<Option<String>> {
-        let sealed: Option<Option<String>> =
-            sqlx::query_scalar("SELECT secret_sealed FROM clients WHERE client_id = $1")
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        let Some(sealed) = sealed.flatten() else {
+        // From the cached row, still sealed: a token encrypted to a client's secret, or a
+        // client_secret_jwt assertion checked, reads no row.
+        let row = self.client_row(client_id).await?;
+        let Some(sealed) = row.and_then(|row| row.secret_sealed) else {
             return Ok(None);
         };
         let raw = self
@@ -140,29 +139,37 @@ impl Store {
         }
     }
 
-    /// A client and its secret hash, from the cache or else the database.
+    /// A client with its secret's hash and sealed copy, from the cache or else the database.
     async fn client_row(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
         let cache = self.clients.as_deref();
         if let Some(row) = cache.and_then(|c| c.get(client_id)) {
             return Ok(Some(row));
         }
         let generation = cache.map(|c| c.generation());
-        let row = sqlx::query("SELECT body, secret_hash FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = self.read_client_row(client_id).await?;
+        if let (Some(row), Some(cache), Some(generation)) = (&row, cache, generation) {
+            cache.put(client_id, row.clone(), generation);
+        }
+        Ok(row)
+    }
+
+    /// A client row as the database has it.
+    async fn read_client_row(&self, client_id: &str) -> StoreResult<Option<ClientRow>> {
+        let row = sqlx::query(
+            "SELECT body, secret_hash, secret_sealed FROM clients WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
         let Some(row) = row else {
             return Ok(None);
         };
         let body: String = row.try_get("body").map_err(corrupt)?;
-        let row = ClientRow {
+        Ok(Some(ClientRow {
             client: serde_json::from_str(&body).map_err(corrupt)?,
             secret_hash: row.try_get("secret_hash").map_err(corrupt)?,
-        };
-        if let (Some(cache), Some(generation)) = (cache, generation) {
-            cache.put(client_id, row.clone(), generation);
-        }
-        Ok(Some(row))
+            secret_sealed: row.try_get("secret_sealed").map_err(corrupt)?,
+        }))
     }
 }

@@ -137,10 +137,14 @@ macro_rules! suite {
                 assert!(!s.check_client_secret("app", "wrong").await.unwrap());
                 assert!(!s.check_client_secret("nobody", "s3cret").await.unwrap());
                 assert_eq!(s.client_secret("app").await.unwrap().as_deref(), Some("s3cret"));
+                // A node's cache remembers the secret (sealed) and forgets it when it changes.
+                let cached = s.clone().with_caches();
+                assert_eq!(cached.client_secret("app").await.unwrap().as_deref(), Some("s3cret"));
                 client.description = "updated".into();
                 assert!(s.update_client(&client).await.unwrap());
-                assert!(s.set_client_secret("app", "n3w", 5000).await.unwrap());
+                assert!(cached.set_client_secret("app", "n3w", 5000).await.unwrap());
                 assert!(s.check_client_secret("app", "n3w").await.unwrap());
+                assert_eq!(cached.client_secret("app").await.unwrap().as_deref(), Some("n3w"));
                 let stored = s.client("app").await.unwrap().unwrap();
                 assert_eq!((stored.description.as_str(), stored.client_secret_expires_at), ("updated", 5000));
                 assert_eq!(s.clients().await.unwrap().len(), 1);
