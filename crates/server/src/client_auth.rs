@@ -130,7 +130,7 @@ pub async fn authenticate(
     if let Err(ServerError::OAuth { error, .. }) = &checked
         && error.error == ErrorCode::InvalidClient
     {
-        failures.fail(&key);
+        failures.fail_escalating(&key, limit);
     }
     checked
 }

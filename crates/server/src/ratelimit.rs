@@ -28,20 +28,55 @@ pub const PER_USER: u32 = 5;
 pub const PER_ADDRESS: u32 = 30;
 pub const PER_USER_ALL_ADDRESSES: u32 = 100;
 pub const WINDOW: Duration = Duration::from_secs(300);
+/// A key locked out again waits twice as long as the time before, up to this many windows (5, 10,
+/// 20, then 40 minutes for sign-ins), as Keycloak's wait increment does: a patient guesser gets
+/// five guesses in 40 minutes instead of five in five. Only keys that name the guesser's address
+/// grow so ([`Limiter::fail_escalating`]).
+pub const LONGEST_LOCKOUT: u32 = 8;
+/// A key that fails nothing for this long starts again from one window.
+pub const FORGET_LOCKOUTS: Duration = Duration::from_secs(12 * 3600);
 /// The window of the per-minute request limits.
 pub const MINUTE: Duration = Duration::from_secs(60);
 /// Beyond this many tracked keys, expired ones are dropped (memory stays bounded).
 const MAX_KEYS: usize = 100_000;
 
 /// Events (failed logins, failed client authentications, requests) counted per key in fixed
-/// windows.
+/// windows. Failures beyond a limit lock the key out until its window ends, and each lockout
+/// lengthens the key's next window ([`LONGEST_LOCKOUT`]); requests ([`Limiter::take`]) wait for
+/// the window alone.
 #[derive(Debug)]
 pub struct Limiter {
     window: Duration,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
+    failures: Mutex<HashMap<String, Count>>,
     /// See [`Limiter::turn`].
     turns: Box<[tokio::sync::Mutex<()>]>,
     stripes: std::hash::RandomState,
+}
+
+/// One key's events in its current window.
+#[derive(Debug, Clone, Copy)]
+struct Count {
+    events: u32,
+    since: Instant,
+    /// Windows of this key that ended in a lockout, one after another: each doubles the next.
+    lockouts: u32,
+    last: Instant,
+}
+
+impl Count {
+    fn new() -> Self {
+        let now = Instant::now();
+        Count {
+            events: 0,
+            since: now,
+            lockouts: 0,
+            last: now,
+        }
+    }
+
+    fn window(&self, window: Duration) -> Duration {
+        window * (1u32 << self.lockouts.min(LONGEST_LOCKOUT.ilog2()))
+    }
 }
 
 /// Locks that password checks take turns on, by key (a key shares its lock with 1/64 of the others).
@@ -73,17 +108,40 @@ impl Limiter {
         self.turns[stripe].lock().await
     }
 
-    /// How long `key` must wait, when it has used up `limit` events in the window.
+    /// How long `key` must wait, when it has used up `limit` failures in its window.
     pub fn blocked(&self, key: &str, limit: u32) -> Option<Duration> {
         let failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let (count, since) = failures.get(key)?;
-        let age = since.elapsed();
-        (*count >= limit && age < self.window).then(|| self.window - age)
+        let count = failures.get(key)?;
+        let (age, window) = (count.since.elapsed(), count.window(self.window));
+        (count.events >= limit && age < window).then(|| window - age)
     }
 
+    /// Counts a failure of `key` in its window.
     pub fn fail(&self, key: &str) {
+        self.count_failure(key, None);
+    }
+
+    /// [`Limiter::fail`] for a key whose lockouts grow: the first failure after a window that
+    /// ended with `limit` failures (a lockout) opens a window twice as long. For keys that name
+    /// the guesser's address: a key that anyone could lock would let them hold its owner out.
+    pub fn fail_escalating(&self, key: &str, limit: u32) {
+        self.count_failure(key, Some(limit));
+    }
+
+    fn count_failure(&self, key: &str, escalating_at: Option<u32>) {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        Self::count(&mut failures, key, self.window);
+        let count = Self::entry(&mut failures, key, self.window);
+        if count.last.elapsed() >= FORGET_LOCKOUTS {
+            count.lockouts = 0;
+        }
+        if count.since.elapsed() >= count.window(self.window) {
+            if escalating_at.is_some_and(|limit| count.events >= limit) {
+                count.lockouts = count.lockouts.saturating_add(1);
+            }
+            (count.events, count.since) = (0, Instant::now());
+        }
+        count.events = count.events.saturating_add(1);
+        count.last = Instant::now();
     }
 
     /// Counts one event for `key` unless it has used up `limit` (0: no limit); when it has,
@@ -93,25 +151,31 @@ impl Limiter {
             return Ok(());
         }
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let count = Self::count(&mut failures, key, self.window);
-        match failures.get(key) {
-            Some((_, since)) if count > limit => Err(self.window.saturating_sub(since.elapsed())),
-            _ => Ok(()),
+        let count = Self::entry(&mut failures, key, self.window);
+        if count.since.elapsed() >= self.window {
+            *count = Count::new();
+        }
+        count.events = count.events.saturating_add(1);
+        match count.events > limit {
+            true => Err(self.window.saturating_sub(count.since.elapsed())),
+            false => Ok(()),
         }
     }
 
-    fn count(failures: &mut HashMap<String, (u32, Instant)>, key: &str, window: Duration) -> u32 {
+    /// `key`'s count, made when missing. Beyond [`MAX_KEYS`] keys, those whose window has ended
+    /// and whose lockouts are forgotten go first (memory stays bounded).
+    fn entry<'a>(
+        failures: &'a mut HashMap<String, Count>,
+        key: &str,
+        window: Duration,
+    ) -> &'a mut Count {
         if failures.len() >= MAX_KEYS {
-            failures.retain(|_, (_, since)| since.elapsed() < window);
+            failures.retain(|_, count| {
+                count.since.elapsed() < count.window(window)
+                    || (count.lockouts > 0 && count.last.elapsed() < FORGET_LOCKOUTS)
+            });
         }
-        let entry = failures
-            .entry(key.to_owned())
-            .or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= window {
-            *entry = (0, Instant::now());
-        }
-        entry.0 = entry.0.saturating_add(1);
-        entry.0
+        failures.entry(key.to_owned()).or_insert_with(Count::new)
     }
 
     pub fn reset(&self, key: &str) {
@@ -154,7 +218,7 @@ impl SignIn<'_> {
     }
 
     pub fn failed(&self) {
-        self.limiter.fail(&self.user_here);
+        self.limiter.fail_escalating(&self.user_here, PER_USER);
         self.limiter.fail(&self.user);
     }
 
@@ -411,5 +475,45 @@ mod tests {
         assert!(limiter.blocked("user:bob", PER_USER).is_none());
         limiter.reset("user:alice");
         assert!(limiter.blocked("user:alice", PER_USER).is_none());
+    }
+
+    #[test]
+    fn each_lockout_of_a_key_lasts_twice_as_long_as_the_one_before_up_to_eight_windows() {
+        let window = Duration::from_millis(100);
+        let limiter = Limiter::with_window(window);
+        let lock_out = || {
+            for _ in 0..3 {
+                assert!(limiter.blocked("ip:a", 3).is_none());
+                limiter.fail_escalating("ip:a", 3);
+            }
+            limiter.blocked("ip:a", 3).expect("locked out")
+        };
+        for lockout in 0..6 {
+            let wait = lock_out();
+            let longest = window * (1 << lockout.min(3));
+            assert!(wait <= longest, "lockout {lockout}: {wait:?}");
+            assert!(wait > longest - window / 2, "lockout {lockout}: {wait:?}");
+            std::thread::sleep(wait);
+        }
+        // Another key starts from one window, and a key counted without escalation stays there.
+        for _ in 0..3 {
+            limiter.fail_escalating("ip:b", 3);
+            limiter.fail("user:b");
+        }
+        for key in ["ip:b", "user:b"] {
+            assert!(limiter.blocked(key, 3).is_some_and(|wait| wait <= window));
+        }
+        std::thread::sleep(window);
+        for _ in 0..3 {
+            limiter.fail("user:b");
+        }
+        assert!(
+            limiter
+                .blocked("user:b", 3)
+                .is_some_and(|wait| wait <= window)
+        );
+        // The right password at an address clears its lockouts there.
+        limiter.reset("ip:a");
+        assert!(lock_out() <= window);
     }
 }

@@ -115,7 +115,7 @@ async fn submit_login(
         .await?;
     if !valid {
         sign_in.failed();
-        limiter.fail(address);
+        limiter.fail_escalating(address, crate::ratelimit::PER_ADDRESS);
         ctx.server.metrics().login_failed(LoginRealm::User);
         pending.login_count += 1;
         record.request = serde_json::to_value(&pending).unwrap_or_default();
