@@ -215,7 +215,8 @@ pub enum SessionCommand {
         #[arg(long)]
         user: Option<String>,
     },
-    /// End a login session by its id (`sid`).
+    /// End a login session by its id (`sid`), with the tokens issued through it; its clients
+    /// that registered a back-channel logout URI are told.
     Revoke { sid: String },
 }
 
@@ -358,10 +359,15 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
             .sessions(user.as_deref())
             .await
             .map(|found| pretty(&Value::Array(found))),
-        AdminCommand::Session(SessionCommand::Revoke { sid }) => admin
-            .end_session(&sid)
-            .await
-            .map(|()| json!({ "ended": sid }).to_string()),
+        AdminCommand::Session(SessionCommand::Revoke { sid }) => match admin.end_session(&sid).await
+        {
+            Ok(()) => {
+                let (told, missed) = tell_clients(&store, &sid).await;
+                let ended = json!({ "ended": sid, "clients_told": told, "clients_not_reached": missed });
+                Ok(ended.to_string())
+            }
+            Err(e) => Err(e),
+        },
         AdminCommand::Grant(GrantCommand::List { user }) => admin
             .grants(user.as_deref())
             .await
@@ -397,6 +403,23 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
         AdminCommand::Audit { limit } => admin.audit_log(limit).await.and_then(|log| to_json(&log)),
     };
     done.map_err(|e| e.to_string())
+}
+
+/// Tells the clients of the session `sid`, which the command just ended, by back-channel logout,
+/// as a running server does, and waits for their answers: how many took the logout token, and
+/// how many were not reached (each waited on for at most the fetcher's 5 s).
+async fn tell_clients(store: &ostiary_store::Store, sid: &str) -> (usize, usize) {
+    let store: std::sync::Arc<dyn ostiary_server::store::ServerStore> =
+        std::sync::Arc::new(store.clone());
+    let server = ostiary_server::Server::new(store, Default::default());
+    let (mut told, mut missed) = (0, 0);
+    for delivery in ostiary_portal::admin::tell_clients(&server, sid).await {
+        match delivery.await {
+            Ok(true) => told += 1,
+            _ => missed += 1,
+        }
+    }
+    (told, missed)
 }
 
 fn to_json(item: &impl serde::Serialize) -> AdminResult<String> {

@@ -474,7 +474,7 @@ impl Admin<'_> {
     }
 
     /// Ends a login session, with the tokens issued through it, as a logout does: its user
-    /// must sign in again. A running server then tells the session's clients ([`tell_clients`]).
+    /// must sign in again. The caller then tells the session's clients ([`tell_clients`]).
     pub async fn end_session(&self, sid: &str) -> AdminResult<()> {
         let Some(username) = self.store.delete_session_by_sid(sid).await? else {
             return Err(AdminError::NotFound(format!("no session \"{sid}\"")));
@@ -732,11 +732,18 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 
 /// Tells the clients of the session `sid`, which an administrator just ended, by back-channel
 /// logout. The session has ended whatever happens here: a failure is logged.
-pub async fn tell_clients(server: &ostiary_server::Server, sid: &str) {
+/// The deliveries run on in the background; each answers whether its client took the token.
+pub async fn tell_clients(
+    server: &ostiary_server::Server,
+    sid: &str,
+) -> Vec<tokio::task::JoinHandle<bool>> {
     use ostiary_server::endpoints::logout::back_channel_logout_of_session;
-    if let Err(e) = back_channel_logout_of_session(server, sid).await {
-        tracing::warn!(error = %e, "the ended session's clients were not told");
-    }
+    back_channel_logout_of_session(server, sid)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the ended session's clients were not told");
+            Vec::new()
+        })
 }
 
 #[cfg(test)]

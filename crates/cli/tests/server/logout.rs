@@ -410,4 +410,35 @@ async fn an_administrator_ending_a_session_tells_its_clients() {
     }
     let token = received.lock().unwrap()[0].clone();
     assert_eq!(id_claims(&token, &keys)["sid"], sid);
+
+    // `ostiary admin session revoke`, with no server of its own, tells them too before it
+    // returns, and says how many took the token.
+    let b = browser();
+    let page = b.get(authorize_url(&server, "spa", "")).send().await;
+    let page = page.unwrap().text().await.unwrap();
+    // Consent is remembered: the sign-in goes straight back to the client.
+    let done = crate::authorize::login(&server, &b, &page, "alice-password").await;
+    let params = redirect_params(&done);
+    let tokens = crate::authorize::exchange(&server, param(&params, "code").unwrap()).await;
+    let sid = id_claims(tokens["id_token"].as_str().unwrap(), &keys)["sid"].clone();
+    let dir = server.dir.0.to_str().unwrap();
+    let args = [
+        "admin",
+        "--data-dir",
+        dir,
+        "session",
+        "revoke",
+        sid.as_str().unwrap(),
+    ];
+    let out = crate::resource::cli_with_stdin(&args, "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&said["clients_told"], &said["clients_not_reached"]),
+        (&1.into(), &0.into())
+    );
+    let token = received.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(id_claims(&token, &keys)["sid"], sid);
+    assert!(!signed_in_still(&server, &b).await);
 }

@@ -202,9 +202,8 @@ async fn end_session(
         let Some(client) = server.store().client(&client_id).await? else {
             continue;
         };
-        if client.backchannel_logout_uri.is_some() {
-            backchannel_logout(server, config, &client, &session.sid).await;
-        }
+        // Delivered in the background: the user's page does not wait for the clients.
+        let _delivery = backchannel_logout(server, config, &client, &session.sid).await;
         let Some(uri) = client.frontchannel_logout_uri.as_deref() else {
             continue;
         };
@@ -232,20 +231,20 @@ async fn end_session(
 }
 
 /// Tells the clients the session `sid` signed in to that it ended, by back-channel logout: for
-/// a session an administrator ends, with no browser there to load front-channel frames. How many
-/// clients were told (in the background).
-pub async fn back_channel_logout_of_session(server: &Server, sid: &str) -> ServerResult<usize> {
+/// a session an administrator ends, with no browser there to load front-channel frames. The
+/// deliveries run in the background; each handle answers whether its client took the token.
+pub async fn back_channel_logout_of_session(
+    server: &Server,
+    sid: &str,
+) -> ServerResult<Vec<tokio::task::JoinHandle<bool>>> {
     let config = server.config().await?;
-    let mut told = 0;
+    let mut deliveries = Vec::new();
     for client_id in server.store().take_session_clients(sid).await? {
-        if let Some(client) = server.store().client(&client_id).await?
-            && client.backchannel_logout_uri.is_some()
-        {
-            backchannel_logout(server, &config, &client, sid).await;
-            told += 1;
+        if let Some(client) = server.store().client(&client_id).await? {
+            deliveries.extend(backchannel_logout(server, &config, &client, sid).await);
         }
     }
-    Ok(told)
+    Ok(deliveries)
 }
 
 /// The `events` member that makes a JWT a logout token (Back-Channel Logout §2.4).
@@ -254,15 +253,14 @@ pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/back
 /// Posts a logout token for the session `sid` to the client's `backchannel_logout_uri`
 /// (Back-Channel Logout §2.5), in the background: the user's page does not wait for the client.
 /// Signed (and encrypted) as the client's ID tokens are. A client that cannot be told is logged.
+/// The delivery, when the client registered a URI; it answers whether the client took the token.
 async fn backchannel_logout(
     server: &Server,
     config: &ServerConfig,
     client: &ClientDescription,
     sid: &str,
-) {
-    let Some(uri) = client.backchannel_logout_uri.clone() else {
-        return;
-    };
+) -> Option<tokio::task::JoinHandle<bool>> {
+    let uri = client.backchannel_logout_uri.clone()?;
     let now = super::now();
     let mut claims = Map::new();
     claims.insert("iss".into(), config.issuer_url().into());
@@ -299,17 +297,19 @@ async fn backchannel_logout(
         Ok(token) => token,
         Err(e) => {
             tracing::warn!(client_id, error = %e, "no logout token for the client");
-            return;
+            return None;
         }
     };
     let allow_private = config.fetch_private_addresses;
-    tokio::spawn(async move {
+    Some(tokio::spawn(async move {
         let form = [("logout_token", token.as_str())];
-        match crate::fetch::post_form(&uri, &form, allow_private).await {
+        let delivered = crate::fetch::post_form(&uri, &form, allow_private).await;
+        match &delivered {
             Ok(()) => tracing::info!(client_id, "back-channel logout delivered"),
             Err(e) => tracing::warn!(client_id, error = %e, "back-channel logout failed"),
         }
-    });
+        delivered.is_ok()
+    }))
 }
 
 /// Seconds a logout token is good for: it is delivered at once.
