@@ -359,15 +359,9 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
             .sessions(user.as_deref())
             .await
             .map(|found| pretty(&Value::Array(found))),
-        AdminCommand::Session(SessionCommand::Revoke { sid }) => match admin.end_session(&sid).await
-        {
-            Ok(()) => {
-                let (told, missed) = tell_clients(&store, &sid).await;
-                let ended = json!({ "ended": sid, "clients_told": told, "clients_not_reached": missed });
-                Ok(ended.to_string())
-            }
-            Err(e) => Err(e),
-        },
+        AdminCommand::Session(SessionCommand::Revoke { sid }) => {
+            end_session(&admin, &store, &sid).await
+        }
         AdminCommand::Grant(GrantCommand::List { user }) => admin
             .grants(user.as_deref())
             .await
@@ -405,10 +399,15 @@ pub async fn run(options: AdminOptions) -> Result<String, String> {
     done.map_err(|e| e.to_string())
 }
 
-/// Tells the clients of the session `sid`, which the command just ended, by back-channel logout,
-/// as a running server does, and waits for their answers: how many took the logout token, and
-/// how many were not reached (each waited on for at most the fetcher's 5 s).
-async fn tell_clients(store: &ostiary_store::Store, sid: &str) -> (usize, usize) {
+/// Ends the session `sid` and tells its clients by back-channel logout, as a running server
+/// does, waiting for their answers: how many took the logout token, and how many were not
+/// reached (each waited on for at most the fetcher's 5 s).
+async fn end_session(
+    admin: &Admin<'_>,
+    store: &ostiary_store::Store,
+    sid: &str,
+) -> AdminResult<String> {
+    admin.end_session(sid).await?;
     let store: std::sync::Arc<dyn ostiary_server::store::ServerStore> =
         std::sync::Arc::new(store.clone());
     let server = ostiary_server::Server::new(store, Default::default());
@@ -419,7 +418,7 @@ async fn tell_clients(store: &ostiary_store::Store, sid: &str) -> (usize, usize)
             _ => missed += 1,
         }
     }
-    (told, missed)
+    Ok(json!({ "ended": sid, "clients_told": told, "clients_not_reached": missed }).to_string())
 }
 
 fn to_json(item: &impl serde::Serialize) -> AdminResult<String> {

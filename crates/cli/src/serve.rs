@@ -128,7 +128,7 @@ pub async fn start_with_hooks(
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_admin, admin_stopped) = tokio::sync::watch::channel(false);
-    watch_clock(own_store.clone(), settings.clock, admin_stopped.clone()).await;
+    watch_clock(own_store.clone(), settings.clock, admin_stopped.clone());
     if let Some(listener) = admin_listener {
         let mut stopped = admin_stopped.clone();
         serve_app(
@@ -161,10 +161,10 @@ pub async fn start_with_hooks(
 /// 30 s leeway of token checks and the 60 s of a code.
 const CLOCK_WARNING: f64 = 5.0;
 
-/// Compares this node's clock with PostgreSQL's at start (before serving) and each minute after,
-/// until `stopped` turns true: `/metrics` shows it, and the node reads the database's time from
-/// then on unless `clock` says to read its own.
-async fn watch_clock(
+/// Compares this node's clock with PostgreSQL's each minute, until `stopped` turns true, after
+/// the comparison [`open_store`] made before serving: `/metrics` shows it, and the node reads the
+/// database's time unless `clock` says to read its own.
+fn watch_clock(
     store: ostiary_store::Store,
     clock: ClockSource,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -173,7 +173,7 @@ async fn watch_clock(
         return;
     }
     let follow = clock == ClockSource::Database;
-    measure_clock(&store, follow).await;
+    tell_clock(store.clock_ahead(), follow);
     tokio::spawn(async move {
         loop {
             let minute = tokio::time::sleep(std::time::Duration::from_secs(60));
@@ -181,15 +181,15 @@ async fn watch_clock(
                 _ = minute => {}
                 _ = stopped.wait_for(|stop| *stop) => return,
             }
-            measure_clock(&store, follow).await;
+            tell_clock(store.measure_clock(follow).await, follow);
         }
     });
 }
 
-/// One measurement of [`watch_clock`]; a clock more than [`CLOCK_WARNING`] off is logged, as a
-/// warning when the node reads its own.
-async fn measure_clock(store: &ostiary_store::Store, follow: bool) {
-    match store.measure_clock(follow).await {
+/// Logs a clock found more than [`CLOCK_WARNING`] off the database's: as a warning when the
+/// node reads its own.
+fn tell_clock(ahead: Option<f64>, follow: bool) {
+    match ahead {
         Some(ahead) if ahead.abs() > CLOCK_WARNING && follow => tracing::info!(
             ahead_seconds = ahead,
             "this node's clock is off the database's: it reads the database's time"

@@ -21,6 +21,14 @@ pub fn now_millis() -> i64 {
     system_millis().saturating_add(CORRECTION_MS.load(Relaxed))
 }
 
+/// Microseconds since the epoch, corrected.
+pub fn now_micros() -> i64 {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX / 2));
+    micros.saturating_add(CORRECTION_MS.load(Relaxed).saturating_mul(1000))
+}
+
 /// Seconds since the epoch, corrected (a JWT's NumericDate).
 pub fn now() -> i64 {
     now_millis().div_euclid(1000)

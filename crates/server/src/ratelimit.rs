@@ -75,7 +75,7 @@ impl Count {
     }
 
     fn window(&self, window: Duration) -> Duration {
-        window * (1u32 << self.lockouts.min(LONGEST_LOCKOUT.ilog2()))
+        window * 2u32.saturating_pow(self.lockouts).min(LONGEST_LOCKOUT)
     }
 }
 
@@ -156,9 +156,10 @@ impl Limiter {
             *count = Count::new();
         }
         count.events = count.events.saturating_add(1);
-        match count.events > limit {
-            true => Err(self.window.saturating_sub(count.since.elapsed())),
-            false => Ok(()),
+        if count.events > limit {
+            Err(self.window.saturating_sub(count.since.elapsed()))
+        } else {
+            Ok(())
         }
     }
 

@@ -5,11 +5,7 @@ use super::*;
 #[async_trait]
 impl AuditStore for Store {
     async fn record_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
-        let at_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0)
-            + ostiary_jose::clock::correction() * 1000;
+        let at_us = ostiary_jose::clock::now_micros();
         sqlx::query(
             "INSERT INTO audit_log (at, at_us, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)",
         )

@@ -242,19 +242,14 @@ impl Store {
             "ostiary_db_connections_max {}",
             self.pool.options().get_max_connections()
         );
-        let ahead_ms = self.clock_ahead_ms.load(Relaxed);
-        if ahead_ms != i64::MIN {
+        if let Some(ahead) = self.clock_ahead() {
             family(
                 out,
                 "ostiary_clock_ahead_of_database_seconds",
                 "gauge",
                 "This node's system clock less PostgreSQL's, as last measured (each minute).",
             );
-            let _ = writeln!(
-                out,
-                "ostiary_clock_ahead_of_database_seconds {:.3}",
-                ahead_ms as f64 / 1000.0
-            );
+            let _ = writeln!(out, "ostiary_clock_ahead_of_database_seconds {ahead:.3}");
             family(
                 out,
                 "ostiary_clock_correction_seconds",
@@ -353,7 +348,15 @@ impl Store {
         if follow {
             ostiary_jose::clock::correct_by(-ahead_ms);
         }
-        Some(ahead_ms as f64 / 1000.0)
+        self.clock_ahead()
+    }
+
+    /// What the last [`Store::measure_clock`] found, in seconds; `None` before one succeeded.
+    pub fn clock_ahead(&self) -> Option<f64> {
+        let ahead_ms = self
+            .clock_ahead_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (ahead_ms != i64::MIN).then(|| ahead_ms as f64 / 1000.0)
     }
 
     /// True when the database answers (for `/readyz`).
